@@ -1,0 +1,56 @@
+# Two commands set up a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml Cargo.lock
+
+.PHONY: install run test lint rust-check pytest bench doctor clean system-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Dependencies and an editable install of the project (builds the extension once).
+$(VENV)/.deps: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(VENV)/.deps $(VENV)/.native
+
+# Rebuild the Rust extension when its sources change.
+$(VENV)/.native: $(VENV)/.deps $(RUST_SRC)
+	$(BIN)/maturin develop --release -q
+	touch $@
+
+install: $(VENV)/.native
+
+run: install
+	$(BIN)/streamlit run app.py --server.address=127.0.0.1 --server.port=$(PORT) \
+		--server.headless=true --browser.gatherUsageStats=false
+
+system-deps:
+	bash scripts/system-deps.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+rust-check:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -q -- -D warnings
+	cargo test --workspace -q
+
+pytest: install system-deps
+	$(BIN)/python -m pytest
+
+test: install system-deps lint rust-check pytest
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+doctor: install
+	$(BIN)/hfthot doctor
+
+clean:
+	rm -rf $(VENV) target core/_native*.so

@@ -1,0 +1,101 @@
+"""Settings: one frozen object, read from HFT_* environment variables.
+
+Secrets are never constants here; they are generated on first run and kept in
+files under the data directory with mode 0600 (see lakehouse.secrets).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from core.errors import InvalidInput
+
+ENV_PREFIX = "HFT_"
+
+
+def _parse_bool(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise InvalidInput(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Runtime configuration. Build with `Settings.from_env()`."""
+
+    data_dir: Path = field(default_factory=lambda: Path("data").resolve())
+    """Root of everything the engine writes (HFT_DATA_DIR, default ./data)."""
+    session_ttl_hours: float = 24.0 * 7
+    """Absolute lifetime of a login session (HFT_SESSION_TTL_HOURS)."""
+    session_idle_minutes: float = 120.0
+    """A session unused this long is logged out (HFT_SESSION_IDLE_MINUTES)."""
+    audit_retention_days: int = 90
+    """Audit records older than this are deleted by maintenance (HFT_AUDIT_RETENTION_DAYS)."""
+    sql_timeout_s: float = 10.0
+    """Default timeout of a SQL explorer query (HFT_SQL_TIMEOUT_S)."""
+    sql_max_rows: int = 100_000
+    """Default row cap of a SQL explorer result (HFT_SQL_MAX_ROWS)."""
+    demo_venue: bool = True
+    """Start the simulated loopback venue with the app (HFT_DEMO_VENUE)."""
+    hot_cache_mb: int = 256
+    """Byte budget of the hot in-memory tier (HFT_HOT_CACHE_MB)."""
+
+    @property
+    def lakehouse_dir(self) -> Path:
+        return self.data_dir / "lakehouse"
+
+    @property
+    def market_dir(self) -> Path:
+        return self.data_dir / "market"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every field from `HFT_<FIELD>`; unset variables keep their defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                if f.name == "data_dir":
+                    values[f.name] = Path(raw).expanduser().resolve()
+                elif f.type == "bool":
+                    values[f.name] = _parse_bool(raw, name)
+                elif f.type == "int":
+                    values[f.name] = int(raw)
+                elif f.type == "float":
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                if isinstance(exc, InvalidInput):
+                    raise
+                raise InvalidInput(f"{name}={raw!r} is not a valid {f.type}") from exc
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        positive = {
+            "HFT_SESSION_TTL_HOURS": self.session_ttl_hours,
+            "HFT_SESSION_IDLE_MINUTES": self.session_idle_minutes,
+            "HFT_AUDIT_RETENTION_DAYS": self.audit_retention_days,
+            "HFT_SQL_TIMEOUT_S": self.sql_timeout_s,
+            "HFT_SQL_MAX_ROWS": self.sql_max_rows,
+            "HFT_HOT_CACHE_MB": self.hot_cache_mb,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise InvalidInput(f"{name} must be > 0, got {value}")

@@ -1,0 +1,34 @@
+"""Home: what this HFThot engine is and whether it is healthy."""
+
+import streamlit as st
+
+from pages._shared.engine import get_engine
+from pages._shared.format import human_bytes
+
+facts = get_engine().facts()
+
+st.title("HFThot")
+st.caption("Self-hosted research portal: market data, regimes, agent models and mean reversion.")
+
+version, native_col, disk = st.columns(3)
+version.metric("Engine version", facts.version)
+if facts.native.loaded:
+    native_col.metric("Native module", "loaded", help=f"core._native {facts.native.version}")
+else:
+    native_col.metric("Native module", "missing")
+disk.metric("Free disk", human_bytes(facts.disk.free_bytes))
+
+if facts.native.loaded:
+    st.success(
+        f"Rust extension core._native {facts.native.version} loaded "
+        f"({facts.native.build_profile} build, {facts.native.path})."
+    )
+else:
+    st.error(f"Rust extension not loaded: {facts.native.error}")
+
+st.subheader("Data directory")
+st.text(str(facts.data_dir))
+st.caption(
+    f"{human_bytes(facts.disk.free_bytes)} free of {human_bytes(facts.disk.total_bytes)} "
+    "on this file system."
+)

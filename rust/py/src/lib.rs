@@ -1,0 +1,26 @@
+//! `core._native`: the thin PyO3 layer over `hfthot-kernels`.
+//!
+//! Each domain module borrows numpy arrays, releases the GIL around the
+//! kernel call, and hands owned vectors back to numpy without copying.
+
+use pyo3::prelude::*;
+
+mod arrays;
+mod errors;
+mod series;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add(
+        "BUILD_PROFILE",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    )?;
+    errors::register(m)?;
+    series::register(m)?;
+    Ok(())
+}

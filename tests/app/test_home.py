@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import APP
+
+pytestmark = pytest.mark.app
+
+
+def test_home_shows_engine_facts(data_dir: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Native module"] == "loaded"
+    assert labels["Engine version"]
+    assert labels["Free disk"].split()[-1] in {"GiB", "TiB", "MiB"}
+    assert any("core._native" in s.value for s in at.success)
+    assert any(str(data_dir) in t.value for t in at.text)

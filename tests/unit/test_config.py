@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.errors import InvalidInput
+
+
+def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = Settings.from_env({})
+    assert s.data_dir == tmp_path / "data"
+    assert s.lakehouse_dir == tmp_path / "data" / "lakehouse"
+    assert s.market_dir == tmp_path / "data" / "market"
+    assert s.session_ttl_hours == 168
+
+
+def test_reads_env(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        {
+            "HFT_DATA_DIR": str(tmp_path / "x"),
+            "HFT_SQL_MAX_ROWS": "10",
+            "HFT_DEMO_VENUE": "off",
+            "HFT_SESSION_IDLE_MINUTES": "1.5",
+        }
+    )
+    assert s.data_dir == tmp_path / "x"
+    assert s.sql_max_rows == 10
+    assert s.demo_venue is False
+    assert s.session_idle_minutes == 1.5
+
+
+def test_frozen() -> None:
+    s = Settings.from_env({})
+    with pytest.raises(AttributeError):
+        s.data_dir = Path("/")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        ({"HFT_SQL_MAX_ROWS": "many"}, "HFT_SQL_MAX_ROWS"),
+        ({"HFT_DEMO_VENUE": "maybe"}, "true or false"),
+        ({"HFT_SQL_TIMEOUT_S": "0"}, "must be > 0"),
+    ],
+)
+def test_bad_values_are_clear(env: dict[str, str], match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        Settings.from_env(env)
+
+
+def test_no_secret_constants_in_code() -> None:
+    src = Path(__file__).resolve().parents[2] / "core" / "config.py"
+    text = src.read_text().lower()
+    for word in ("secret =", "password =", "jwt_key ="):
+        assert word not in text
