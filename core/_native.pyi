@@ -13,3 +13,18 @@ class CancelledError(RuntimeError): ...
 # --- series ---
 def log_returns(prices: NDArray[np.float64]) -> NDArray[np.float64]: ...
 def rolling_zscore(x: NDArray[np.float64], window: int) -> NDArray[np.float64]: ...
+
+# Each domain below is owned by one module of rust/py; add its stubs under its marker.
+# --- hmm ---
+
+# --- optimize ---
+
+# --- chiarella ---
+
+# --- meanrev ---
+
+# --- backtest ---
+
+# --- mfg ---
+
+# --- cache ---

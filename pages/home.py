@@ -2,9 +2,11 @@
 
 import streamlit as st
 
+from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
 from pages._shared.format import human_bytes
 
+require_role("viewer")
 facts = get_engine().facts()
 
 st.title("HFThot")

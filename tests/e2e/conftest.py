@@ -113,3 +113,14 @@ def wait_app_idle(page: Page, timeout_ms: int = 30_000) -> None:
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
         timeout=timeout_ms,
     )
+
+
+def open_app(page: Page, server: Server, path: str = "", role: str = "analyst") -> None:
+    """Open `path` (a page's url path, e.g. "regimes") signed in with `role`.
+
+    INTERIM: accounts do not exist yet; the accounts issue makes this sign in
+    for real through the login page.
+    """
+    del role
+    page.goto(f"{server.url}/{path}")
+    wait_app_idle(page)

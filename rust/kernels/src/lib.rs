@@ -3,7 +3,15 @@
 //! Each module takes plain slices and returns owned vectors so the binding
 //! crate can hand them to numpy without a copy.
 
+pub mod backtest;
+pub mod cache;
+pub mod chiarella;
 pub mod error;
+pub mod hmm;
+pub mod meanrev;
+pub mod mfg;
+pub mod optimize;
+pub mod rng;
 pub mod series;
 
 pub use error::{KernelError, Result};

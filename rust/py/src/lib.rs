@@ -6,7 +6,14 @@
 use pyo3::prelude::*;
 
 mod arrays;
+mod backtest;
+mod cache;
+mod chiarella;
 mod errors;
+mod hmm;
+mod meanrev;
+mod mfg;
+mod optimize;
 mod series;
 
 #[pymodule]
@@ -22,5 +29,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     errors::register(m)?;
     series::register(m)?;
+    hmm::register(m)?;
+    optimize::register(m)?;
+    chiarella::register(m)?;
+    meanrev::register(m)?;
+    backtest::register(m)?;
+    mfg::register(m)?;
+    cache::register(m)?;
     Ok(())
 }

@@ -1,0 +1,1 @@
+"""Analytics façades over the Rust kernels: validate input, raise clear errors, return results."""

@@ -1,0 +1,1 @@
+"""Market data: schemas, the three storage tiers and the read-through store."""

@@ -1,0 +1,1 @@
+//! Vectorised backtest of the mean-reversion signal with costs (COMPUTE-SPEC 6).

@@ -1,0 +1,1 @@
+//! Byte-budgeted hot-tier cache for market data (issue: market data engine).

@@ -1,0 +1,1 @@
+//! Franke–Westerhoff / Chiarella agent model, stylized facts and MSM (COMPUTE-SPEC 2).

@@ -1,0 +1,1 @@
+//! Gaussian hidden Markov model: EM, Viterbi, restarts (COMPUTE-SPEC 1).

@@ -1,0 +1,1 @@
+//! Mean reversion: OU estimation, CARA positions, sparse portfolios (COMPUTE-SPEC 3).
