@@ -1,0 +1,57 @@
+"""Accounts lakehouse: users, sessions, audit, API keys, quotas and privacy on Delta Lake.
+
+Never imports streamlit or core. Start with::
+
+    from lakehouse import LakehouseAuthBackend
+    backend = LakehouseAuthBackend(settings.lakehouse_dir)   # secrets: <data dir>/secrets
+    client = backend.client()
+"""
+
+from lakehouse.auth import LakehouseAuthBackend
+from lakehouse.client import LakehouseClient
+from lakehouse.errors import (
+    AccountDisabled,
+    AuditWriteError,
+    AuthError,
+    InvalidCredentials,
+    InvalidInput,
+    InvalidToken,
+    LakehouseError,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    SessionRevoked,
+    StorageError,
+    Throttled,
+    TokenExpired,
+    UsernameTaken,
+)
+from lakehouse.models import ROLES, User
+from lakehouse.passwords import Argon2Params
+from lakehouse.quotas import DEFAULT_PLANS, PROVIDER_NAMES, Plan
+
+__all__ = [
+    "DEFAULT_PLANS",
+    "PROVIDER_NAMES",
+    "ROLES",
+    "AccountDisabled",
+    "Argon2Params",
+    "AuditWriteError",
+    "AuthError",
+    "InvalidCredentials",
+    "InvalidInput",
+    "InvalidToken",
+    "LakehouseAuthBackend",
+    "LakehouseClient",
+    "LakehouseError",
+    "NotFound",
+    "PermissionDenied",
+    "Plan",
+    "QuotaExceeded",
+    "SessionRevoked",
+    "StorageError",
+    "Throttled",
+    "TokenExpired",
+    "User",
+    "UsernameTaken",
+]

@@ -1,0 +1,390 @@
+"""LakehouseClient: time travel, restore, billing, audit queries, GDPR export and erasure,
+and maintenance.
+
+Build it from the app's backend so both share one session index::
+
+    client = backend.client()            # or LakehouseClient(root) in a script
+
+Erasure (GDPR Art. 17): `erase_user` deletes the account row, sessions, keys, usage and
+consents, clears IP and user agent from the user's audit records (which keep only the
+random account id), revokes every session and writes a tombstone (user id, time, actor).
+Personal columns never enter `_delta_log` statistics (see lakehouse.tables), so once
+`maintain()` has vacuumed the old data files, which it does with zero retention while an
+erasure is pending, no file under the root holds the email or username. Until then, time
+travel hides erased users' rows, and `restore` refuses versions from before an erasure.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from deltalake.exceptions import DeltaError
+
+from lakehouse import validate
+from lakehouse.auth import LakehouseAuthBackend
+from lakehouse.errors import InvalidInput, NotFound, PermissionDenied, StorageError
+from lakehouse.models import User
+
+Progress = Callable[[float, str], None]
+DEFAULT_VACUUM_RETENTION_HOURS = 168
+DEFAULT_AUDIT_RETENTION_DAYS = 90
+SESSION_KEEP_DAYS = 1
+
+
+def _utc(value: object, what: str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    raise InvalidInput(f"{what} must be a date or datetime, got {type(value).__name__}")
+
+
+class LakehouseClient:
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        backend: LakehouseAuthBackend | None = None,
+        audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS,
+        vacuum_retention_hours: int = DEFAULT_VACUUM_RETENTION_HOURS,
+        **backend_kwargs: Any,
+    ) -> None:
+        self.backend = backend or LakehouseAuthBackend(root, **backend_kwargs)
+        if Path(root).expanduser().resolve() != self.backend.root:
+            raise InvalidInput("backend belongs to another root folder")
+        self.store = self.backend.store
+        self.audit_retention_days = validate.positive_int(
+            audit_retention_days, "audit_retention_days"
+        )
+        self.vacuum_retention_hours = validate.positive_int(
+            vacuum_retention_hours, "vacuum_retention_hours"
+        )
+
+    # --- keys ------------------------------------------------------------------------------
+    def get_api_keys(self, user_id: str) -> dict[str, Any]:
+        return self.backend.get_api_keys(user_id)
+
+    # --- time travel -----------------------------------------------------------------------
+    def _erased_ids(self) -> list[str]:
+        return self.store.tombstones.read()["user_id"].to_list()
+
+    def history(self, table: str, *, acting_user: User) -> list[dict[str, Any]]:
+        """Commits of a table, newest first: version, timestamp (UTC), operation, metrics."""
+        self.backend.require_role(acting_user, "admin", "history")
+        tab = self.store.table(table)
+        out = []
+        for h in tab.delta().history():
+            out.append(
+                {
+                    "version": h.get("version"),
+                    "timestamp": dt.datetime.fromtimestamp(h["timestamp"] / 1000, dt.UTC),
+                    "operation": h.get("operation"),
+                    "parameters": {
+                        k: v
+                        for k, v in (h.get("operationParameters") or {}).items()
+                        if k in ("mode", "mergePredicate", "predicate", "version")
+                    },
+                    "metrics": h.get("operationMetrics") or {},
+                }
+            )
+        return out
+
+    def read_version(self, table: str, version: int, *, acting_user: User) -> pl.DataFrame:
+        """The table as of `version`; secret columns and erased users' rows are left out."""
+        self.backend.require_role(acting_user, "admin", "read_version")
+        tab = self.store.table(table)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise InvalidInput("version must be a non-negative integer")
+        try:
+            df = tab.read(version=version)
+        except StorageError as exc:
+            raise NotFound(f"version {version} of {table} is not available ({exc})") from exc
+        erased = self._erased_ids()
+        if erased and "user_id" in df.columns and tab.name != "tombstones":
+            df = df.filter(~pl.col("user_id").is_in(erased))
+        return df.drop([c for c in tab.spec.secret_columns if c in df.columns])
+
+    def restore(self, table: str, version: int, *, acting_user: User) -> dict[str, Any]:
+        """Restore a table to an earlier version (admin, audited)."""
+        actor = self.backend.require_role(acting_user, "admin", "restore")
+        tab = self.store.table(table)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise InvalidInput("version must be a non-negative integer")
+        if tab.name in ("audit_log", "tombstones"):
+            raise InvalidInput(f"{tab.name} is append-only evidence and cannot be restored")
+        hist = {h["version"]: h for h in tab.delta().history()}
+        if version not in hist:
+            raise NotFound(f"version {version} of {table} does not exist")
+        if version >= tab.latest_version():
+            raise InvalidInput(f"version {version} is the current version")
+        erased = self._erased_ids()
+        if erased and "user_id" in tab.spec.schema.names:
+            then = tab.read(version=version)
+            if then.filter(pl.col("user_id").is_in(erased)).height:
+                raise InvalidInput(
+                    f"version {version} predates an account erasure; restoring it would bring "
+                    "erased personal data back"
+                )
+        self.store.audit.record(
+            "restore",
+            "success",
+            user_id=actor.user_id,
+            detail={"table": tab.name, "version": version},
+        )
+        with tab.writer():
+            try:
+                result = tab.delta().restore(version, commit_properties=tab.commit_properties())
+            except (DeltaError, OSError) as exc:
+                raise StorageError(f"cannot restore {table}: {exc}") from exc
+        self.backend._refresh(force=True)
+        return dict(result)
+
+    # --- billing ---------------------------------------------------------------------------
+    def billing_summary(self, user_id: str, start: object, end: object) -> dict[str, Any]:
+        """Queries per provider per UTC day in [start, end], plus totals per provider."""
+        uid = validate.user_id(user_id)
+        lo, hi = _utc(start, "start"), _utc(end, "end")
+        if isinstance(end, dt.date) and not isinstance(end, dt.datetime):
+            hi = hi + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+        if hi < lo:
+            raise InvalidInput("end must not be before start")
+        df = self.store.api_usage.read().filter(
+            (pl.col("user_id") == uid) & pl.col("ts").is_between(lo, hi)
+        )
+        daily = (
+            df.group_by("date", "provider")
+            .agg(pl.col("count").sum().alias("queries"))
+            .sort("date", "provider")
+        )
+        totals = df.group_by("provider").agg(pl.col("count").sum().alias("queries"))
+        per_provider = {r["provider"]: int(r["queries"]) for r in totals.iter_rows(named=True)}
+        return {
+            "daily": [
+                {"date": r["date"], "provider": r["provider"], "queries": int(r["queries"])}
+                for r in daily.iter_rows(named=True)
+            ],
+            "totals": dict(sorted(per_provider.items())),
+            "total": sum(per_provider.values()),
+            "start": lo,
+            "end": hi,
+        }
+
+    def usage_history(self, user_id: str, days: int = 30) -> pl.DataFrame:
+        """Queries per provider per day over the last `days` days (for a chart)."""
+        uid = validate.user_id(user_id)
+        n = validate.positive_int(days, "days")
+        since = self.store.now() - dt.timedelta(days=n)
+        return (
+            self.store.api_usage.read()
+            .filter((pl.col("user_id") == uid) & (pl.col("ts") >= since))
+            .group_by("date", "provider")
+            .agg(pl.col("count").sum().alias("queries"))
+            .sort("date", "provider")
+        )
+
+    # --- audit -----------------------------------------------------------------------------
+    def query_audit(
+        self,
+        *,
+        acting_user: User,
+        user_id: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        start: object = None,
+        end: object = None,
+        limit: int = 1000,
+    ) -> pl.DataFrame:
+        """Audit records, newest first, filtered (admin)."""
+        self.backend.require_role(acting_user, "admin", "query_audit")
+        n = validate.positive_int(limit, "limit")
+        df = self.store.audit_table.read()
+        if user_id is not None:
+            df = df.filter(pl.col("user_id") == validate.text(user_id, "user_id"))
+        if action is not None:
+            df = df.filter(pl.col("action") == validate.text(action, "action"))
+        if outcome is not None:
+            df = df.filter(pl.col("outcome") == validate.text(outcome, "outcome"))
+        if start is not None:
+            df = df.filter(pl.col("ts") >= _utc(start, "start"))
+        if end is not None:
+            hi = _utc(end, "end")
+            if isinstance(end, dt.date) and not isinstance(end, dt.datetime):
+                hi += dt.timedelta(days=1)
+                df = df.filter(pl.col("ts") < hi)
+            else:
+                df = df.filter(pl.col("ts") <= hi)
+        return df.sort("ts", descending=True).head(n).drop("date")
+
+    # --- GDPR ------------------------------------------------------------------------------
+    def _user_tables(self, uid: str) -> dict[str, pl.DataFrame]:
+        s = self.store
+        out: dict[str, pl.DataFrame] = {}
+        for name in ("users", "sessions", "api_keys", "api_usage", "consents", "audit_log"):
+            tab = s.table(name)
+            df = tab.read().filter(pl.col("user_id") == uid)
+            out[name] = df.drop([c for c in tab.spec.secret_columns if c in df.columns])
+        return out
+
+    def export_user_data(self, user_id: str, *, acting_user: User | None = None) -> bytes:
+        """A zip with JSON and CSV of everything stored about the user (GDPR Art. 15/20).
+
+        The user may export their own data; an admin may export anyone's.
+        """
+        uid = validate.user_id(user_id)
+        acc = self.backend._account(uid)
+        if acting_user is not None and acting_user.user_id != uid:
+            self.backend.require_role(acting_user, "admin", "export_user_data")
+        self.store.audit.record(
+            "export",
+            "success",
+            user_id=uid,
+            actor_id=acting_user.user_id if acting_user else uid,
+        )
+        frames = self._user_tables(uid)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            manifest = {
+                "user_id": uid,
+                "username": acc.username,
+                "exported_at": self.store.now().isoformat(),
+                "files": {},
+            }
+            for name, df in frames.items():
+                rows = df.to_dicts()
+                zf.writestr(f"{name}.json", json.dumps(rows, default=_json_default, indent=2))
+                zf.writestr(f"{name}.csv", _csv(df))
+                manifest["files"][name] = len(rows)  # type: ignore[index]
+            zf.writestr("manifest.json", json.dumps(manifest, indent=2))
+        return buf.getvalue()
+
+    def erase_user(self, user_id: str, *, acting_user: User) -> dict[str, Any]:
+        """Erase an account's personal data (GDPR Art. 17): the user themself or an admin."""
+        uid = validate.user_id(user_id)
+        if not isinstance(acting_user, User):
+            raise PermissionDenied("erase_user needs a logged-in user")
+        if acting_user.user_id != uid:
+            self.backend.require_role(acting_user, "admin", "erase_user")
+        else:
+            self.backend.require_role(acting_user, "viewer", "erase_user")
+        acc = self.backend._account(uid)
+        admins = self.backend._active_admins()
+        if acc.role == "admin" and admins == {uid}:
+            raise InvalidInput("this is the last admin; make another admin first")
+        s = self.store
+        now = s.now()
+        s.audit.record("erase", "success", user_id=uid, actor_id=acting_user.user_id)
+        self.backend._revoke(self.backend._user_session_ids(uid), "account erased")
+        key = [{"user_id": uid}]
+        for name in ("api_keys", "api_usage", "consents", "sessions", "users"):
+            s.table(name).delete_matching(key, ["user_id"])
+        s.audit_table.update_rows([{"user_id": uid, "ip": None, "user_agent": None}], ["user_id"])
+        stone = {"user_id": uid, "erased_at": now, "actor_id": acting_user.user_id}
+        s.tombstones.append([stone])
+        self.backend._refresh(force=True)
+        return stone
+
+    def tombstones(self, *, acting_user: User) -> pl.DataFrame:
+        self.backend.require_role(acting_user, "admin", "tombstones")
+        return self.store.tombstones.read().sort("erased_at", descending=True)
+
+    # --- maintenance -----------------------------------------------------------------------
+    def maintain(
+        self, progress: Progress | None = None, *, acting_user: User | None = None
+    ) -> dict[str, Any]:
+        """Compact, apply audit retention, prune ended sessions, vacuum, checkpoint and clean
+        the log of each table.
+
+        `acting_user=None` means the operator's shell (CLI); from the app pass the admin.
+        """
+        if acting_user is not None:
+            self.backend.require_role(acting_user, "admin", "maintain")
+        actor = acting_user.user_id if acting_user else "cli"
+        s = self.store
+        report: dict[str, Any] = {}
+        stones = s.tombstones.read()
+        pending = stones.filter(pl.col("purged_at").is_null()) if stones.height else stones
+        full_vacuum = pending.height > 0
+        s.audit.record("maintain", "success", actor_id=actor, detail={"erasures": pending.height})
+        cutoff = (s.now() - dt.timedelta(days=self.audit_retention_days)).date()
+        names = list(s.tables)
+        steps = len(names)
+        for i, name in enumerate(names):
+            tab = s.tables[name]
+            done = i / steps
+            if progress:
+                progress(done, f"{name}: compacting")
+            info: dict[str, Any] = {}
+            with tab.writer():
+                try:
+                    if name == "audit_log":
+                        res = tab.delta().delete(
+                            f"date < '{cutoff.isoformat()}'",
+                            commit_properties=tab.commit_properties(),
+                        )
+                        info["expired_rows"] = int(res.get("num_deleted_rows", 0))
+                    if name == "sessions":
+                        info["ended_sessions_pruned"] = self._prune_sessions()
+                    comp = tab.delta().optimize.compact(commit_properties=tab.commit_properties())
+                    info["files_compacted"] = int(comp.get("numFilesRemoved", 0))
+                    if progress:
+                        progress(done + 0.5 / steps, f"{name}: vacuuming")
+                    hours = 0 if full_vacuum else self.vacuum_retention_hours
+                    removed = tab.delta().vacuum(
+                        retention_hours=hours,
+                        dry_run=False,
+                        enforce_retention_duration=False,
+                        commit_properties=tab.commit_properties(),
+                    )
+                    info["files_vacuumed"] = len(removed)
+                    dtab = tab.delta()
+                    dtab.create_checkpoint()
+                    dtab.cleanup_metadata()
+                except (DeltaError, OSError) as exc:
+                    raise StorageError(f"maintenance of {name} failed: {exc}") from exc
+            report[name] = info
+        if full_vacuum:
+            s.tombstones.update_rows(
+                [{"user_id": u, "purged_at": s.now()} for u in pending["user_id"].to_list()],
+                ["user_id"],
+            )
+        if progress:
+            progress(1.0, "done")
+        self.backend._refresh(force=True)
+        return report
+
+    def _prune_sessions(self) -> int:
+        """Drop session rows (with their IP and user agent) a day after they ended."""
+        limit = self.store.now() - dt.timedelta(days=SESSION_KEEP_DAYS)
+        df = self.store.sessions.read()
+        gone = df.filter(
+            (pl.col("expires_at") < limit)
+            | (pl.col("revoked_at").is_not_null() & (pl.col("revoked_at") < limit))
+        )
+        keys = [{"session_id": sid} for sid in gone["session_id"].to_list()]
+        self.store.sessions.delete_matching(keys, ["session_id"])
+        return len(keys)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _csv(df: pl.DataFrame) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(df.columns)
+    for row in df.iter_rows():
+        w.writerow([_json_default(v) if v is not None else "" for v in row])
+    return out.getvalue()
