@@ -1,0 +1,294 @@
+"""History over ccxt's REST clients for Binance, Coinbase and Kraken.
+
+Pages through `fetch_ohlcv` / `fetch_trades`, lets ccxt's own rate limiter
+space the calls, retries with exponential backoff on NetworkError (which
+includes RateLimitExceeded), never retries an ExchangeError, and opens a
+circuit breaker when the venue answers HTTP 418 or 429.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import ccxt
+import polars as pl
+
+from core.errors import InvalidInput
+from core.ingest.base import (
+    CircuitBreaker,
+    CircuitOpen,
+    Progress,
+    SourceError,
+    SourceUnavailable,
+    bars_frame,
+    check_timeframe,
+    empty_bars,
+    empty_trades,
+    to_ms,
+    trades_frame,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class VenueRules:
+    """How one venue pages: rows per call, whether it takes an end time, a window cap."""
+
+    ohlcv_limit: int
+    trades_limit: int
+    ohlcv_until: bool
+    trades_window_ms: int | None
+
+
+VENUES: dict[str, VenueRules] = {
+    # klines: 1000 per call, endTime honoured; aggTrades: start/end at most 1 h apart
+    "binance": VenueRules(1000, 1000, True, 3_600_000),
+    # candles: 300 per call, ccxt derives the end from since + 300 bars; trades need an end
+    # and come newest first, so they are read in 5-minute windows
+    "coinbase": VenueRules(300, 1000, False, 300_000),
+    # OHLC: 720 per call from `since`; Trades: 1000 from `since`
+    "kraken": VenueRules(720, 1000, False, None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_delay_s, self.base_delay_s * 2**attempt))
+
+
+def make_exchange(venue: str, urls: dict[str, Any] | None = None, **config: Any) -> Any:
+    """A sync ccxt exchange with the rate limiter on; `urls` overrides endpoints (loopback)."""
+    if venue not in VENUES:
+        raise InvalidInput(f"unknown venue {venue!r}; choose one of {', '.join(VENUES)}")
+    options: dict[str, Any] = {"enableRateLimit": True, "timeout": 10_000, **config}
+    if venue == "binance":
+        opts = dict(options.get("options", {}))
+        opts.setdefault("fetchMarkets", {"types": ["spot"]})
+        options["options"] = opts
+    if urls:
+        options["urls"] = urls
+    return getattr(ccxt, venue)(options)
+
+
+class CcxtRestSource:
+    """History of one venue through ccxt's REST client (one instance per venue)."""
+
+    def __init__(
+        self,
+        venue: str,
+        exchange: Any | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        name: str | None = None,
+    ) -> None:
+        """`venue` is the ccxt exchange id; `name` the venue written into frames (default: id)."""
+        if venue not in VENUES:
+            raise InvalidInput(f"unknown venue {venue!r}; choose one of {', '.join(VENUES)}")
+        self.venue = name or venue
+        self.rules = VENUES[venue]
+        self.exchange = exchange if exchange is not None else make_exchange(venue)
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+        self._sleep = sleep
+        self._lock = threading.Lock()  # a ccxt instance is not thread safe
+        self.last_status: int | None = None
+        self._retry_after: float | None = None
+        self.calls = 0
+        self.retries = 0
+        self._hook_responses()
+
+    def _hook_responses(self) -> None:
+        """Record each HTTP status through ccxt's on_rest_response hook (breaker input)."""
+        original = self.exchange.on_rest_response
+
+        def on_rest_response(
+            code: int,
+            reason: str,
+            url: str,
+            method: str,
+            headers: Any,
+            body: Any,
+            request_headers: Any,
+            request_body: Any,
+        ) -> Any:
+            self.last_status = int(code)
+            retry_after = None
+            if headers is not None:
+                raw = headers.get("Retry-After") or headers.get("retry-after")
+                try:
+                    retry_after = float(raw) if raw is not None else None
+                except ValueError:
+                    retry_after = None
+            self._retry_after = retry_after
+            return original(code, reason, url, method, headers, body, request_headers, request_body)
+
+        self.exchange.on_rest_response = on_rest_response
+
+    # --- one call, with retry and breaker -------------------------------------------------
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        with self._lock:
+            for attempt in range(self.retry.attempts):
+                self.breaker.check(self.venue)
+                self.last_status = None
+                self.calls += 1
+                try:
+                    result = fn()
+                except ccxt.BadSymbol as exc:
+                    raise InvalidInput(f"{self.venue}: {what}: unknown symbol ({exc})") from exc
+                except ccxt.NetworkError as exc:
+                    if self.last_status in (418, 429):
+                        self.breaker.trip(f"HTTP {self.last_status}", self._retry_after)
+                        raise CircuitOpen(
+                            f"{self.venue} answered HTTP {self.last_status} to {what}; "
+                            f"pausing calls for {self.breaker.remaining_s():.0f} s"
+                        ) from exc
+                    if attempt + 1 >= self.retry.attempts:
+                        raise SourceUnavailable(
+                            f"{self.venue}: {what} failed after {self.retry.attempts} "
+                            f"attempts: {type(exc).__name__}: {exc}"
+                        ) from exc
+                    self.retries += 1
+                    self._sleep(self.retry.delay(attempt))
+                    continue
+                except ccxt.ExchangeError as exc:
+                    raise SourceError(
+                        f"{self.venue} refused {what}: {type(exc).__name__}: {exc}"
+                    ) from exc
+                except ccxt.BaseError as exc:
+                    raise SourceError(
+                        f"{self.venue}: {what} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
+                self.breaker.record_success()
+                return result
+        raise AssertionError("unreachable")
+
+    def load_markets(self) -> dict[str, Any]:
+        markets: dict[str, Any] = self.call("load_markets", self.exchange.load_markets)
+        return markets
+
+    def _check_symbol(self, symbol: str) -> None:
+        markets = self.load_markets()
+        if symbol not in markets:
+            raise InvalidInput(
+                f"{self.venue} has no market {symbol!r} (symbols look like 'BTC/USDT')"
+            )
+
+    # --- bars --------------------------------------------------------------------------------
+    def fetch_bars(
+        self,
+        symbol: str,
+        timeframe: str,
+        since: datetime,
+        until: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> pl.DataFrame:
+        step_ms = check_timeframe(timeframe) * 1000
+        start = to_ms(since)
+        end = to_ms(until or datetime.now(UTC))
+        if end <= start:
+            raise InvalidInput(f"empty time range: since {since} is not before until {until}")
+        self._check_symbol(symbol)
+        cursor = start - start % step_ms
+        rows: list[list[Any]] = []
+        limit = self.rules.ohlcv_limit
+        while cursor < end:
+            params: dict[str, Any] = {}
+            if self.rules.ohlcv_until:
+                params["until"] = min(end - 1, cursor + limit * step_ms - 1)
+            page = self.call(
+                f"fetch_ohlcv({symbol}, {timeframe})",
+                lambda c=cursor, p=params: self.exchange.fetch_ohlcv(  # type: ignore[misc]
+                    symbol, timeframe, since=c, limit=limit, params=p
+                ),
+            )
+            page = [r for r in page if cursor <= r[0] < end]
+            if not page:
+                # nothing in this stretch (a halt, or before the listing): skip one page ahead
+                if not self.rules.ohlcv_until:
+                    break
+                cursor += limit * step_ms
+            else:
+                rows.extend(page)
+                cursor = int(page[-1][0]) + step_ms
+            if progress is not None:
+                done = min(1.0, (cursor - start) / (end - start))
+                progress(done, f"{symbol} {timeframe}: {len(rows)} bars")
+        if not rows:
+            return empty_bars()
+        return bars_frame(rows, self.venue, symbol, timeframe)
+
+    # --- trades ------------------------------------------------------------------------------
+    def fetch_trades(
+        self,
+        symbol: str,
+        since: datetime,
+        until: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> pl.DataFrame:
+        start = to_ms(since)
+        end = to_ms(until or datetime.now(UTC))
+        if end <= start:
+            raise InvalidInput(f"empty time range: since {since} is not before until {until}")
+        self._check_symbol(symbol)
+        window = self.rules.trades_window_ms
+        limit = self.rules.trades_limit
+        seen: set[str] = set()
+        out: list[dict[str, Any]] = []
+        cursor = start
+        while cursor < end:
+            window_end = end if window is None else min(end, cursor + window)
+            params = {"until": window_end - 1} if window is not None else {}
+            page = self.call(
+                f"fetch_trades({symbol})",
+                lambda c=cursor, p=params: self.exchange.fetch_trades(  # type: ignore[misc]
+                    symbol, since=c, limit=limit, params=p
+                ),
+            )
+            full = len(page) >= limit
+            page = [t for t in page if cursor <= t["timestamp"] < end]
+            fresh = [t for t in page if str(t["id"]) not in seen]
+            for t in fresh:
+                seen.add(str(t["id"]))
+            out.extend(fresh)
+            last = max((int(t["timestamp"]) for t in page), default=cursor)
+            if full and fresh:
+                cursor = last  # same-millisecond trades are de-duplicated by id
+            elif full:
+                cursor = last + 1
+            elif window is not None:
+                cursor = window_end
+            else:
+                break
+            if progress is not None:
+                done = min(1.0, (cursor - start) / (end - start))
+                progress(done, f"{symbol}: {len(out)} trades")
+        if not out:
+            return empty_trades()
+        return trades_frame(out, self.venue, symbol)
+
+    def close(self) -> None:
+        session = getattr(self.exchange, "session", None)
+        if session is not None:
+            session.close()
+
+
+def source_for(
+    venue: str, urls: dict[str, Any] | None = None, name: str | None = None
+) -> CcxtRestSource:
+    return CcxtRestSource(venue, make_exchange(venue, urls), name=name)
+
+
+__all__ = ["VENUES", "CcxtRestSource", "RetryPolicy", "VenueRules", "make_exchange", "source_for"]

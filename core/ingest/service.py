@@ -1,0 +1,385 @@
+"""The ingestion service: one per process, owns every ingestion thread.
+
+- a StreamManager (one asyncio loop thread for every ccxt.pro exchange),
+- the demo venue when enabled (Settings.demo_venue), with the default live symbols,
+- a flush thread that writes buffered bars and trades into the store; a failed write
+  keeps the rows buffered and retries them on the next flush,
+- history jobs (backfill / ingest over REST or yfinance) on worker threads, with progress.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import polars as pl
+
+from core.data.schema import BARS
+from core.errors import InvalidInput
+from core.ingest.base import Source, check_timeframe
+from core.ingest.ccxt_rest import VENUES, source_for
+from core.ingest.ccxt_ws import StreamKey, StreamManager, StreamStatus, VenueConfig
+from core.ingest.demo_venue import VENUE as DEMO
+from core.ingest.demo_venue import DemoVenue
+
+DEFAULT_LIVE_SYMBOLS = ("BTC/USDT", "ETH/USDT")
+YAHOO = "yahoo"
+_RUNNING: weakref.WeakSet[IngestService] = weakref.WeakSet()
+
+
+def running() -> list[IngestService]:
+    """The services running in this process (the app has at most one)."""
+    return [s for s in list(_RUNNING) if s.started]
+
+
+def stop_all() -> int:
+    """Stop every running service in this process (interpreter exit, test teardown)."""
+    services = list(_RUNNING)
+    for service in services:
+        service.stop()
+    return len(services)
+
+
+atexit.register(stop_all)
+
+
+class MarketWriter(Protocol):
+    def write_bars(self, df: pl.DataFrame) -> int: ...
+
+    def write_trades(self, df: pl.DataFrame) -> int: ...
+
+
+@dataclass
+class Job:
+    id: int
+    venue: str
+    symbols: list[str]
+    timeframe: str
+    since: datetime
+    until: datetime | None
+    state: str = "running"
+    progress: float = 0.0
+    message: str = ""
+    rows: int = 0
+    error: str = ""
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    bars_written: int
+    trades_written: int
+    bars_buffered: int
+    trades_buffered: int
+    flushes: int
+    last_error: str
+
+
+class IngestService:
+    def __init__(
+        self,
+        store: MarketWriter | None,
+        *,
+        demo: bool = False,
+        live_symbols: tuple[str, ...] = DEFAULT_LIVE_SYMBOLS,
+        flush_s: float = 2.0,
+        watchdog_s: float = 30.0,
+        history_s: float = 6 * 3600,
+        demo_options: dict[str, Any] | None = None,
+    ) -> None:
+        """`demo_options` go to DemoVenue (markets, seed, history_minutes, ...)."""
+        self.store = store
+        self.demo_options = demo_options or {}
+        self.demo_enabled = demo
+        self.live_symbols = live_symbols
+        self.flush_s = flush_s
+        self.manager = StreamManager(
+            self._on_trades, self._on_bars, watchdog_s=watchdog_s, history_s=history_s
+        )
+        self.demo: DemoVenue | None = None
+        self._bars: list[pl.DataFrame] = []
+        self._trades: list[pl.DataFrame] = []
+        self._buf_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._jobs: dict[int, Job] = {}
+        self._job_ids = itertools.count(1)
+        self.bars_written = 0
+        self.trades_written = 0
+        self.flushes = 0
+        self.last_write_error = ""
+        self.started = False
+        for name in VENUES:
+            self.manager.add_venue(VenueConfig(name, name))
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> IngestService:
+        if self.started:
+            return self
+        self.started = True
+        _RUNNING.add(self)
+        self.manager.start()
+        self._flusher = threading.Thread(target=self._flush_loop, name="ingest-flush", daemon=True)
+        self._flusher.start()
+        if self.demo_enabled:
+            self.start_demo()
+        return self
+
+    def start_demo(self) -> DemoVenue:
+        if self.demo is None:
+            self.demo = DemoVenue(**self.demo_options).start()
+            self.manager.add_venue(VenueConfig(DEMO, "binance", self.demo.ccxt_urls(), True))
+            for symbol in self.live_symbols:
+                self.subscribe(DEMO, symbol, "ohlcv", "1m")
+                self.subscribe(DEMO, symbol, "trades")
+                self.subscribe(DEMO, symbol, "quotes")
+        return self.demo
+
+    def stop(self) -> None:
+        """Stop streams, flush what is buffered, stop the demo venue. Safe to call twice."""
+        if not self.started:
+            return
+        self.started = False
+        _RUNNING.discard(self)
+        self.manager.stop()
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(15)
+        self.flush()
+        if self.demo is not None:
+            self.demo.stop()
+            self.demo = None
+
+    # --- live subscriptions ------------------------------------------------------------------
+    def venues(self) -> list[str]:
+        return list(self.manager.venues)
+
+    def is_simulated(self, venue: str) -> bool:
+        cfg = self.manager.venues.get(venue)
+        return bool(cfg and cfg.simulated)
+
+    def subscribe(
+        self, venue: str, symbol: str, kind: str = "ohlcv", timeframe: str | None = "1m"
+    ) -> StreamKey:
+        return self.manager.subscribe(venue, symbol, kind, timeframe)
+
+    def unsubscribe(self, key: StreamKey) -> bool:
+        return self.manager.unsubscribe(key)
+
+    def subscriptions(self) -> list[StreamKey]:
+        return self.manager.stream_keys()
+
+    def status(self) -> list[StreamStatus]:
+        return self.manager.status()
+
+    def live_symbols_of(self, venue: str) -> list[str]:
+        return sorted({k.symbol for k in self.manager.stream_keys() if k.venue == venue})
+
+    def live_bars(self, venue: str, symbol: str, timeframe: str = "1m") -> pl.DataFrame:
+        """Recent bars of a live symbol, the forming bar last; coarser frames are resampled."""
+        step = check_timeframe(timeframe)
+        streams = [
+            k
+            for k in self.manager.stream_keys()
+            if k.venue == venue and k.symbol == symbol and k.kind == "ohlcv"
+        ]
+        exact = [k for k in streams if k.timeframe == timeframe]
+        if exact:
+            return self.manager.live_bars(exact[0])
+        finer = sorted(
+            (
+                k
+                for k in streams
+                if k.timeframe
+                and check_timeframe(k.timeframe) < step
+                and step % check_timeframe(k.timeframe) == 0
+            ),
+            key=lambda k: check_timeframe(k.timeframe or "1m"),
+        )
+        if not finer:
+            return pl.DataFrame(schema=BARS)
+        return resample(self.manager.live_bars(finer[0]), timeframe)
+
+    def last_trade(self, venue: str, symbol: str) -> dict[str, Any] | None:
+        for st in self.status():
+            if st.key.venue == venue and st.key.symbol == symbol and st.last_trade:
+                return st.last_trade
+        return None
+
+    def spread(self, venue: str, symbol: str) -> dict[str, Any] | None:
+        """The last best bid and ask of a symbol with a live quote stream, else None."""
+        for st in self.status():
+            if st.key.venue == venue and st.key.symbol == symbol and st.last_quote:
+                q = dict(st.last_quote)
+                q["spread"] = q["ask"] - q["bid"]
+                return q
+        return None
+
+    def stream_status(self, venue: str, symbol: str) -> list[StreamStatus]:
+        return [s for s in self.status() if s.key.venue == venue and s.key.symbol == symbol]
+
+    # --- writes ------------------------------------------------------------------------------
+    def _on_trades(self, key: StreamKey, frame: pl.DataFrame) -> None:
+        with self._buf_lock:
+            self._trades.append(frame)
+
+    def _on_bars(self, key: StreamKey, frame: pl.DataFrame, final: bool) -> None:
+        if final:
+            with self._buf_lock:
+                self._bars.append(frame)
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_s):
+            self.flush()
+
+    def flush(self) -> int:
+        """Write what is buffered; on failure keep it for the next flush. Returns rows written."""
+        with self._write_lock:
+            with self._buf_lock:
+                bars, self._bars = self._bars, []
+                trades, self._trades = self._trades, []
+            if self.store is None:
+                return 0
+            written = 0
+            try:
+                if bars:
+                    n = self.store.write_bars(
+                        pl.concat(bars).unique(["venue", "symbol", "timeframe", "ts"], keep="last")
+                    )
+                    self.bars_written += n
+                    written += n
+                    bars = []
+                if trades:
+                    n = self.store.write_trades(pl.concat(trades))
+                    self.trades_written += n
+                    written += n
+                    trades = []
+                self.last_write_error = ""
+            except Exception as exc:
+                self.last_write_error = f"{type(exc).__name__}: {exc}"[:300]
+                with self._buf_lock:
+                    self._bars[:0] = bars
+                    self._trades[:0] = trades
+            self.flushes += 1
+            return written
+
+    def writer_stats(self) -> WriterStats:
+        with self._buf_lock:
+            nb = sum(f.height for f in self._bars)
+            nt = sum(f.height for f in self._trades)
+        return WriterStats(
+            self.bars_written, self.trades_written, nb, nt, self.flushes, self.last_write_error
+        )
+
+    # --- history jobs ------------------------------------------------------------------------
+    def source(self, venue: str) -> Source:
+        if venue == YAHOO:
+            from core.ingest.yahoo import YahooSource
+
+            return YahooSource()
+        cfg = self.manager.venues.get(venue)
+        if cfg is None:
+            raise InvalidInput(f"unknown venue {venue!r}; choose one of {', '.join(self.venues())}")
+        return source_for(cfg.ccxt_id, cfg.urls, name=cfg.name)
+
+    def start_job(
+        self,
+        venue: str,
+        symbols: list[str],
+        timeframe: str,
+        since: datetime,
+        until: datetime | None = None,
+    ) -> Job:
+        """Fetch history for `symbols` into the store on a worker thread; poll `job(id)`."""
+        check_timeframe(timeframe)
+        if not symbols:
+            raise InvalidInput("name at least one symbol")
+        if self.store is None:
+            raise InvalidInput("no store to write into")
+        src = self.source(venue)
+        job = Job(next(self._job_ids), venue, list(symbols), timeframe, since, until)
+        self._jobs[job.id] = job
+        threading.Thread(
+            target=run_job, args=(job, src, self.store), name=f"ingest-job-{job.id}", daemon=True
+        ).start()
+        return job
+
+    def jobs(self) -> list[Job]:
+        return sorted(self._jobs.values(), key=lambda j: -j.id)
+
+    def job(self, job_id: int) -> Job:
+        return self._jobs[job_id]
+
+
+def run_job(job: Job, src: Source, store: MarketWriter) -> Job:
+    """Run one history job in the calling thread, updating `job` as it goes."""
+    n = len(job.symbols)
+    try:
+        for i, symbol in enumerate(job.symbols):
+
+            def progress(frac: float, msg: str, i: int = i) -> None:
+                job.progress = (i + frac) / n
+                job.message = msg
+
+            frame = src.fetch_bars(symbol, job.timeframe, job.since, job.until, progress=progress)
+            job.rows += store.write_bars(frame) if frame.height else 0
+            job.progress = (i + 1) / n
+            job.message = f"{symbol}: {frame.height} bars"
+        job.state = "done"
+    except Exception as exc:
+        job.state = "failed"
+        job.error = f"{type(exc).__name__}: {exc}"[:500]
+    job.finished = datetime.now(UTC)
+    return job
+
+
+def resample(bars: pl.DataFrame, timeframe: str) -> pl.DataFrame:
+    """Bars of a finer timeframe -> `timeframe` (open first, high max, low min, close last)."""
+    if bars.is_empty():
+        return pl.DataFrame(schema=BARS)
+    every = f"{check_timeframe(timeframe)}s"
+    out = (
+        bars.sort("ts")
+        .group_by_dynamic("ts", every=every, group_by=["venue", "symbol"])
+        .agg(
+            pl.col("open").first(),
+            pl.col("high").max(),
+            pl.col("low").min(),
+            pl.col("close").last(),
+            pl.col("volume").sum(),
+        )
+        .with_columns(timeframe=pl.lit(timeframe))
+    )
+    return out.select(BARS.names()).cast(dict(BARS))  # type: ignore[arg-type]
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    """Poll `predicate()` until true or `timeout` s pass (for the CLI and tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+__all__ = [
+    "DEFAULT_LIVE_SYMBOLS",
+    "IngestService",
+    "Job",
+    "MarketWriter",
+    "WriterStats",
+    "resample",
+    "run_job",
+    "running",
+    "stop_all",
+    "wait_for",
+]

@@ -1,0 +1,234 @@
+"""The simulated market behind the demo venue: a seeded price model and a trade tape.
+
+Price model (documented, deterministic for a seed): geometric Brownian motion
+with Merton jumps. Over a step of dt years the log price moves by
+
+    (mu - sigma^2 / 2) dt + sigma sqrt(dt) Z + sum_{k=1..N} J_k,
+    Z ~ N(0, 1),  N ~ Poisson(jump_rate dt),  J_k ~ N(jump_mean, jump_std^2).
+
+Trades arrive as a Poisson process of `trades_per_s`; each trade prints at the
+model price rounded to the tick, with an exponential size and a random side.
+Everything here is SIMULATED data, labelled as such wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+YEAR_MS = 365.25 * 86_400_000
+INTERVALS_MS: dict[str, int] = {
+    "1m": 60_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "1h": 3_600_000,
+    "4h": 14_400_000,
+    "1d": 86_400_000,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PriceModel:
+    s0: float
+    mu: float = 0.0
+    sigma: float = 0.8
+    """Annualised volatility; crypto-like by default."""
+    jump_rate: float = 365.0 * 4
+    """Expected jumps per year (about four a day)."""
+    jump_mean: float = 0.0
+    jump_std: float = 0.004
+    tick: float = 0.01
+    trades_per_s: float = 4.0
+    mean_size: float = 0.05
+    spread_bps: float = 1.0
+    """Quoted bid/ask spread around the last price, in basis points (at least one tick)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    id: int
+    ts: int
+    """epoch milliseconds"""
+    price: float
+    qty: float
+    buyer_maker: bool
+
+
+DEFAULT_MARKETS: dict[str, PriceModel] = {
+    "BTC/USDT": PriceModel(s0=42_000.0, tick=0.01, mean_size=0.02),
+    "ETH/USDT": PriceModel(s0=2_300.0, sigma=0.9, tick=0.01, mean_size=0.3),
+    "SOL/USDT": PriceModel(s0=95.0, sigma=1.1, tick=0.01, mean_size=4.0),
+}
+
+
+def market_id(symbol: str) -> str:
+    return symbol.replace("/", "")
+
+
+class SimMarket:
+    """One symbol's price path and trade tape (bounded), safe to read from other threads."""
+
+    def __init__(
+        self, symbol: str, model: PriceModel, seed: int, start_ms: int, tape_size: int = 200_000
+    ) -> None:
+        self.symbol = symbol
+        self.id = market_id(symbol)
+        self.model = model
+        self.rng = np.random.default_rng(seed)
+        self.price = model.s0
+        self.last_ms = start_ms
+        self.next_id = 1
+        self.tape: deque[Trade] = deque(maxlen=tape_size)
+        self.lock = threading.Lock()
+        self._next_arrival = start_ms + self._gap_ms()
+
+    def _gap_ms(self) -> float:
+        return float(self.rng.exponential(1000.0 / self.model.trades_per_s))
+
+    def _move(self, dt_ms: float) -> None:
+        m = self.model
+        dt = max(dt_ms, 0.0) / YEAR_MS
+        ret = (m.mu - 0.5 * m.sigma**2) * dt + m.sigma * math.sqrt(dt) * self.rng.standard_normal()
+        jumps = int(self.rng.poisson(m.jump_rate * dt))
+        if jumps:
+            ret += float(self.rng.normal(m.jump_mean, m.jump_std, size=jumps).sum())
+        self.price *= math.exp(ret)
+
+    def _print(self, ts: int) -> Trade:
+        m = self.model
+        price = max(m.tick, round(self.price / m.tick) * m.tick)
+        qty = round(max(1e-5, float(self.rng.exponential(m.mean_size))), 5)
+        trade = Trade(self.next_id, ts, round(price, 8), qty, bool(self.rng.random() < 0.5))
+        self.next_id += 1
+        self.tape.append(trade)
+        return trade
+
+    def advance(self, now_ms: int) -> list[Trade]:
+        """Every trade that arrived up to `now_ms`, appended to the tape."""
+        out: list[Trade] = []
+        with self.lock:
+            while self._next_arrival <= now_ms:
+                ts = int(self._next_arrival)
+                self._move(ts - self.last_ms)
+                self.last_ms = ts
+                out.append(self._print(ts))
+                self._next_arrival += self._gap_ms()
+        return out
+
+    def burst(self, now_ms: int, n: int) -> list[Trade]:
+        """`n` trades at once (a news spike), all stamped `now_ms`."""
+        out: list[Trade] = []
+        with self.lock:
+            for _ in range(n):
+                self._move(1.0)
+                out.append(self._print(max(now_ms, self.last_ms)))
+            self.last_ms = max(now_ms, self.last_ms)
+        return out
+
+    def quote(self) -> tuple[float, float, float, float]:
+        """(bid, bid size, ask, ask size) around the last price."""
+        m = self.model
+        with self.lock:
+            mid = self.price
+            width = max(m.tick, mid * m.spread_bps / 1e4)
+            bid = math.floor((mid - width / 2) / m.tick) * m.tick
+            ask = bid + math.ceil(width / m.tick) * m.tick
+            sizes = self.rng.exponential(m.mean_size * 5, size=2)
+        return round(bid, 8), round(float(sizes[0]), 5), round(ask, 8), round(float(sizes[1]), 5)
+
+    # --- history reads (REST) ----------------------------------------------------------------
+    def _since(self, start_ms: int) -> list[Trade]:
+        """Trades with ts >= start_ms, oldest first (scans back from the newest)."""
+        with self.lock:
+            newest_first = list(
+                itertools.takewhile(lambda t: t.ts >= start_ms, reversed(self.tape))
+            )
+        newest_first.reverse()
+        return newest_first
+
+    def trades_between(self, start_ms: int, end_ms: int, limit: int) -> list[Trade]:
+        picked = [t for t in self._since(start_ms) if t.ts <= end_ms]
+        return picked[:limit]
+
+    def recent_trades(self, limit: int) -> list[Trade]:
+        with self.lock:
+            n = len(self.tape)
+            return [self.tape[i] for i in range(max(0, n - limit), n)]
+
+    def first_ts(self) -> int | None:
+        with self.lock:
+            return self.tape[0].ts if self.tape else None
+
+    def klines(self, interval_ms: int, start_ms: int, end_ms: int, limit: int) -> list[Kline]:
+        """Candles whose open time lies in [start_ms, end_ms], built from the tape."""
+        trades = self._since(start_ms - start_ms % interval_ms)
+        out: dict[int, Kline] = {}
+        for t in trades:
+            open_ms = t.ts - t.ts % interval_ms
+            if open_ms < start_ms or open_ms > end_ms:
+                continue
+            k = out.get(open_ms)
+            if k is None:
+                if len(out) >= limit:
+                    break
+                k = out[open_ms] = Kline(open_ms, interval_ms)
+            k.add(t)
+        return list(out.values())
+
+    def current_kline(self, interval_ms: int, now_ms: int) -> Kline | None:
+        open_ms = now_ms - now_ms % interval_ms
+        found = self.klines(interval_ms, open_ms, open_ms, 1)
+        return found[0] if found else None
+
+
+class Kline:
+    __slots__ = (
+        "close",
+        "count",
+        "first_id",
+        "high",
+        "interval_ms",
+        "last_id",
+        "low",
+        "open",
+        "open_ms",
+        "quote_volume",
+        "taker_buy_quote",
+        "taker_buy_volume",
+        "volume",
+    )
+
+    def __init__(self, open_ms: int, interval_ms: int) -> None:
+        self.open_ms = open_ms
+        self.interval_ms = interval_ms
+        self.open = self.high = self.low = self.close = math.nan
+        self.volume = self.quote_volume = self.taker_buy_volume = self.taker_buy_quote = 0.0
+        self.count = 0
+        self.first_id = self.last_id = -1
+
+    def add(self, t: Trade) -> None:
+        if self.count == 0:
+            self.open = self.high = self.low = t.price
+            self.first_id = t.id
+        self.high = max(self.high, t.price)
+        self.low = min(self.low, t.price)
+        self.close = t.price
+        self.last_id = t.id
+        self.count += 1
+        self.volume += t.qty
+        self.quote_volume += t.qty * t.price
+        if not t.buyer_maker:
+            self.taker_buy_volume += t.qty
+            self.taker_buy_quote += t.qty * t.price
+
+
+def warm_up(market: SimMarket, history_ms: int, now_ms: int) -> None:
+    """Fill the tape with `history_ms` of past trades, ending at `now_ms`."""
+    market.last_ms = now_ms - history_ms
+    market._next_arrival = market.last_ms + market._gap_ms()
+    market.advance(now_ms)

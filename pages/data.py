@@ -1,0 +1,87 @@
+"""Data: what is stored, history jobs with progress, and the live subscriptions."""
+
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from pages._shared import market_view
+from pages._shared.auth import require_role
+from pages._shared.engine import get_engine
+from pages._shared.live import get_ingest, stream_status_table
+
+require_role("analyst")
+service = get_ingest()
+JOB_KEY = "data_page_job"
+
+st.title("Data")
+
+market_view.data_coverage(get_engine())
+
+st.subheader("Fetch history")
+st.caption(
+    "Pages through the venue's REST API (or Yahoo Finance) into the store. "
+    "The demo venue is SIMULATED and answers on 127.0.0.1; real venues need network access."
+)
+with st.form("backfill"):
+    venue_col, tf_col, since_col = st.columns(3)
+    job_venues = [*service.venues(), "yahoo"]
+    venue = venue_col.selectbox("Venue", job_venues, key="job_venue")
+    timeframe = tf_col.selectbox("Timeframe", ["1m", "5m", "15m", "1h", "1d"], key="job_tf")
+    since = since_col.date_input(
+        "Since", datetime.now(UTC).date() - timedelta(days=1), key="job_since"
+    )
+    symbols_text = st.text_input("Symbols (comma separated)", "BTC/USDT", key="job_symbols")
+    start = st.form_submit_button("Start job")
+if start:
+    symbols = [s.strip() for s in symbols_text.split(",") if s.strip()]
+    since_dt = datetime(since.year, since.month, since.day, tzinfo=UTC)
+    try:
+        job = service.start_job(venue, symbols, timeframe, since_dt)
+    except ValueError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state[JOB_KEY] = job.id
+
+
+@st.fragment(run_every=1.0)
+def job_progress() -> None:
+    job_id = st.session_state.get(JOB_KEY)
+    if job_id is None:
+        return
+    job = service.job(job_id)
+    st.progress(job.progress, text=f"Job {job.id} ({job.venue}): {job.message or job.state}")
+    if job.state == "done":
+        st.success(f"Job {job.id} done: {job.rows} rows written.")
+    elif job.state == "failed":
+        st.error(f"Job {job.id} failed: {job.error}")
+
+
+job_progress()
+
+st.subheader("Live subscriptions")
+with st.form("subscribe"):
+    v_col, s_col, k_col, t_col = st.columns(4)
+    sub_venue = v_col.selectbox("Venue", service.venues(), key="sub_venue")
+    sub_symbol = s_col.text_input("Symbol", "SOL/USDT", key="sub_symbol")
+    sub_kind = k_col.selectbox("Stream", ["ohlcv", "trades", "quotes"], key="sub_kind")
+    sub_tf = t_col.selectbox("Timeframe", ["1m", "5m", "15m", "1h"], key="sub_tf")
+    add = st.form_submit_button("Subscribe")
+if add:
+    try:
+        key = service.subscribe(sub_venue, sub_symbol.strip(), sub_kind, sub_tf)
+    except ValueError as exc:
+        st.error(str(exc))
+    else:
+        st.success(f"Subscribed to {key.name}.")
+
+keys = service.subscriptions()
+if keys:
+    names = {k.name: k for k in keys}
+    with st.form("unsubscribe"):
+        drop = st.selectbox("Stream", list(names), key="unsub_stream")
+        remove = st.form_submit_button("Unsubscribe")
+    if remove:
+        service.unsubscribe(names[drop])
+        st.success(f"Unsubscribed from {drop}.")
+
+stream_status_table(service)

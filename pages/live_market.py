@@ -1,0 +1,67 @@
+"""Live Market: candles with volume, the last trade and the stream's health, refreshed live."""
+
+import streamlit as st
+
+from pages._shared.auth import require_role
+from pages._shared.live import SIMULATED_NOTE, candles_figure, get_ingest
+
+require_role("viewer")
+
+TIMEFRAMES = ["1m", "5m", "15m", "1h"]
+service = get_ingest()
+
+st.title("Live Market")
+venues = [v for v in service.venues() if service.live_symbols_of(v)]
+if not venues:
+    st.info("No live subscriptions yet. Add one on the Data page (or enable HFT_DEMO_VENUE).")
+    st.stop()
+
+pick_venue, pick_symbol, pick_tf = st.columns(3)
+venue = pick_venue.selectbox("Venue", venues)
+symbol = pick_symbol.selectbox("Symbol", service.live_symbols_of(venue))
+timeframe = pick_tf.selectbox("Timeframe", TIMEFRAMES)
+if service.is_simulated(venue):
+    st.warning(SIMULATED_NOTE, icon=":material/science:")
+
+
+@st.fragment(run_every=1.0)
+def live_view() -> None:
+    bars = service.live_bars(venue, symbol, timeframe)
+    trade = service.last_trade(venue, symbol)
+    streams = service.stream_status(venue, symbol)
+    last_col, spread_col, lag_col, rate_col = st.columns(4)
+    if trade:
+        last_col.metric(
+            "Last trade", f"{trade['price']:,.2f}", help=f"{trade['amount']} ({trade['side']})"
+        )
+    else:
+        last_col.metric("Last trade", "—")
+    quote = service.spread(venue, symbol)
+    if quote:
+        spread_col.metric(
+            "Spread",
+            f"{quote['spread']:,.2f}",
+            help=f"best bid {quote['bid']:,.2f} / best ask {quote['ask']:,.2f}",
+        )
+    else:
+        spread_col.metric("Spread", "not known", help="No quote stream for this symbol.")
+    lags = [s.lag_s for s in streams if s.lag_s is not None]
+    lag_col.metric("Stream lag", f"{min(lags):.2f} s" if lags else "—")
+    rate_col.metric("Messages/s", f"{sum(s.rate_per_s for s in streams):.1f}")
+    down = [s for s in streams if not s.connected]
+    for s in down:
+        st.error(f"{s.key.name} is {s.state}: {s.last_error or 'waiting for data'}")
+    if bars.is_empty():
+        st.info("Waiting for the first candles…")
+        return
+    label = " (SIMULATED)" if service.is_simulated(venue) else ""
+    title = f"{symbol} · {venue}{label} · {timeframe}"
+    st.plotly_chart(candles_figure(bars.tail(240), title), key="live_chart")
+    last = bars.row(-1, named=True)
+    st.caption(
+        f"Last candle {last['ts']:%H:%M} UTC: open {last['open']:,.2f} high {last['high']:,.2f} "
+        f"low {last['low']:,.2f} close {last['close']:,.2f} volume {last['volume']:,.4f}"
+    )
+
+
+live_view()
