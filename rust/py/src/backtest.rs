@@ -1,7 +1,144 @@
 //! Bindings: Vectorised backtest of the mean-reversion signal with costs (COMPUTE-SPEC 6).
 
+use kernels::backtest::{self, metrics};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::arrays::slice1;
+use crate::errors::to_py;
+
+/// Band rule with hysteresis as a sequential state machine: states in {-1, 0, 1}.
+#[pyfunction]
+#[pyo3(signature = (z, z_in, z_out, z_stop=None, cooldown=0))]
+fn bt_band_states<'py>(
+    py: Python<'py>,
+    z: PyReadonlyArray1<'py, f64>,
+    z_in: f64,
+    z_out: f64,
+    z_stop: Option<f64>,
+    cooldown: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let z = slice1(&z);
+    let s = py
+        .detach(|| backtest::band_states(&z, z_in, z_out, z_stop, cooldown))
+        .map_err(to_py)?;
+    Ok(s.into_pyarray(py))
+}
+
+/// Ledger of a spread strategy; `prices` flat row-major (bars x legs).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn bt_ledger<'py>(
+    py: Python<'py>,
+    prices: PyReadonlyArray1<'py, f64>,
+    n: usize,
+    weights: PyReadonlyArray1<'py, f64>,
+    units: PyReadonlyArray1<'py, f64>,
+    cost_rates: PyReadonlyArray1<'py, f64>,
+    fixed_cost: f64,
+    capital: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (p, w, u, c) = (
+        slice1(&prices),
+        slice1(&weights),
+        slice1(&units),
+        slice1(&cost_rates),
+    );
+    let led = py
+        .detach(|| backtest::ledger(&p, n, &w, &u, &c, fixed_cost, capital))
+        .map_err(to_py)?;
+    let d = PyDict::new(py);
+    d.set_item("spread", led.spread.into_pyarray(py))?;
+    d.set_item("pnl", led.pnl.into_pyarray(py))?;
+    d.set_item("cost", led.cost.into_pyarray(py))?;
+    d.set_item("notional", led.notional.into_pyarray(py))?;
+    d.set_item("equity", led.equity.into_pyarray(py))?;
+    Ok(d)
+}
+
+type MetricsOut<'py> = (
+    Bound<'py, PyDict>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyDict>,
+);
+
+/// Metrics, per-period returns and round trips of a ledger.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn bt_metrics<'py>(
+    py: Python<'py>,
+    equity: PyReadonlyArray1<'py, f64>,
+    pnl: PyReadonlyArray1<'py, f64>,
+    cost: PyReadonlyArray1<'py, f64>,
+    notional: PyReadonlyArray1<'py, f64>,
+    units: PyReadonlyArray1<'py, f64>,
+    capital: f64,
+    periods_per_year: f64,
+    rf: f64,
+    fixed_capital: bool,
+) -> PyResult<MetricsOut<'py>> {
+    let (e, p, c, n, u) = (
+        slice1(&equity),
+        slice1(&pnl),
+        slice1(&cost),
+        slice1(&notional),
+        slice1(&units),
+    );
+    let (m, r, trips) = py
+        .detach(|| {
+            metrics::compute(
+                &e,
+                &p,
+                &c,
+                &n,
+                &u,
+                capital,
+                periods_per_year,
+                rf,
+                fixed_capital,
+            )
+        })
+        .map_err(to_py)?;
+    let d = PyDict::new(py);
+    for (k, v) in [
+        ("sharpe", m.sharpe),
+        ("sharpe_tstat", m.sharpe_tstat),
+        ("sortino", m.sortino),
+        ("cagr", m.cagr),
+        ("volatility", m.volatility),
+        ("max_drawdown", m.max_drawdown),
+        ("max_drawdown_ccy", m.max_drawdown_ccy),
+        ("max_drawdown_bars", m.max_drawdown_bars),
+        ("calmar", m.calmar),
+        ("turnover", m.turnover),
+        ("turnover_annual", m.turnover_annual),
+        ("total_cost", m.total_cost),
+        ("gross_pnl", m.gross_pnl),
+        ("net_pnl", m.net_pnl),
+        ("cost_to_gross", m.cost_to_gross),
+        ("trades", m.trades),
+        ("round_trips", m.round_trips),
+        ("hit_rate", m.hit_rate),
+        ("avg_holding_bars", m.avg_holding_bars),
+        ("exposure", m.exposure),
+        ("final_equity", m.final_equity),
+    ] {
+        d.set_item(k, v)?;
+    }
+    let t = PyDict::new(py);
+    let entry: Vec<i64> = trips.entry.iter().map(|&i| i as i64).collect();
+    let exit: Vec<i64> = trips.exit.iter().map(|&i| i as i64).collect();
+    t.set_item("entry", entry.into_pyarray(py))?;
+    t.set_item("exit", exit.into_pyarray(py))?;
+    t.set_item("pnl", trips.pnl.into_pyarray(py))?;
+    t.set_item("closed", trips.closed)?;
+    Ok((d, r.into_pyarray(py), t))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(bt_band_states, m)?)?;
+    m.add_function(wrap_pyfunction!(bt_ledger, m)?)?;
+    m.add_function(wrap_pyfunction!(bt_metrics, m)?)?;
     Ok(())
 }

@@ -1,0 +1,553 @@
+"""Mean reversion: OU estimation, CARA positions, sparse portfolios, Johansen (COMPUTE-SPEC 3).
+
+The numerics run in the Rust kernels (core._native); this module validates input,
+converts units and assembles results.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, ParamSpec, TypeVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from core.errors import InvalidInput
+from core.native import ext
+
+__all__ = [
+    "BoxTiao",
+    "JohansenResult",
+    "OUFit",
+    "SparsePortfolio",
+    "box_tiao",
+    "cara_position",
+    "certainty_equivalent",
+    "cointegration",
+    "fit_ou",
+    "johansen",
+    "ou_exact_loglik",
+    "rolling_ou",
+    "select_support",
+    "sparse_portfolio",
+    "var1_matrices",
+]
+
+DAILY = 1.0 / 252.0
+F64 = NDArray[np.float64]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _series(x: ArrayLike, name: str = "x", min_len: int = 3) -> F64:
+    try:
+        arr = np.ascontiguousarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{name} must be numeric: {exc}") from exc
+    if arr.ndim != 1:
+        raise InvalidInput(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.size < min_len:
+        raise InvalidInput(f"{name} needs at least {min_len} values, got {arr.size}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise InvalidInput(
+            f"{name} has {int(bad.sum())} NaN/inf values (first at {int(bad.argmax())})"
+        )
+    return arr
+
+
+def _matrix(prices: ArrayLike, min_rows: int = 10) -> F64:
+    try:
+        arr = np.ascontiguousarray(prices, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"prices must be numeric: {exc}") from exc
+    if arr.ndim != 2:
+        raise InvalidInput(f"prices must be 2-D (bars x assets), got shape {arr.shape}")
+    if arr.shape[0] < min_rows:
+        raise InvalidInput(f"prices need at least {min_rows} rows, got {arr.shape[0]}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise InvalidInput(
+            f"prices have {int(bad.sum())} NaN/inf values (first at row {r}, column {c})"
+        )
+    flat = np.ptp(arr, axis=0) == 0
+    if flat.any():
+        raise InvalidInput(f"asset column(s) {np.flatnonzero(flat).tolist()} are constant")
+    return arr
+
+
+def _call(fn: Callable[P, R], *args: P.args, **kw: P.kwargs) -> R:
+    """Call a kernel, turning its input and numerical errors into InvalidInput."""
+    try:
+        return fn(*args, **kw)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    except ext.NumericalError as exc:
+        raise InvalidInput(f"the numerics failed: {exc}") from exc
+
+
+# --- 3a OU ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OUFit:
+    """An OU fit. Time is in years when dt is (default dt = 1/252, daily bars).
+
+    `a`, `b`, `s2` are the AR(1) coefficients (x_t = a + b x_{t-1} + e, var e = s2, MLE).
+    `se` holds delta-method standard errors from the OLS covariance of (a, b)
+    (divisor n - 2); they are NaN for irregular spacing.
+    """
+
+    theta: float
+    mu: float
+    sigma: float
+    half_life_years: float
+    half_life_bars: float
+    log_likelihood: float
+    a: float
+    b: float
+    s2: float
+    n: int
+    dt: float
+    method: str
+    mean_reverting: bool
+    se: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sigma_eq(self) -> float:
+        """Stationary standard deviation sigma / sqrt(2 theta)."""
+        if not self.mean_reverting:
+            return math.nan
+        return self.sigma / math.sqrt(2.0 * self.theta)
+
+
+def fit_ou(
+    x: ArrayLike,
+    dt: float = DAILY,
+    *,
+    method: Literal["conditional", "exact"] = "conditional",
+    times: ArrayLike | None = None,
+    bias_correction: bool = False,
+) -> OUFit:
+    """Fit dX = theta (mu - X) dt + sigma dW with the exact discretisation.
+
+    method="conditional": closed-form MLE given x_0 (= OLS of x_t on x_{t-1}).
+    method="exact": adds the stationary density of x_0 (profile likelihood over b).
+    times: sampling times in years for irregular spacing (conditional MLE, dt unused).
+    When b <= 0 theta is NaN; when b >= 1 theta <= 0 and the half-life is inf;
+    both give mean_reverting=False.
+    bias_correction: Kendall's AR(1) correction b + (1 + 3b) / n (theta is biased upward by
+    about 4 / (n dt) when b is near 1); mu and s2 are kept, theta, sigma and half-lives follow.
+    """
+    arr = _series(x)
+    if times is not None:
+        if bias_correction:
+            raise InvalidInput("bias_correction applies to equal spacing only")
+        t = _series(times, "times")
+        raw = _call(ext.ou_fit_irregular, arr, t)
+        used_dt = float((t[-1] - t[0]) / (t.size - 1))
+        method_name = "irregular"
+    else:
+        if method not in ("conditional", "exact"):
+            raise InvalidInput(f'method must be "conditional" or "exact", got {method!r}')
+        raw = _call(ext.ou_fit, arr, float(dt), method)
+        used_dt = float(dt)
+        method_name = method
+    d = dict(raw)
+    if bias_correction and d["mean_reverting"]:
+        b = d["b"] + (1.0 + 3.0 * d["b"]) / d["n"]
+        if not 0.0 < b < 1.0:
+            raise InvalidInput(f"the bias-corrected b = {b:.6f} is not in (0, 1)")
+        lnb = math.log1p(b - 1.0)
+        theta = -lnb / used_dt
+        d |= {
+            "b": b,
+            "a": d["mu"] * (1.0 - b),
+            "theta": theta,
+            "sigma": math.sqrt(2.0 * theta * d["s2"] / ((1.0 - b) * (1.0 + b))),
+            "half_life_years": math.log(2.0) / theta,
+            "half_life_bars": -math.log(2.0) / lnb,
+        }
+        method_name += "+kendall"
+    return OUFit(
+        theta=d["theta"],
+        mu=d["mu"],
+        sigma=d["sigma"],
+        half_life_years=d["half_life_years"],
+        half_life_bars=d["half_life_bars"],
+        log_likelihood=d["llf"],
+        a=d["a"],
+        b=d["b"],
+        s2=d["s2"],
+        n=int(d["n"]),
+        dt=used_dt,
+        method=method_name,
+        mean_reverting=bool(d["mean_reverting"]),
+        se={k[3:]: d[k] for k in ("se_a", "se_b", "se_theta", "se_mu", "se_half_life_years")},
+    )
+
+
+def ou_exact_loglik(x: ArrayLike, mu: float, b: float, s2: float) -> float:
+    """Exact AR(1) log-likelihood with a stationary x_0 (ARIMA(1,0,0) with mean mu)."""
+    return float(ext.ou_exact_loglik(_series(x), float(mu), float(b), float(s2)))
+
+
+def rolling_ou(x: ArrayLike, window: int = 252, dt: float = DAILY) -> dict[str, F64]:
+    """Conditional OU fits on trailing windows of `window` observations.
+
+    `x` is (T,) or (T, m) (m series fitted in parallel). Each output has the input's
+    shape (a transposed view for 2-D input); keys a, b, s2, theta, mu, sigma, half_life_bars.
+    The first window - 1 rows are NaN.
+    """
+    try:
+        arr = np.ascontiguousarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"x must be numeric: {exc}") from exc
+    if arr.ndim not in (1, 2):
+        raise InvalidInput(f"x must be 1-D or 2-D, got shape {arr.shape}")
+    if isinstance(window, bool) or not isinstance(window, int):
+        raise InvalidInput("window must be an int")
+    rows = arr.shape[0]
+    cols = 1 if arr.ndim == 1 else arr.shape[1]
+    series_major = np.ascontiguousarray(arr.T).reshape(-1)
+    names, flat = _call(ext.ou_rolling, series_major, rows, cols, window, float(dt))
+    blocks = np.asarray(flat).reshape(cols, len(names), rows)
+    if arr.ndim == 1:
+        return {k: blocks[0, f] for f, k in enumerate(names)}
+    return {k: blocks[:, f, :].T for f, k in enumerate(names)}
+
+
+# --- 3b CARA -------------------------------------------------------------------------------------
+
+
+def cara_position(
+    x: ArrayLike,
+    t: ArrayLike = 0.0,
+    *,
+    theta: float,
+    mu: float,
+    sigma: float,
+    gamma: float,
+    T: float = 1.0,
+    horizon: Literal["finite", "myopic", "discrete_myopic"] = "finite",
+    dt: float = DAILY,
+    q_max: float | None = None,
+) -> F64:
+    """Optimal units of an OU spread under CARA utility -exp(-gamma W_T), dW = q dX.
+
+    finite: q* = theta (mu - x) / (gamma sigma^2) * (1 + theta (T - t)) (closed form via HJB).
+    myopic: theta (mu - x) / (gamma sigma^2).
+    discrete_myopic: one-period mean-variance over dt, (mu - x)(1 - b) / (gamma s^2),
+    b = exp(-theta dt), s^2 = sigma^2 (1 - b^2) / (2 theta); tends to myopic as dt -> 0.
+    q_max clips |q|. Caveat: the clipped strategy is NOT optimal any more, and its
+    certainty equivalent is below the closed form.
+    Broadcasts x and t.
+    """
+    xb, tb = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64))
+    shape = xb.shape
+    q = _call(
+        ext.ou_cara_position,
+        np.ascontiguousarray(xb).reshape(-1),
+        np.ascontiguousarray(tb).reshape(-1),
+        float(T),
+        float(theta),
+        float(mu),
+        float(sigma),
+        float(gamma),
+        horizon,
+        float(dt),
+        None if q_max is None else float(q_max),
+    )
+    return np.asarray(q).reshape(shape)
+
+
+def certainty_equivalent(
+    x0: float, *, theta: float, mu: float, sigma: float, gamma: float, T: float, w0: float = 0.0
+) -> float:
+    """CE at t=0 of the finite-horizon optimum:
+    w0 + [theta^2 T (x0 - mu)^2 / (2 sigma^2) + theta^2 T^2 / 4] / gamma."""
+    return float(
+        _call(
+            ext.ou_cara_ce,
+            float(x0),
+            float(w0),
+            float(T),
+            float(theta),
+            float(mu),
+            float(sigma),
+            float(gamma),
+        )
+    )
+
+
+# --- 3c sparse mean-reverting portfolios ---------------------------------------------------------
+
+
+def var1_matrices(
+    prices: ArrayLike, *, ridge: float = 0.0, jitter: float = 1e-8
+) -> tuple[F64, F64, F64, F64]:
+    """(M, G, mean, sd) in the scaled basis z = (S - mean) / sd.
+
+    B' = (Z0'Z0 + ridge I)^-1 Z0'Z1, G = Z'Z/T + jitter tr(Z'Z/T)/n I, M = B G B' (symmetrised).
+    """
+    s = _matrix(prices)
+    mean = s.mean(axis=0)
+    sd = s.std(axis=0)
+    z = (s - mean) / sd
+    n = z.shape[1]
+    z0, z1 = z[:-1], z[1:]
+    a = z0.T @ z0 + ridge * np.eye(n)
+    cond = float(np.linalg.cond(a))
+    if not cond < 1e12:
+        raise InvalidInput(
+            f"the assets are (nearly) collinear (condition number {cond:.2e}); "
+            "drop one of them or set ridge > 0"
+        )
+    try:
+        bt = np.linalg.solve(a, z0.T @ z1)
+    except np.linalg.LinAlgError as exc:
+        raise InvalidInput("the assets are collinear: the VAR(1) cannot be estimated") from exc
+    g = z.T @ z / z.shape[0]
+    g = g + jitter * np.trace(g) / n * np.eye(n)
+    m = bt.T @ g @ bt
+    m = 0.5 * (m + m.T)
+    return np.ascontiguousarray(m), np.ascontiguousarray(g), mean, sd
+
+
+@dataclass(frozen=True, slots=True)
+class BoxTiao:
+    """Box–Tiao canonical portfolios, ascending predictability (most mean-reverting first).
+    Column j of `weights` is portfolio j in price units (||w||_1 = 1)."""
+
+    eigenvalues: F64
+    weights: F64
+
+
+def _to_price_units(w_scaled: F64, sd: F64) -> F64:
+    w = w_scaled / sd
+    norm = np.abs(w).sum(axis=0)
+    return np.asarray(w / np.where(norm > 0, norm, 1.0))
+
+
+def box_tiao(prices: ArrayLike, *, ridge: float = 0.0, jitter: float = 1e-8) -> BoxTiao:
+    m, g, _, sd = var1_matrices(prices, ridge=ridge, jitter=jitter)
+    n = m.shape[0]
+    vals, vecs = _call(ext.sparse_box_tiao, m.reshape(-1), g.reshape(-1), n)
+    v = np.asarray(vecs).reshape(n, n)
+    return BoxTiao(np.asarray(vals), _to_price_units(v, sd[:, None]))
+
+
+def select_support(
+    m: ArrayLike,
+    g: ArrayLike,
+    k: int,
+    method: Literal["greedy", "exhaustive", "truncated_power"] = "greedy",
+    *,
+    max_iter: int = 500,
+) -> tuple[list[int], float, F64, list[tuple[list[int], float]], int, int]:
+    """Minimise w'Mw / w'Gw over card(w) <= k for given symmetric M and positive definite G.
+
+    Returns (support, nu, weights with w'Gw = 1, greedy path, supports tried, iterations).
+    """
+    mm = np.ascontiguousarray(m, dtype=np.float64)
+    gg = np.ascontiguousarray(g, dtype=np.float64)
+    if mm.ndim != 2 or mm.shape[0] != mm.shape[1] or gg.shape != mm.shape:
+        raise InvalidInput("M and G must be square and of the same shape")
+    n = mm.shape[0]
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidInput(f"k must be a positive int, got {k!r}")
+    if k > n:
+        raise InvalidInput(f"k = {k} is above the number of assets n = {n}")
+    mf, gf = mm.reshape(-1), gg.reshape(-1)
+    path_raw = _call(ext.sparse_greedy, mf, gf, n, k)
+    path = [(list(sup), float(nu)) for sup, nu, _ in path_raw]
+    support, nu, w = path_raw[-1]
+    tried, iters = 0, 0
+    if method == "exhaustive":
+        support, nu, w, tried = _call(ext.sparse_exhaustive, mf, gf, n, k)
+    elif method == "truncated_power":
+        starts = [np.asarray(w)]
+        if n <= 200:
+            _, vecs = _call(ext.sparse_box_tiao, mf, gf, n)
+            starts.append(np.asarray(vecs).reshape(n, n)[:, 0].copy())
+        support, nu, w, iters = _call(
+            ext.sparse_tpower, mf, gf, n, k, np.concatenate(starts), max_iter
+        )
+    elif method != "greedy":
+        raise InvalidInput(
+            f'method must be "greedy", "exhaustive" or "truncated_power", got {method!r}'
+        )
+    return [int(i) for i in support], float(nu), np.asarray(w), path, int(tried), int(iters)
+
+
+@dataclass(frozen=True, slots=True)
+class SparsePortfolio:
+    """A sparse mean-reverting portfolio.
+
+    support: asset indices; weights: length-n, price units, ||w||_1 = 1; nu: Box–Tiao
+    predictability (lower is more mean-reverting); path: greedy (support, nu) for k = 1..k.
+    condition_number: of the scaled covariance G (full matrix for n <= 200, else on the support).
+    half_life_bars: OU half-life of the portfolio value w'S (NaN when not mean-reverting).
+    johansen: Johansen analysis of the assets in the support (k >= 2; det_order 0, one lag).
+    """
+
+    support: list[int]
+    weights: F64
+    nu: float
+    method: str
+    path: list[tuple[list[int], float]]
+    subsets_tried: int
+    iterations: int
+    condition_number: float
+    half_life_bars: float
+    ou: OUFit | None
+    johansen: JohansenResult | None = None
+
+
+def sparse_portfolio(
+    prices: ArrayLike,
+    k: int = 3,
+    method: Literal["greedy", "exhaustive", "truncated_power"] = "greedy",
+    *,
+    ridge: float = 0.0,
+    jitter: float = 1e-8,
+    max_iter: int = 500,
+    dt: float = DAILY,
+) -> SparsePortfolio:
+    """Minimise nu(w) = w'Mw / w'Gw with card(w) <= k (d'Aspremont 2011).
+
+    greedy: forward selection; exhaustive: brute force over C(n, k) supports (small n);
+    truncated_power: truncated Rayleigh flow from the greedy solution and the truncated
+    Box–Tiao vector (n <= 200), each polished by the exact k x k eigenproblem; never worse
+    than greedy.
+    """
+    s = _matrix(prices)
+    n = s.shape[1]
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidInput(f"k must be a positive int, got {k!r}")
+    if k > n:
+        raise InvalidInput(f"k = {k} is above the number of assets n = {n}")
+    if method not in ("greedy", "exhaustive", "truncated_power"):
+        raise InvalidInput(
+            f'method must be "greedy", "exhaustive" or "truncated_power", got {method!r}'
+        )
+    m, g, _, sd = var1_matrices(s, ridge=ridge, jitter=jitter)
+    support, nu, w, path, tried, iters = select_support(m, g, k, method, max_iter=max_iter)
+    sub = np.asarray(support)
+    cond_src = g if n <= 200 else g[np.ix_(sub, sub)]
+    cond = float(
+        ext.sym_condition_number(np.ascontiguousarray(cond_src).reshape(-1), cond_src.shape[0])
+    )
+    weights = _to_price_units(np.asarray(w), sd)
+    value = s @ weights
+    ou: OUFit | None
+    try:
+        ou = fit_ou(value, dt)
+    except InvalidInput:
+        ou = None
+    hl = ou.half_life_bars if ou is not None and ou.mean_reverting else math.nan
+    joh: JohansenResult | None = None
+    if len(support) >= 2:
+        try:
+            joh = johansen(s[:, sub], det_order=0, k_ar_diff=1)
+        except InvalidInput:
+            joh = None
+    return SparsePortfolio(
+        support=[int(i) for i in support],
+        weights=weights,
+        nu=float(nu),
+        method=method,
+        path=path,
+        subsets_tried=int(tried),
+        iterations=int(iters),
+        condition_number=cond,
+        half_life_bars=hl,
+        ou=ou,
+        johansen=joh,
+    )
+
+
+# --- Johansen ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JohansenResult:
+    """Johansen (1991) reduced-rank analysis of a VECM.
+
+    eig: descending eigenvalues; evec: cointegrating vectors as columns (evec' S_kk evec = I);
+    trace_stat[r] tests rank <= r against rank n; max_eig_stat[r] tests r against r + 1.
+    Critical values are not tabulated here; compare with published tables
+    (Osterwald-Lenum 1992) or statsmodels in research code.
+    """
+
+    eig: F64
+    evec: F64
+    trace_stat: F64
+    max_eig_stat: F64
+    nobs: int
+
+
+def _detrend(x: F64, order: int) -> F64:
+    if order < 0:
+        return x
+    t = np.arange(x.shape[0], dtype=np.float64)
+    basis = np.vander(t / max(t[-1], 1.0), order + 1)
+    coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+    return np.asarray(x - basis @ coef)
+
+
+def _resid(y: F64, z: F64) -> F64:
+    if z.shape[1] == 0:
+        return y
+    coef, *_ = np.linalg.lstsq(z, y, rcond=None)
+    return np.asarray(y - z @ coef)
+
+
+def johansen(prices: ArrayLike, det_order: int = 0, k_ar_diff: int = 1) -> JohansenResult:
+    """Johansen test. det_order: -1 none, 0 constant, 1 linear trend; k_ar_diff lagged differences.
+
+    Regresses dx_t and x_{t-1} on the lagged differences (after detrending), then solves
+    S_k0 S_00^-1 S_0k v = lambda S_kk v. Matches statsmodels' coint_johansen for k_ar_diff >= 1.
+    (With k_ar_diff=0 statsmodels pairs dx_t with x_t instead of x_{t-1}; we keep x_{t-1}.)
+    """
+    x = _matrix(prices)
+    if det_order not in (-1, 0, 1):
+        raise InvalidInput(f"det_order must be -1, 0 or 1, got {det_order}")
+    if k_ar_diff < 0 or x.shape[0] < k_ar_diff + x.shape[1] + 5:
+        raise InvalidInput("too few rows for this many lags and assets")
+    f = 0 if det_order > -1 else -1
+    x = _detrend(x, det_order)
+    dx = np.diff(x, axis=0)
+    n_obs = dx.shape[0] - k_ar_diff
+    lags = [dx[k_ar_diff - j : k_ar_diff - j + n_obs] for j in range(1, k_ar_diff + 1)]
+    z = np.hstack(lags) if lags else np.empty((n_obs, 0))
+    z = _detrend(z, f) if z.shape[1] else z
+    r0 = _resid(_detrend(dx[k_ar_diff:], f), z)
+    lx = x[k_ar_diff : k_ar_diff + n_obs]
+    rk = _resid(_detrend(lx, f), z)
+    skk = rk.T @ rk / n_obs
+    sk0 = rk.T @ r0 / n_obs
+    s00 = r0.T @ r0 / n_obs
+    sig = sk0 @ np.linalg.solve(s00, sk0.T)
+    sig = 0.5 * (sig + sig.T)
+    n = x.shape[1]
+    try:
+        vals, vecs = ext.sparse_box_tiao(
+            np.ascontiguousarray(sig).reshape(-1), np.ascontiguousarray(skk).reshape(-1), n
+        )
+    except Exception as exc:
+        raise InvalidInput(f"Johansen eigenproblem failed: {exc}") from exc
+    order = np.argsort(np.asarray(vals))[::-1]
+    eig = np.asarray(vals)[order]
+    evec = np.asarray(vecs).reshape(n, n)[:, order]
+    log1m = np.log1p(-eig)
+    trace = -n_obs * np.cumsum(log1m[::-1])[::-1]
+    return JohansenResult(eig, evec, trace, -n_obs * log1m, n_obs)
+
+
+def cointegration(prices: ArrayLike, det_order: int = 0, k_ar_diff: int = 1) -> JohansenResult:
+    """Johansen cointegration analysis of the columns of `prices` (see `johansen`)."""
+    return johansen(prices, det_order=det_order, k_ar_diff=k_ar_diff)

@@ -1,1 +1,0 @@
-//! Vectorised backtest of the mean-reversion signal with costs (COMPUTE-SPEC 6).

@@ -1,0 +1,71 @@
+"""AppTest of the Mean reversion page on the bundled S&P 500 and NASDAQ history."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.app.conftest import AppAs
+
+pytestmark = pytest.mark.app
+PAGE = "pages/mean_reversion.py"
+
+
+def test_viewer_is_refused(app_as: AppAs) -> None:
+    at = app_as("viewer", PAGE).run()
+    assert not at.title or at.title[0].value != "Mean reversion"
+
+
+def test_run_shows_fit_bands_positions_and_backtest(app_as: AppAs) -> None:
+    at = app_as("analyst", PAGE, timeout=120).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Mean reversion"
+    assert any("Run" in i.value for i in at.info)
+    at.selectbox(key="mr_method").set_value("exhaustive")
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Bars used"] == "2,520"
+    assert "bars" in metrics["Half-life"]
+    weights, path, johansen, ou, table = (d.value for d in at.dataframe)
+    assert list(johansen.index) == ["rank ≤ 0", "rank ≤ 1"]
+    assert (johansen["trace statistic"] >= johansen["max-eigenvalue statistic"] - 1e-9).all()
+    assert list(weights["asset"]) == ["SP500", "NASDAQ"]
+    assert abs(weights["weight"].abs().sum() - 1) < 1e-12
+    assert list(path["k"]) == [1, 2]
+    assert ou.loc["half-life (bars)", "estimate"] > 0
+    assert set(table.columns) == {"bands", "CARA"}
+    assert table.loc["Round trips", "bands"] >= 1
+    assert table.loc["Total costs", "bands"] > 0
+    specs = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+    assert len(specs) == 4
+    equity = specs[3]["data"]
+    assert [t["name"] for t in equity] == ["bands", "CARA"]
+    assert any("ddof = 1" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [("mr_k", 3, "above the number of assets"), ("mr_last", 10, "too few rows")],
+)
+def test_clear_messages(app_as: AppAs, key: str, value: int, message: str) -> None:
+    at = app_as("analyst", PAGE, timeout=120).run()
+    at.number_input(key=key).set_value(value)
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert message in errors
+    assert "SP500" in errors
+
+
+def test_a_single_market_is_refused(app_as: AppAs) -> None:
+    at = app_as("analyst", PAGE, timeout=120).run()
+    at.multiselect(key="mr_series").set_value([at.multiselect(key="mr_series").value[0]])
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "at least two markets" in " ".join(e.value for e in at.error)
