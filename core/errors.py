@@ -17,5 +17,13 @@ class RejectedError(HftError):
     """A request the engine refuses by policy; retrying will not help."""
 
 
+class QueryRejected(RejectedError):
+    """The SQL explorer refused a query (policy, timeout, memory or a query error)."""
+
+    def __init__(self, message: str, reason: str = "policy") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class NativeUnavailable(HftError, ImportError):
     """The Rust extension core._native could not be loaded."""

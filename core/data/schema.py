@@ -57,7 +57,12 @@ def conform(df: pl.DataFrame, schema: pl.Schema, what: str) -> pl.DataFrame:
     if missing:
         raise InvalidInput(f"{what} frame is missing column(s): {', '.join(missing)}")
     try:
-        out = df.select([pl.col(name).cast(dtype, strict=True) for name, dtype in schema.items()])
+        if all(df.schema[name] == dtype for name, dtype in schema.items()):
+            out = df.select(schema.names())  # already the right types: no cast pass
+        else:
+            out = df.select(
+                [pl.col(name).cast(dtype, strict=True) for name, dtype in schema.items()]
+            )
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
         raise InvalidInput(f"{what} frame has a column of the wrong type: {exc}") from exc
     nulls = [c for c in ("ts", "venue", "symbol") if out[c].null_count()]

@@ -1,0 +1,105 @@
+"""SQL Explorer: read-only SQL over the market views, with history and downloads."""
+
+import io
+
+import streamlit as st
+
+from core import QueryRejected
+from core.sql import EXAMPLES
+from pages._shared.auth import require_role
+from pages._shared.engine import get_engine
+
+user = require_role("analyst")
+engine = get_engine()
+explorer = engine.sql
+RESULT_KEY = "sql_explorer_result"
+TEXT_KEY = "sql_explorer_text"
+
+st.title("SQL Explorer")
+st.caption(
+    "One read-only SELECT (or WITH) query over the views `bars`, `trades` and `daily`. "
+    f"Queries stop after {engine.settings.sql_timeout_s:g} s and return at most "
+    f"{engine.settings.sql_max_rows:,} rows. Files, settings, extensions and account data are "
+    "out of reach."
+)
+
+if TEXT_KEY not in st.session_state:
+    st.session_state[TEXT_KEY] = next(iter(EXAMPLES.values()))
+
+
+def use_sql(sql: str) -> None:
+    st.session_state[TEXT_KEY] = sql
+
+
+schema_col, editor_col = st.columns([1, 3])
+with schema_col:
+    st.subheader("Schema")
+    for view, columns in explorer.schema().items():
+        with st.expander(view, expanded=view == "bars"):
+            st.dataframe(
+                {"column": [c for c, _ in columns], "type": [t for _, t in columns]},
+                hide_index=True,
+                width="stretch",
+            )
+    st.subheader("Examples")
+    for title, sql in EXAMPLES.items():
+        st.button(title, key=f"example-{title}", on_click=use_sql, args=(sql,), width="stretch")
+
+with editor_col:
+    with st.form("sql_form"):
+        sql = st.text_area("SQL", key=TEXT_KEY, height=180)
+        limit_col, timeout_col = st.columns(2)
+        max_rows = limit_col.number_input(
+            "Row cap",
+            min_value=1,
+            max_value=engine.settings.sql_max_rows,
+            value=min(10_000, engine.settings.sql_max_rows),
+        )
+        timeout_s = timeout_col.number_input(
+            "Timeout (s)",
+            min_value=0.5,
+            max_value=float(engine.settings.sql_timeout_s),
+            value=float(engine.settings.sql_timeout_s),
+        )
+        submitted = st.form_submit_button("Run query", type="primary")
+    if submitted:
+        try:
+            st.session_state[RESULT_KEY] = explorer.execute(
+                sql, timeout_s=float(timeout_s), max_rows=int(max_rows), user=user.user_id
+            )
+        except QueryRejected as exc:
+            st.session_state.pop(RESULT_KEY, None)
+            if exc.reason == "timeout":
+                st.error(f"Timed out: {exc}")
+            elif exc.reason == "error":
+                st.error(f"Query failed: {exc}")
+            else:
+                st.error(f"Refused: {exc}")
+
+    result = st.session_state.get(RESULT_KEY)
+    if result is not None:
+        note = " (cut at the row cap)" if result.truncated else ""
+        st.success(f"{result.frame.height:,} rows in {result.elapsed_s * 1000:.1f} ms{note}")
+        st.dataframe(result.frame, width="stretch", hide_index=True)
+        parquet = io.BytesIO()
+        result.frame.write_parquet(parquet)
+        csv_col, pq_col = st.columns(2)
+        csv_col.download_button("Download CSV", result.frame.write_csv(), "query.csv", "text/csv")
+        pq_col.download_button(
+            "Download Parquet", parquet.getvalue(), "query.parquet", "application/octet-stream"
+        )
+
+    st.subheader("Your query history")
+    history = explorer.history(user.user_id, limit=20)
+    if not history:
+        st.caption("No queries yet.")
+    for i, item in enumerate(history):
+        status = f"{item['rows']:,} rows" if item["ok"] else "refused/failed"
+        with st.expander(f"{item['at']} · {status} · {item['elapsed_ms']:.0f} ms"):
+            st.code(item["sql"], language="sql")
+            if item.get("error"):
+                st.text(item["error"])
+            st.button("Load into editor", key=f"hist-{i}", on_click=use_sql, args=(item["sql"],))
+    if history and st.button("Clear my history"):
+        explorer.clear_history(user.user_id)
+        st.rerun()

@@ -1,0 +1,43 @@
+"""Deterministic synthetic bars for the market store tests (labelled synthetic)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from core.data.schema import BARS
+
+T0 = dt.datetime(2024, 1, 30, 22, 0, tzinfo=dt.UTC)
+
+
+def bars(
+    n: int,
+    *,
+    start: dt.datetime = T0,
+    venue: str = "synthetic",
+    symbol: str = "SYN/USD",
+    timeframe: str = "1m",
+    step_s: int = 60,
+    seed: int = 0,
+) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    spread = np.abs(rng.normal(0, 0.05, n))
+    ts = [start + dt.timedelta(seconds=step_s * i) for i in range(n)]
+    frame = pl.DataFrame(
+        {
+            "ts": ts,
+            "venue": venue,
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "open": open_,
+            "high": np.maximum(open_, close) + spread,
+            "low": np.minimum(open_, close) - spread,
+            "close": close,
+            "volume": rng.uniform(0.5, 5.0, n),
+        }
+    )
+    return frame.cast(dict(BARS))
