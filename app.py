@@ -1,10 +1,30 @@
-"""HFThot: router only. Page config, the auth gate, then the pages this role may see."""
+"""HFThot: router only. Page config, the auth gate, then the pages this role may see.
+
+`streamlit run app.py` finds the `st.App` below and serves this file through it: the App adds
+the one HTTP route that sets the HttpOnly login cookie (pages/_shared/session_cookie.py). When
+Streamlit runs this file as the script, `__name__` is "__main__" and only the router runs.
+"""
 
 import streamlit as st
 
-from pages._shared.auth import current_user
-from pages._shared.navigation import build_pages
+if __name__ == "__main__":
+    from pages._shared.auth import current_user, sync_browser_cookie, user_menu
+    from pages._shared.navigation import build_pages
 
-st.set_page_config(page_title="HFThot", page_icon="assets/logo.svg", layout="wide")
-user = current_user()
-st.navigation(build_pages(user.role if user else None)).run()
+    st.set_page_config(page_title="HFThot", page_icon="assets/logo.svg", layout="wide")
+    user = current_user()
+    sync_browser_cookie()
+    user_menu(user)
+    st.navigation(build_pages(user.role if user else None)).run()
+else:
+    from streamlit import config
+    from streamlit.runtime.pages_manager import PagesManager
+
+    from pages._shared.session_cookie import routes
+
+    # A folder named pages/ next to the main script switches Streamlit to its old automatic
+    # multipage mode until the first st.navigation call: a fresh server's first visit to, say,
+    # /admin_users would list every file in pages/ and skip this router. Navigation is
+    # always ours, so turn that mode off before the first session starts.
+    PagesManager.uses_pages_directory = False
+    app = st.App(__file__, routes=routes(config.get_option("server.baseUrlPath") or ""))

@@ -1,37 +1,111 @@
-"""AppTest fixtures: each test gets a fresh data dir and a fresh engine."""
+"""AppTest fixtures: each test gets a fresh data dir, a fresh engine and real accounts.
+
+`app_as(role, page)` registers a real user with that role in the test's data dir, logs it in
+through the backend (a real session row and JWT), and hands the token to the AppTest the way
+a signed-in tab holds it: in server-side session state, where the gate verifies it against
+the sessions table on every run. Browsers cannot write session state, so this is no backdoor;
+AppTest simply cannot carry the HttpOnly cookie a real browser sends on reload.
+"""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from core.config import Settings
+from lakehouse import Argon2Params, LakehouseAuthBackend, User
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+
+
+def fast_auth(s: Settings, **extra: Any) -> LakehouseAuthBackend:
+    """The production wiring of pages/_shared/accounts.py with the documented test-only
+    Argon2 parameters (the backend refuses them without the explicit test flag)."""
+    return LakehouseAuthBackend(
+        s.lakehouse_dir,
+        secrets_dir=s.secrets_dir,
+        session_ttl_hours=s.session_ttl_hours,
+        session_idle_minutes=s.session_idle_minutes,
+        argon2_params=Argon2Params.fast_for_tests(),
+        allow_weak_hashing_for_tests=True,
+        **extra,
+    )
 
 
 @pytest.fixture(autouse=True)
 def fresh_engine(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    from pages._shared import accounts
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(accounts, "build_auth", fast_auth)
+    # As app.py does for the server: never Streamlit's automatic pages/ mode. AppTest resets
+    # the flag before each run, and the mode would run the last page without the router.
+    init = PagesManager.__init__
+
+    def init_without_pages_dir(self: PagesManager, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_without_pages_dir)
     st.cache_resource.clear()
     yield
     st.cache_resource.clear()
 
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+@dataclass(frozen=True, slots=True)
+class Account:
+    user: User
+    username: str
+    email: str
+    password: str
+    token: str
+
+
+class AppAs:
+    """`app_as(role, page=None)` -> an AppTest of app.py (or of one page script) signed in as
+    a fresh user with `role` ("viewer", "analyst", "admin"), or anonymous for `role=None`.
+    The last account made is `app_as.last` (its password is needed for re-authentication)."""
+
+    def __init__(self) -> None:
+        self.accounts: list[Account] = []
+
+    @property
+    def last(self) -> Account:
+        return self.accounts[-1]
+
+    def account(self, role: str) -> Account:
+        from pages._shared.accounts import get_auth
+
+        auth = get_auth()
+        username = f"{role}-{secrets.token_hex(4)}"
+        email = f"{username}@example.test"
+        password = secrets.token_urlsafe(16)
+        auth.register(username, email, password)
+        if role != "viewer":
+            auth.set_role_as_operator(username, role)
+        token = auth.login(username, password, ip="127.0.0.1", user_agent="AppTest")
+        acc = Account(auth.verify_persistent_token(token), username, email, password, token)
+        self.accounts.append(acc)
+        return acc
+
+    def __call__(self, role: str | None, page: str | None = None, timeout: float = 60) -> AppTest:
+        from pages._shared.auth import TOKEN_KEY
+
+        at = AppTest.from_file(str(ROOT / (page or "app.py")), default_timeout=timeout)
+        if role is not None:
+            at.session_state[TOKEN_KEY] = self.account(role).token
+        return at
 
 
 @pytest.fixture
-def app_as() -> object:
-    """`app_as(role, page=None)` -> an AppTest of app.py, or of one page script, signed in
-    with `role`. INTERIM: accounts do not exist yet; the accounts issue makes this sign in a
-    real user in the test's data dir.
-    """
-    from streamlit.testing.v1 import AppTest
-
-    root = Path(__file__).resolve().parents[2]
-
-    def make(role: str, page: str | None = None, timeout: float = 60) -> AppTest:
-        del role
-        return AppTest.from_file(str(root / (page or "app.py")), default_timeout=timeout)
-
-    return make
+def app_as() -> AppAs:
+    return AppAs()

@@ -3,15 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import APP
+from tests.app.conftest import AppAs
 
 pytestmark = pytest.mark.app
 
 
-def test_home_shows_engine_facts(data_dir: Path) -> None:
-    at = AppTest.from_file(APP, default_timeout=60).run()
+def test_home_shows_engine_facts(data_dir: Path, app_as: AppAs) -> None:
+    at = app_as("viewer").run()
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
     assert labels["Native module"] == "loaded"

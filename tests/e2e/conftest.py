@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -12,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Cookie, Page, sync_playwright
+
+from pages._shared.session_cookie import COOKIE_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -25,8 +29,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ROLES = ("viewer", "analyst", "admin")
+
+
+def make_accounts(data_dir: Path) -> dict[str, tuple[str, str]]:
+    """One real account per role in `data_dir`: {role: (username, password)}."""
+    accounts = {role: (f"e2e-{role}", secrets.token_urlsafe(16)) for role in ROLES}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.accounts_setup", str(data_dir)],
+        input=json.dumps(accounts),
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=120,
+        capture_output=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"creating the e2e accounts failed:\n{done.stdout}\n{done.stderr}")
+    return accounts
+
+
 class Server:
+    """`streamlit run app.py` on a free port over `data_dir`, which gets one account per role
+    (`accounts[role] == (username, password)`) before the server starts."""
+
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.accounts = make_accounts(data_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"streamlit-{self.port}.log"
@@ -115,12 +144,41 @@ def wait_app_idle(page: Page, timeout_ms: int = 30_000) -> None:
     )
 
 
-def open_app(page: Page, server: Server, path: str = "", role: str = "analyst") -> None:
+def session_cookie(page: Page) -> Cookie | None:
+    return next((c for c in page.context.cookies() if c["name"] == COOKIE_NAME), None)
+
+
+def wait_session_cookie(page: Page, present: bool = True, timeout_s: float = 60.0) -> None:
+    """Wait until the browser holds (or no longer holds) the HttpOnly session cookie."""
+    deadline = time.monotonic() + timeout_s
+    while (session_cookie(page) is not None) != present:
+        if time.monotonic() > deadline:
+            state = "set" if present else "cleared"
+            shot = screenshot(page, f"session-cookie-not-{state}")
+            raise AssertionError(f"session cookie not {state} within {timeout_s} s (see {shot})")
+        page.wait_for_timeout(100)
+
+
+def sign_in(page: Page, server: Server, username: str, password: str) -> None:
+    """Sign in through the login page, and wait for the session cookie."""
+    page.context.clear_cookies()
+    page.goto(server.url)  # an anonymous visitor's default page is the login page
+    wait_app_idle(page)
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    wait_session_cookie(page)
+    wait_app_idle(page)
+
+
+def open_app(page: Page, server: Server, path: str = "", role: str | None = "analyst") -> None:
     """Open `path` (a page's url path, e.g. "regimes") signed in with `role`.
 
-    INTERIM: accounts do not exist yet; the accounts issue makes this sign in
-    for real through the login page.
+    Signs in for real through the login page as the server's account for `role` (the browser
+    then holds the HttpOnly cookie, so the page load below is a signed-in reload);
+    `role=None` opens the page as an anonymous visitor.
     """
-    del role
+    if role is not None:
+        sign_in(page, server, *server.accounts[role])
     page.goto(f"{server.url}/{path}")
     wait_app_idle(page)

@@ -1,0 +1,70 @@
+"""My account: who I am, my open sessions, change my password, log out elsewhere."""
+
+import streamlit as st
+
+from lakehouse import LakehouseError
+from pages._shared.account_view import flash, md_escape, sessions_frame, show_flash
+from pages._shared.accounts import get_auth
+from pages._shared.auth import current_token, require_role, sign_out
+
+user = require_role("viewer")
+auth = get_auth()
+
+st.title("My account")
+show_flash()
+name_col, email_col, role_col = st.columns(3)
+name_col.metric("Username", user.username)
+email_col.metric("Email", user.email)
+role_col.metric("Role", user.role)
+st.caption(f"Member since {user.created_at:%Y-%m-%d %H:%M} UTC.")
+
+st.subheader("Sessions")
+sessions = auth.list_sessions(user.user_id)
+st.dataframe(sessions_frame(sessions, current=user.session_id), hide_index=True)
+others = [s for s in sessions if s["session_id"] != user.session_id]
+end_col, all_col = st.columns(2)
+with end_col:
+    choice = st.selectbox(
+        "End one session",
+        [s["session_id"] for s in others],
+        format_func=lambda sid: sid[:8],
+        index=None,
+        placeholder="Choose a session" if others else "No other sessions",
+        disabled=not others,
+    )
+    if st.button("End this session", disabled=choice is None) and choice is not None:
+        try:
+            auth.revoke_session(user, choice)
+        except LakehouseError as exc:
+            st.error(f"Could not end the session: {exc}")
+        else:
+            flash("Session ended.")
+            st.rerun()
+with all_col:
+    st.write("")
+    if st.button("Log out everywhere else", disabled=not others):
+        n = auth.revoke_other_sessions(current_token() or "")
+        flash(f"Ended {n} other session{'s' if n != 1 else ''}.")
+        st.rerun()
+
+st.subheader("Change password")
+with st.form("change_password", clear_on_submit=True):
+    old = st.text_input("Current password", type="password", autocomplete="current-password")
+    new = st.text_input("New password", type="password", autocomplete="new-password")
+    again = st.text_input("Repeat new password", type="password", autocomplete="new-password")
+    change = st.form_submit_button("Change password")
+if change:
+    if new != again:
+        st.error("The two new passwords differ; type the same password twice.")
+    else:
+        try:
+            auth.change_password(current_token() or "", old, new)
+        except LakehouseError as exc:
+            st.error(f"Password not changed: {exc}")
+        else:
+            flash("Password changed. Your other sessions were logged out.")
+            st.rerun()
+
+st.subheader("Log out")
+st.caption(f"Ends this session for {md_escape(user.username)} on the server and clears the cookie.")
+st.button("Log out of this session", on_click=sign_out, key="account_logout")

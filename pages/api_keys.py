@@ -1,0 +1,117 @@
+"""API keys & quotas: my provider keys (last 4 characters only), queries left, usage, billing."""
+
+import datetime as dt
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+from lakehouse import PROVIDER_NAMES, LakehouseError
+from pages._shared.account_view import flash, md_escape, quota_frame, quota_level, show_flash
+from pages._shared.accounts import get_auth, get_client
+from pages._shared.auth import require_role
+
+user = require_role("viewer")
+auth, client = get_auth(), get_client()
+
+st.title("API keys & quotas")
+show_flash()
+stored = auth.get_api_keys(user.user_id)
+keys = stored["provider_keys"]
+
+st.subheader("Alerts")
+levels = {p: quota_level(q) for p, q in keys.items()}
+for provider, q in keys.items():
+    name = PROVIDER_NAMES.get(provider, provider)
+    text = (
+        f"{name}: {q['queries_done']} of {q['limit']} queries per {q['window']} used, "
+        f"{q['queries_remaining']} left."
+    )
+    if levels[provider] == 0.95:
+        st.error(f"95% alert. {text}", icon=":material/error:")
+    elif levels[provider] == 0.80:
+        st.warning(f"80% alert. {text}", icon=":material/warning:")
+for alert in auth.quota_alerts(user.user_id):
+    st.caption(f"{alert['at']:%H:%M:%S} UTC: {alert['message']}")
+if not any(levels.values()):
+    st.caption("No quota is above 80% in its current window.")
+
+st.subheader("Keys and queries left")
+if keys:
+    st.dataframe(quota_frame(keys), hide_index=True)
+    for provider, q in keys.items():
+        st.progress(
+            min(1.0, q["queries_done"] / q["limit"]),
+            text=f"{PROVIDER_NAMES.get(provider, provider)}: {q['queries_remaining']} of "
+            f"{q['limit']} left this {q['window']}",
+        )
+else:
+    st.info("No provider keys stored yet. Add one below.")
+
+st.subheader("Usage over the last 30 days")
+usage = client.usage_history(user.user_id, days=30)
+if usage.height:
+    named = usage.with_columns(pl.col("provider").replace(PROVIDER_NAMES))
+    fig = px.bar(
+        named.to_pandas(), x="date", y="queries", color="provider", labels={"date": "day (UTC)"}
+    )
+    st.plotly_chart(fig, width="stretch")
+else:
+    st.info("No queries recorded in the last 30 days.")
+
+st.subheader("Billing summary")
+today = dt.datetime.now(dt.UTC).date()
+period = st.date_input(
+    "Period (UTC days)", value=(today - dt.timedelta(days=29), today), max_value=today
+)
+if isinstance(period, tuple) and len(period) == 2:
+    bill = client.billing_summary(user.user_id, period[0], period[1])
+    st.metric("Queries in the period", bill["total"])
+    if bill["totals"]:
+        cols = st.columns(len(bill["totals"]))
+        for col, (provider, n) in zip(cols, bill["totals"].items(), strict=True):
+            col.metric(PROVIDER_NAMES.get(provider, provider), n)
+        st.dataframe(bill["daily"], hide_index=True)
+else:
+    st.caption("Pick a start and an end day.")
+
+st.subheader("Add or replace a key")
+with st.form("save_key", clear_on_submit=True):
+    provider = st.selectbox(
+        "Provider", list(PROVIDER_NAMES), format_func=lambda p: PROVIDER_NAMES[p]
+    )
+    key = st.text_input("API key", type="password", max_chars=512)
+    consent = st.checkbox(
+        "Store this key encrypted in HFThot so the portal can query the provider for me",
+        value=stored["consent"],
+    )
+    password = st.text_input(
+        "Your password (asked again for key changes)", type="password", key="save_pw"
+    )
+    save = st.form_submit_button("Save key", type="primary")
+if save:
+    try:
+        auth.save_api_keys(user.user_id, {provider: key}, consent, password=password)
+    except LakehouseError as exc:
+        st.error(f"Key not saved: {exc}")
+    else:
+        flash(f"{PROVIDER_NAMES[provider]} key saved (ends in …{md_escape(key[-4:])}).")
+        st.rerun()
+
+if keys:
+    st.subheader("Delete a key")
+    with st.form("delete_key", clear_on_submit=True):
+        gone = st.selectbox(
+            "Provider", list(keys), format_func=lambda p: f"{PROVIDER_NAMES.get(p, p)}"
+        )
+        password = st.text_input("Your password", type="password", key="delete_pw")
+        delete = st.form_submit_button("Delete key")
+    if delete:
+        try:
+            auth.check_password(user.user_id, password, action="api_key_delete")
+            auth.delete_api_key(user.user_id, gone)
+        except LakehouseError as exc:
+            st.error(f"Key not deleted: {exc}")
+        else:
+            flash(f"{PROVIDER_NAMES.get(gone, gone)} key deleted.")
+            st.rerun()
