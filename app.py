@@ -9,10 +9,12 @@ import streamlit as st
 
 if __name__ == "__main__":
     from pages._shared.auth import current_user, sync_browser_cookie, user_menu
+    from pages._shared.live import get_ingest
     from pages._shared.navigation import build_pages
 
     st.set_page_config(page_title="HFThot", page_icon="assets/logo.svg", layout="wide")
     user = current_user()
+    get_ingest()  # once per process: live streams (and the demo venue) start with the app
     sync_browser_cookie()
     user_menu(user)
     st.navigation(build_pages(user.role if user else None)).run()

@@ -35,9 +35,8 @@ def stream_status_if_running() -> None:
     services = running()
     if not services:
         st.caption(
-            "No live streams are running. They start when the Live Market or Data page is "
-            "first opened (with HFT_DEMO_VENUE on, the simulated demo venue streams BTC/USDT "
-            "and ETH/USDT)."
+            "No live streams are running. Add a subscription on the Data page, or set "
+            "HFT_DEMO_VENUE=true to stream the simulated demo venue (BTC/USDT, ETH/USDT)."
         )
         return
     stream_status_table(services[0])

@@ -46,6 +46,8 @@ def fresh_engine(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     from pages._shared import accounts
 
     monkeypatch.chdir(ROOT)
+    # app.py starts the ingestion service; only the live-data tests turn the demo venue on.
+    monkeypatch.setenv("HFT_DEMO_VENUE", "false")
     monkeypatch.setattr(accounts, "build_auth", fast_auth)
     # As app.py does for the server: never Streamlit's automatic pages/ mode. AppTest resets
     # the flag before each run, and the mode would run the last page without the router.

@@ -16,7 +16,8 @@ PAGE = "pages/data.py"
 
 
 @pytest.fixture(autouse=True)
-def stop_services() -> Iterator[None]:
+def stop_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("HFT_DEMO_VENUE", "true")
     yield
     stop_all()
 
