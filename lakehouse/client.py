@@ -120,6 +120,12 @@ class LakehouseClient:
             raise InvalidInput("version must be a non-negative integer")
         if tab.name in ("audit_log", "tombstones"):
             raise InvalidInput(f"{tab.name} is append-only evidence and cannot be restored")
+        if tab.name == "sessions":
+            # Revocation must be one-way: an older version would bring ended logins back.
+            raise InvalidInput(
+                "sessions cannot be restored: it would revive revoked logins; "
+                "end or keep sessions from the Users page instead"
+            )
         hist = {h["version"]: h for h in tab.delta().history()}
         if version not in hist:
             raise NotFound(f"version {version} of {table} does not exist")

@@ -181,6 +181,8 @@ def test_time_travel_is_admin_only_and_validates(
         client.restore("users", 999, acting_user=admin)
     with pytest.raises(InvalidInput, match="append-only"):
         client.restore("audit_log", 0, acting_user=admin)
+    with pytest.raises(InvalidInput, match="revive revoked logins"):
+        client.restore("sessions", 0, acting_user=admin)
     with pytest.raises(InvalidInput, match="current"):
         client.restore("users", backend.store.users.latest_version(), acting_user=admin)
 
