@@ -1,1 +1,0 @@
-//! 1-D mean-field game solver, HJB + Fokker–Planck (COMPUTE-SPEC 5).
