@@ -1,0 +1,167 @@
+"""Regimes: a Gaussian hidden Markov model on a market's percent log-returns."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core import series
+from core.analytics import regime
+from core.errors import InvalidInput
+from pages._shared.auth import require_role
+from pages._shared.series import pick_series
+
+require_role("analyst")
+RESULT_KEY = "regimes_result"
+COLOURS = ["#2ca02c", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd", "#8c564b"]
+
+st.title("Regimes")
+st.caption(
+    "Gaussian hidden Markov model on percent log-returns, fitted by EM with restarts. "
+    "State 0 is the calmest; states are ordered by volatility."
+)
+
+ref, bars = pick_series("regimes_series")
+with st.form("regimes_form"):
+    c1, c2, c3 = st.columns(3)
+    auto = c1.radio("Number of states", ["Auto (BIC)", "Fixed K"], key="rg_mode") == "Auto (BIC)"
+    k_fixed = int(c1.number_input("K when fixed", 1, 6, 3, key="rg_k"))
+    k_max = int(c2.number_input("Largest K for BIC", 1, 6, 4, key="rg_kmax"))
+    n_init = int(c2.slider("Restarts", 1, 20, 10, key="rg_restarts"))
+    last_n = int(
+        c3.number_input("Use the last N bars", 10, 200_000, 20_000, step=1000, key="rg_last")
+    )
+    seed = int(c3.number_input("Seed", 0, 2**31 - 1, 0, key="rg_seed"))
+    submitted = st.form_submit_button("Fit regimes", type="primary")
+
+if submitted:
+    ks = max(k_max, 1 if auto else k_fixed)
+    try:
+        frame = bars.tail(last_n + 1)
+        prices = frame["close"].to_numpy()
+        returns = 100.0 * series.log_returns(prices)
+        bar = st.progress(0.0, text="Fitting K = 1 …")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"Fitted {done} of {total} models")
+
+        with st.spinner("Fitting regimes (EM with restarts in Rust) …"):
+            sel = regime.select_n_states(
+                returns,
+                k_max=ks,
+                covariance_type="diag",
+                n_init=n_init,
+                seed=seed,
+                progress=progress,
+            )
+        bar.empty()
+        k = sel.n_states if auto else k_fixed
+        st.session_state[RESULT_KEY] = {
+            "ref": ref,
+            "ts": frame["ts"].to_numpy()[1:],
+            "prices": prices[1:],
+            "returns": returns,
+            "selection": sel,
+            "k": k,
+        }
+    except InvalidInput as exc:
+        st.session_state.pop(RESULT_KEY, None)
+        st.error(f"Cannot fit regimes on {ref.label}: {exc}")
+
+res = st.session_state.get(RESULT_KEY)
+if res is None or res["ref"] != ref:
+    st.info("Choose a market and press **Fit regimes**.")
+    st.stop()
+
+sel: regime.Selection = res["selection"]
+k: int = res["k"]
+model = sel.fits[k]
+r = res["returns"]
+path = model.viterbi(r)
+filtered = model.filtered(r)
+ts = res["ts"]
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("States", k, help="chosen by BIC" if k == sel.n_states else "fixed")
+m2.metric("Log-likelihood", f"{model.log_likelihood:,.2f}")
+m3.metric("BIC", f"{model.bic(r):,.2f}")
+m4.metric("Returns used", f"{r.size:,}")
+if not model.converged:
+    st.warning(f"EM stopped after {model.n_iter} iterations without meeting the tolerance.")
+
+st.subheader(f"{res['ref'].label}: price coloured by Viterbi state")
+fig = go.Figure()
+fig.add_trace(
+    go.Scattergl(
+        x=ts, y=res["prices"], mode="lines", name="close", line={"color": "#bbbbbb", "width": 1}
+    )
+)
+for s in range(k):
+    mask = path == s
+    fig.add_trace(
+        go.Scattergl(
+            x=ts[mask],
+            y=res["prices"][mask],
+            mode="markers",
+            marker={"size": 3, "color": COLOURS[s]},
+            name=f"state {s} (σ {model.state_vol[s]:.2f}%)",
+        )
+    )
+fig.update_layout(
+    height=420,
+    margin={"t": 30, "b": 10},
+    legend={"orientation": "h"},
+    title="Close price by regime",
+)
+st.plotly_chart(fig, width="stretch")
+
+st.subheader("Filtered state probabilities (real time, no look-ahead)")
+pf = go.Figure()
+for s in range(k):
+    pf.add_trace(
+        go.Scatter(
+            x=ts,
+            y=filtered[:, s],
+            stackgroup="p",
+            name=f"state {s}",
+            line={"width": 0.5, "color": COLOURS[s]},
+        )
+    )
+pf.update_layout(
+    height=300,
+    margin={"t": 30, "b": 10},
+    yaxis={"range": [0, 1]},
+    title="P(state | returns up to t)",
+)
+st.plotly_chart(pf, width="stretch")
+
+left, right = st.columns(2)
+left.markdown("**Transition matrix** (row: from, column: to)")
+names = [f"state {s}" for s in range(k)]
+left.dataframe(pd.DataFrame(model.transmat, index=names, columns=names).style.format("{:.4f}"))
+right.markdown("**Per-state statistics** (returns in percent per bar)")
+share = np.bincount(path, minlength=k) / path.size
+stats = pd.DataFrame(
+    {
+        "mean": model.means[:, 0],
+        "volatility": model.state_vol,
+        "expected duration (bars)": model.expected_durations,
+        "share of time (Viterbi)": share,
+        "stationary share": model.stationary_distribution,
+    },
+    index=names,
+)
+right.dataframe(stats.style.format("{:.4f}"))
+
+st.subheader("BIC across K")
+table = pd.DataFrame(sel.table, columns=["K", "log-likelihood", "parameters", "BIC", "AIC"])
+bf = go.Figure(go.Scatter(x=table["K"], y=table["BIC"], mode="lines+markers", name="BIC"))
+bf.add_trace(go.Scatter(x=table["K"], y=table["AIC"], mode="lines+markers", name="AIC"))
+bf.update_layout(
+    height=280,
+    margin={"t": 30, "b": 10},
+    xaxis={"dtick": 1},
+    title=f"Information criteria (minimum BIC at K = {sel.n_states})",
+)
+st.plotly_chart(bf, width="stretch")
+st.dataframe(table.set_index("K"))

@@ -1,1 +1,0 @@
-//! Gaussian hidden Markov model: EM, Viterbi, restarts (COMPUTE-SPEC 1).

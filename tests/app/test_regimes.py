@@ -1,0 +1,67 @@
+"""AppTest of the Regimes page: fit on the bundled S&P 500, charts and tables, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.app.conftest import AppAs
+
+pytestmark = pytest.mark.app
+PAGE = "pages/regimes.py"
+
+
+def test_viewer_is_refused(app_as: AppAs) -> None:
+    at = app_as("viewer", PAGE).run()
+    assert not at.title or at.title[0].value != "Regimes"
+
+
+def test_fit_shows_states_charts_and_bic(app_as: AppAs) -> None:
+    at = app_as("analyst", PAGE, timeout=180).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Regimes"
+    assert any("Fit regimes" in i.value for i in at.info)
+    at.number_input(key="rg_kmax").set_value(3)
+    at.slider(key="rg_restarts").set_value(3)
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["States"] == "3"  # BIC picks 3 of 1..3 on the S&P 500
+    assert metrics["Returns used"] == "5,030"
+    specs = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+    assert len(specs) == 3
+    price = specs[0]["data"]
+    assert [t["name"].split(" (")[0] for t in price[1:]] == ["state 0", "state 1", "state 2"]
+    assert sum(len(t["x"]) for t in price[1:]) == 5030
+    transmat, stats, bic = (d.value for d in at.dataframe)
+    assert transmat.shape == (3, 3)
+    assert abs(transmat.to_numpy().sum(axis=1) - 1).max() < 1e-12
+    vols = stats["volatility"].to_numpy()
+    assert list(vols) == sorted(vols)
+    assert 0.5 < vols[0] < 0.6
+    assert 2.5 < vols[2] < 2.8
+    assert abs(stats["share of time (Viterbi)"].sum() - 1) < 1e-12
+    assert list(bic.index) == [1, 2, 3]
+    assert bic["BIC"].idxmin() == 3
+
+    # a fixed K is shown from the same fits without refitting the others
+    at.radio(key="rg_mode").set_value("Fixed K")
+    at.number_input(key="rg_k").set_value(2)
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["States"] == "2"
+
+
+def test_too_few_rows_is_a_clear_message(app_as: AppAs) -> None:
+    at = app_as("analyst", PAGE, timeout=120).run()
+    at.number_input(key="rg_last").set_value(10)
+    at.number_input(key="rg_kmax").set_value(3)
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "too few" in errors
+    assert "SP500" in errors
