@@ -23,6 +23,32 @@ pub fn stream(seed: u64, purpose: u64, index: u64) -> ChaCha8Rng {
     rng
 }
 
+/// A uniform draw in [0, 1) with 53 random bits.
+pub fn uniform(rng: &mut ChaCha8Rng) -> f64 {
+    use rand::RngExt;
+    rng.random::<f64>()
+}
+
+/// Fill `out` with standard normals (Box–Muller, two per pair of uniforms).
+pub fn fill_normals(rng: &mut ChaCha8Rng, out: &mut [f64]) {
+    let mut chunks = out.chunks_exact_mut(2);
+    for pair in &mut chunks {
+        let (a, b) = box_muller(uniform(rng), uniform(rng));
+        pair[0] = a;
+        pair[1] = b;
+    }
+    if let [last] = chunks.into_remainder() {
+        *last = box_muller(uniform(rng), uniform(rng)).0;
+    }
+}
+
+/// Two independent normals from two uniforms in [0, 1).
+pub fn box_muller(u1: f64, u2: f64) -> (f64, f64) {
+    let r = (-2.0 * (1.0 - u1).ln()).sqrt();
+    let t = 2.0 * std::f64::consts::PI * u2;
+    (r * t.cos(), r * t.sin())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

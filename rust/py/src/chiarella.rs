@@ -1,7 +1,308 @@
 //! Bindings: Franke–Westerhoff / Chiarella agent model, stylized facts and MSM (COMPUTE-SPEC 2).
 
+use kernels::Result as KResult;
+use kernels::chiarella::facts::{self, N_MOMENTS};
+use kernels::chiarella::msm::Objective;
+use kernels::chiarella::{self, Model, Path, Rule};
+use kernels::error::invalid;
+use numpy::{
+    IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::borrow::Cow;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::arrays::slice1;
+use crate::errors::to_py;
+use crate::optimize::{outcome_dict, progress_hook, slice2, with_workers};
+
+/// Model from [beta, mu, phi, chi, sigma_f, sigma_c, alpha0, alpha_n, alpha_p, sigma_star].
+fn model(params: &[f64], rule: &str, gamma: f64, alpha: f64, burn_in: usize) -> KResult<Model> {
+    let [
+        beta,
+        mu,
+        phi,
+        chi,
+        sigma_f,
+        sigma_c,
+        alpha0,
+        alpha_n,
+        alpha_p,
+        sigma_star,
+    ] = params
+    else {
+        return Err(invalid("params must hold 10 values"));
+    };
+    let rule = match rule {
+        "fw_linear" => Rule::FwLinear,
+        "chiarella_tanh" => Rule::ChiarellaTanh { gamma, alpha },
+        _ => {
+            return Err(invalid(format!(
+                "unknown rule {rule:?}; choose fw_linear or chiarella_tanh"
+            )));
+        }
+    };
+    let m = Model {
+        beta: *beta,
+        mu: *mu,
+        phi: *phi,
+        chi: *chi,
+        sigma_f: *sigma_f,
+        sigma_c: *sigma_c,
+        alpha0: *alpha0,
+        alpha_n: *alpha_n,
+        alpha_p: *alpha_p,
+        sigma_star: *sigma_star,
+        rule,
+        burn_in,
+    };
+    m.validate()?;
+    Ok(m)
+}
+
+fn stack<'py>(
+    py: Python<'py>,
+    paths: &[Path],
+    t: usize,
+    get: impl Fn(&Path) -> &Vec<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let mut v = Vec::with_capacity(paths.len() * t);
+    for p in paths {
+        v.extend_from_slice(get(p));
+    }
+    Ok(v.into_pyarray(py).reshape([paths.len(), t])?.into_any())
+}
+
+/// Simulate paths (seeded, or from injected shocks of shape (S, burn_in + T, k)).
+#[pyfunction]
+#[pyo3(signature = (params, n_steps, *, rule="fw_linear", gamma=20.0, alpha=0.1,
+    burn_in=500, n_paths=1, seed=0, shocks=None, full=true, workers=0))]
+#[allow(clippy::too_many_arguments)]
+fn chiarella_simulate<'py>(
+    py: Python<'py>,
+    params: Vec<f64>,
+    n_steps: usize,
+    rule: &str,
+    gamma: f64,
+    alpha: f64,
+    burn_in: usize,
+    n_paths: usize,
+    seed: u64,
+    shocks: Option<PyReadonlyArray3<'py, f64>>,
+    full: bool,
+    workers: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let m = model(&params, rule, gamma, alpha, burn_in).map_err(to_py)?;
+    let sh: Option<Cow<[f64]>> = shocks.as_ref().map(|a| match a.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
+    });
+    if let Some(a) = &shocks
+        && (a.shape()[1] != burn_in + n_steps || a.shape()[2] != m.n_shocks())
+    {
+        return Err(to_py(invalid(format!(
+            "shocks must have shape (n_paths, {}, {}), got {:?}",
+            burn_in + n_steps,
+            m.n_shocks(),
+            a.shape()
+        ))));
+    }
+    let paths = py
+        .detach(|| {
+            with_workers(workers, || match &sh {
+                Some(s) => chiarella::simulate_with(&m, n_steps, s, full),
+                None => chiarella::simulate(&m, n_steps, n_paths, seed, full),
+            })
+            .and_then(|r| r)
+        })
+        .map_err(to_py)?;
+    let d = PyDict::new(py);
+    d.set_item("returns", stack(py, &paths, n_steps, |p| &p.returns)?)?;
+    if full {
+        d.set_item("log_price", stack(py, &paths, n_steps, |p| &p.log_price)?)?;
+        d.set_item("x", stack(py, &paths, n_steps, |p| &p.x)?)?;
+        d.set_item("nf", stack(py, &paths, n_steps, |p| &p.nf)?)?;
+    }
+    let blown: Vec<bool> = paths.iter().map(|p| p.blown_up).collect();
+    d.set_item("blown_up", blown)?;
+    Ok(d)
+}
+
+/// Pearson kurtosis (biased moments).
+#[pyfunction]
+fn stat_kurtosis(py: Python<'_>, x: PyReadonlyArray1<'_, f64>) -> f64 {
+    let x = slice1(&x);
+    py.detach(|| facts::kurtosis(&x))
+}
+
+/// ACF at `lags` (full-sample mean, biased denominator).
+#[pyfunction]
+fn stat_acf<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    lags: Vec<usize>,
+) -> Bound<'py, PyArray1<f64>> {
+    let x = slice1(&x);
+    py.detach(|| facts::acf(&x, &lags)).into_pyarray(py)
+}
+
+/// Hill tail index of |x| over the top fraction q.
+#[pyfunction]
+fn stat_hill(py: Python<'_>, x: PyReadonlyArray1<'_, f64>, q: f64) -> f64 {
+    let x = slice1(&x);
+    py.detach(|| facts::hill(&x, q))
+}
+
+/// Kurtosis of non-overlapping h-period sums.
+#[pyfunction]
+fn stat_aggregated_kurtosis(py: Python<'_>, x: PyReadonlyArray1<'_, f64>, h: usize) -> f64 {
+    let x = slice1(&x);
+    py.detach(|| facts::aggregated_kurtosis(&x, h))
+}
+
+/// The 9-moment MSM vector of one return series.
+#[pyfunction]
+fn chiarella_moments<'py>(
+    py: Python<'py>,
+    r: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let r = slice1(&r);
+    let m = py.detach(|| facts::moments(&r)).map_err(to_py)?;
+    Ok(m.to_vec().into_pyarray(py))
+}
+
+/// Moving-block bootstrap replications of the moment vector, shape (B, 9).
+#[pyfunction]
+fn chiarella_bootstrap_moments<'py>(
+    py: Python<'py>,
+    r: PyReadonlyArray1<'py, f64>,
+    block: usize,
+    n_boot: usize,
+    seed: u64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let r = slice1(&r);
+    let out = py
+        .detach(|| facts::bootstrap_moments(&r, block, n_boot, seed))
+        .map_err(to_py)?;
+    Ok(out
+        .into_pyarray(py)
+        .reshape([n_boot, N_MOMENTS])?
+        .into_any())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn objective(
+    params: &[f64],
+    rule: &str,
+    gamma: f64,
+    alpha: f64,
+    burn_in: usize,
+    free: Vec<String>,
+    target: &[f64],
+    weight: &[f64],
+    n_steps: usize,
+    n_paths: usize,
+    seed: u64,
+) -> KResult<Objective> {
+    let m = model(params, rule, gamma, alpha, burn_in)?;
+    Objective::new(m, free, target, weight, n_steps, n_paths, seed)
+}
+
+/// J(θ) and the averaged simulated moments (None when a path blows up).
+#[pyfunction]
+#[pyo3(signature = (params, free, theta, target, weight, *, n_steps, n_paths, seed,
+    rule="fw_linear", gamma=20.0, alpha=0.1, burn_in=500))]
+#[allow(clippy::too_many_arguments)]
+fn chiarella_objective<'py>(
+    py: Python<'py>,
+    params: Vec<f64>,
+    free: Vec<String>,
+    theta: Vec<f64>,
+    target: PyReadonlyArray1<'py, f64>,
+    weight: PyReadonlyArray2<'py, f64>,
+    n_steps: usize,
+    n_paths: usize,
+    seed: u64,
+    rule: &str,
+    gamma: f64,
+    alpha: f64,
+    burn_in: usize,
+) -> PyResult<(f64, Option<Bound<'py, PyArray1<f64>>>)> {
+    if theta.len() != free.len() {
+        return Err(to_py(invalid("theta needs one value per free parameter")));
+    }
+    let (tg, w) = (slice1(&target), slice2(&weight));
+    let obj = objective(
+        &params, rule, gamma, alpha, burn_in, free, &tg, &w, n_steps, n_paths, seed,
+    )
+    .map_err(to_py)?;
+    let (j, m) = py
+        .detach(|| -> KResult<_> { Ok((obj.j(&theta)?, obj.sim_moments(&theta)?)) })
+        .map_err(to_py)?;
+    Ok((j, m.map(|v| v.to_vec().into_pyarray(py))))
+}
+
+/// L-SHADE calibration by simulated moments; returns the optimiser's result dict
+/// plus the simulated moments at the optimum.
+#[pyfunction]
+#[pyo3(signature = (params, free, lower, upper, target, weight, *, n_steps, n_paths, seed,
+    budget, pop_size=None, rule="fw_linear", gamma=20.0, alpha=0.1, burn_in=500,
+    callback=None, workers=0))]
+#[allow(clippy::too_many_arguments)]
+fn chiarella_calibrate<'py>(
+    py: Python<'py>,
+    params: Vec<f64>,
+    free: Vec<String>,
+    lower: PyReadonlyArray1<'py, f64>,
+    upper: PyReadonlyArray1<'py, f64>,
+    target: PyReadonlyArray1<'py, f64>,
+    weight: PyReadonlyArray2<'py, f64>,
+    n_steps: usize,
+    n_paths: usize,
+    seed: u64,
+    budget: usize,
+    pop_size: Option<usize>,
+    rule: &str,
+    gamma: f64,
+    alpha: f64,
+    burn_in: usize,
+    callback: Option<Py<PyAny>>,
+    workers: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (lo, hi) = (slice1(&lower), slice1(&upper));
+    let (tg, w) = (slice1(&target), slice2(&weight));
+    let mut cb_err: Option<PyErr> = None;
+    let res = py.detach(|| {
+        let mut hook = progress_hook(&callback, &mut cb_err);
+        with_workers(workers, || -> KResult<_> {
+            let obj = objective(
+                &params, rule, gamma, alpha, burn_in, free, &tg, &w, n_steps, n_paths, seed,
+            )?;
+            let out = obj.calibrate(&lo, &hi, budget, seed, pop_size, &mut hook)?;
+            let m = obj.sim_moments(&out.x)?;
+            Ok((out, m))
+        })
+        .and_then(|r| r)
+    });
+    if let Some(e) = cb_err {
+        return Err(e);
+    }
+    let (out, m) = res.map_err(to_py)?;
+    let d = outcome_dict(py, out)?;
+    d.set_item("sim_moments", m.map(|v| v.to_vec().into_pyarray(py)))?;
+    Ok(d)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(chiarella_simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(stat_kurtosis, m)?)?;
+    m.add_function(wrap_pyfunction!(stat_acf, m)?)?;
+    m.add_function(wrap_pyfunction!(stat_hill, m)?)?;
+    m.add_function(wrap_pyfunction!(stat_aggregated_kurtosis, m)?)?;
+    m.add_function(wrap_pyfunction!(chiarella_moments, m)?)?;
+    m.add_function(wrap_pyfunction!(chiarella_bootstrap_moments, m)?)?;
+    m.add_function(wrap_pyfunction!(chiarella_objective, m)?)?;
+    m.add_function(wrap_pyfunction!(chiarella_calibrate, m)?)?;
     Ok(())
 }

@@ -1,1 +1,0 @@
-//! Franke–Westerhoff / Chiarella agent model, stylized facts and MSM (COMPUTE-SPEC 2).

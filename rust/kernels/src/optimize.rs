@@ -1,1 +1,0 @@
-//! Differential evolution, SHADE and L-SHADE with benchmark functions (COMPUTE-SPEC 4).
