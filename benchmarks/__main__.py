@@ -13,7 +13,17 @@ import sys
 
 from benchmarks.common import REPORT, threads_note
 
-SUITES = ["series"]
+SUITES = [
+    "series",
+    "store",
+    "lakehouse",
+    "mfg",
+    "hmm",
+    "optimize",
+    "chiarella",
+    "meanrev",
+    "backtest",
+]
 
 
 def main(argv: list[str]) -> int:

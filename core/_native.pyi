@@ -1,6 +1,9 @@
 # Type stub for the Rust extension built from rust/py. Keep in step with it.
 # Arrays are float64 numpy arrays; returned arrays are owned by numpy (no copy).
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -16,15 +19,305 @@ def rolling_zscore(x: NDArray[np.float64], window: int) -> NDArray[np.float64]: 
 
 # Each domain below is owned by one module of rust/py; add its stubs under its marker.
 # --- hmm ---
+_HmmParams = tuple[
+    NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]
+]
+
+def hmm_fit(
+    x: NDArray[np.float64],
+    n_states: int,
+    covariance_type: str,
+    *,
+    lengths: NDArray[np.int64] | None = None,
+    n_init: int = 10,
+    max_iter: int = 1000,
+    tol: float = 1e-8,
+    seed: int = 0,
+    init: str = "kmeans++",
+    startprob: str = "free",
+    reg_covar: float = 1e-6,
+    min_covar: float = 1e-6,
+    order_by: str = "vol",
+    init_params: _HmmParams | None = None,
+) -> dict[str, Any]: ...
+def hmm_posteriors(
+    x: NDArray[np.float64],
+    n_states: int,
+    params: _HmmParams,
+    lengths: NDArray[np.int64] | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]: ...
+def hmm_score(
+    x: NDArray[np.float64],
+    n_states: int,
+    params: _HmmParams,
+    lengths: NDArray[np.int64] | None = None,
+) -> float: ...
+def hmm_viterbi(
+    x: NDArray[np.float64],
+    n_states: int,
+    params: _HmmParams,
+    lengths: NDArray[np.int64] | None = None,
+) -> tuple[NDArray[np.int64], float]: ...
+def hmm_sample(
+    n_states: int, n_features: int, params: _HmmParams, n: int, seed: int
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]: ...
 
 # --- optimize ---
+def de_minimize(
+    objective: object,
+    lower: NDArray[np.float64],
+    upper: NDArray[np.float64],
+    *,
+    method: str = ...,
+    preset: str = ...,
+    pop_size: int | None = ...,
+    max_evals: int,
+    seed: int,
+    target: float | None = ...,
+    stagnation: int | None = ...,
+    mutation: float = ...,
+    recombination: float = ...,
+    repair: str | None = ...,
+    init: NDArray[np.float64] | None = ...,
+    vectorized: bool = ...,
+    workers: int = ...,
+    callback: Callable[[int, int, int, float], bool] | None = ...,
+    updating: str = ...,
+    tol: float | None = ...,
+    atol: float = ...,
+) -> dict[str, Any]: ...
+def de_builtin_eval(name: str, x: NDArray[np.float64]) -> NDArray[np.float64]: ...
+def de_trials(
+    method: str,
+    pop: NDArray[np.float64],
+    fit: NDArray[np.float64],
+    archive: NDArray[np.float64],
+    mem_cr: NDArray[np.float64],
+    mem_f: NDArray[np.float64],
+    lower: NDArray[np.float64],
+    upper: NDArray[np.float64],
+    tape: NDArray[np.float64],
+    *,
+    p: float = ...,
+    f: float = ...,
+    cr: float = ...,
+    repair: str | None = ...,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], int]: ...
+def de_select(
+    method: str,
+    pop: NDArray[np.float64],
+    fit: NDArray[np.float64],
+    archive: NDArray[np.float64],
+    mem_cr: NDArray[np.float64],
+    mem_f: NDArray[np.float64],
+    mem_pos: int,
+    trials: NDArray[np.float64],
+    trial_cr: NDArray[np.float64],
+    trial_f: NDArray[np.float64],
+    trial_fit: NDArray[np.float64],
+    tape: NDArray[np.float64],
+    *,
+    nfev: int,
+    n_init: int,
+    max_evals: int,
+    n_min: int = ...,
+    arc_rate: float = ...,
+) -> tuple[
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    int,
+    int,
+]: ...
+def de_lpsr_size(n_init: int, n_min: int, nfev: int, max_evals: int) -> int: ...
+def de_stream_uniforms(seed: int, generation: int, n: int) -> NDArray[np.float64]: ...
 
 # --- chiarella ---
+def chiarella_simulate(
+    params: list[float],
+    n_steps: int,
+    *,
+    rule: str = ...,
+    gamma: float = ...,
+    alpha: float = ...,
+    burn_in: int = ...,
+    n_paths: int = ...,
+    seed: int = ...,
+    shocks: NDArray[np.float64] | None = ...,
+    full: bool = ...,
+    workers: int = ...,
+) -> dict[str, Any]: ...
+def stat_kurtosis(x: NDArray[np.float64]) -> float: ...
+def stat_acf(x: NDArray[np.float64], lags: list[int]) -> NDArray[np.float64]: ...
+def stat_hill(x: NDArray[np.float64], q: float) -> float: ...
+def stat_aggregated_kurtosis(x: NDArray[np.float64], h: int) -> float: ...
+def chiarella_moments(r: NDArray[np.float64]) -> NDArray[np.float64]: ...
+def chiarella_bootstrap_moments(
+    r: NDArray[np.float64], block: int, n_boot: int, seed: int
+) -> NDArray[np.float64]: ...
+def chiarella_objective(
+    params: list[float],
+    free: list[str],
+    theta: list[float],
+    target: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    *,
+    n_steps: int,
+    n_paths: int,
+    seed: int,
+    rule: str = ...,
+    gamma: float = ...,
+    alpha: float = ...,
+    burn_in: int = ...,
+) -> tuple[float, NDArray[np.float64] | None]: ...
+def chiarella_calibrate(
+    params: list[float],
+    free: list[str],
+    lower: NDArray[np.float64],
+    upper: NDArray[np.float64],
+    target: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    *,
+    n_steps: int,
+    n_paths: int,
+    seed: int,
+    budget: int,
+    pop_size: int | None = ...,
+    rule: str = ...,
+    gamma: float = ...,
+    alpha: float = ...,
+    burn_in: int = ...,
+    callback: Callable[[int, int, int, float], bool] | None = ...,
+    workers: int = ...,
+) -> dict[str, Any]: ...
 
 # --- meanrev ---
+def ou_fit(x: NDArray[np.float64], dt: float, method: str) -> dict[str, Any]: ...
+def ou_fit_irregular(x: NDArray[np.float64], t: NDArray[np.float64]) -> dict[str, Any]: ...
+def ou_exact_loglik(x: NDArray[np.float64], mu: float, b: float, s2: float) -> float: ...
+def ou_rolling(
+    x: NDArray[np.float64], rows: int, cols: int, window: int, dt: float
+) -> tuple[list[str], NDArray[np.float64]]: ...
+def ou_cara_position(
+    x: NDArray[np.float64],
+    t: NDArray[np.float64],
+    horizon_t: float,
+    theta: float,
+    mu: float,
+    sigma: float,
+    gamma: float,
+    kind: str,
+    dt: float,
+    q_max: float | None = None,
+) -> NDArray[np.float64]: ...
+def ou_cara_ce(
+    x0: float, w0: float, horizon_t: float, theta: float, mu: float, sigma: float, gamma: float
+) -> float: ...
+def sparse_box_tiao(
+    m: NDArray[np.float64], g: NDArray[np.float64], n: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def sparse_greedy(
+    m: NDArray[np.float64], g: NDArray[np.float64], n: int, k_max: int
+) -> list[tuple[list[int], float, NDArray[np.float64]]]: ...
+def sparse_exhaustive(
+    m: NDArray[np.float64], g: NDArray[np.float64], n: int, k: int
+) -> tuple[list[int], float, NDArray[np.float64], int]: ...
+def sparse_tpower(
+    m: NDArray[np.float64],
+    g: NDArray[np.float64],
+    n: int,
+    k: int,
+    starts: NDArray[np.float64],
+    max_iter: int,
+) -> tuple[list[int], float, NDArray[np.float64], int]: ...
+def sym_condition_number(a: NDArray[np.float64], n: int) -> float: ...
 
 # --- backtest ---
+def bt_band_states(
+    z: NDArray[np.float64],
+    z_in: float,
+    z_out: float,
+    z_stop: float | None = None,
+    cooldown: int = 0,
+) -> NDArray[np.float64]: ...
+def bt_ledger(
+    prices: NDArray[np.float64],
+    n: int,
+    weights: NDArray[np.float64],
+    units: NDArray[np.float64],
+    cost_rates: NDArray[np.float64],
+    fixed_cost: float,
+    capital: float,
+) -> dict[str, NDArray[np.float64]]: ...
+def bt_metrics(
+    equity: NDArray[np.float64],
+    pnl: NDArray[np.float64],
+    cost: NDArray[np.float64],
+    notional: NDArray[np.float64],
+    units: NDArray[np.float64],
+    capital: float,
+    periods_per_year: float,
+    rf: float,
+    fixed_capital: bool,
+) -> tuple[dict[str, float], NDArray[np.float64], dict[str, Any]]: ...
 
 # --- mfg ---
+def mfg_solve(
+    m0: NDArray[np.float64],
+    init: NDArray[np.float64],
+    *,
+    a: float,
+    b: float,
+    t_end: float,
+    nt: int,
+    kappa: float,
+    eps: float,
+    phi: float,
+    g2: float,
+    coupling: str,
+    alpha: float = 0.0,
+    kappa_m: float = 1.0,
+    kappa_t: float = 1.0,
+    method: str = "picard",
+    damping: float = 0.5,
+    depth: int = 5,
+    tol: float = 1e-10,
+    max_iter: int = 500,
+    callback: Callable[[int, float], object] | None = None,
+    report_every: float = 0.1,
+) -> dict[str, Any]: ...
+def mfg_fokker_planck(
+    m0: NDArray[np.float64],
+    nu: NDArray[np.float64],
+    *,
+    a: float,
+    b: float,
+    t_end: float,
+    eps: float,
+) -> dict[str, Any]: ...
 
 # --- cache ---
+class HotCache:
+    """Byte-budgeted cache of Python objects keyed by str (S3-FIFO or LRU)."""
+
+    def __init__(self, capacity_bytes: int, policy: str = "s3fifo") -> None: ...
+    def get(self, key: str) -> object | None: ...
+    def put(self, key: str, value: object, weight: int) -> bool: ...
+    def remove(self, key: str) -> bool: ...
+    def remove_prefix(self, prefix: str) -> int: ...
+    def clear(self) -> None: ...
+    def reset_counters(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: str) -> bool: ...
+    @property
+    def policy(self) -> str: ...
+    def stats(self) -> dict[str, int]: ...
+
+def cache_simulate(
+    keys: NDArray[np.uint64],
+    weights: NDArray[np.uint64],
+    capacity_bytes: int,
+    policy: str = "s3fifo",
+) -> tuple[int, int]: ...

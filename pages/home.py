@@ -2,9 +2,11 @@
 
 import streamlit as st
 
+from pages._shared import market_view
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
 from pages._shared.format import human_bytes
+from pages._shared.live import stream_status_if_running
 
 require_role("viewer")
 facts = get_engine().facts()
@@ -34,3 +36,9 @@ st.caption(
     f"{human_bytes(facts.disk.free_bytes)} free of {human_bytes(facts.disk.total_bytes)} "
     "on this file system."
 )
+
+st.subheader("Market streams")
+stream_status_if_running()
+
+market_view.tier_statistics(get_engine())
+market_view.data_coverage(get_engine())

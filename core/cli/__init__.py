@@ -7,10 +7,12 @@ import sys
 from collections.abc import Sequence
 
 import core
-from core.cli import doctor
+from core.cli import doctor, query
+from core.cli import ingest as ingest_cli
+from core.cli import lakehouse as lakehouse_cli
 from core.errors import HftError
 
-COMMANDS = [doctor]
+COMMANDS = [doctor, query, lakehouse_cli, ingest_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:
