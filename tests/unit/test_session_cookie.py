@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from starlette.requests import Request
@@ -44,7 +45,10 @@ def call(
         sent = True
         return {"type": "http.request", "body": raw, "more_body": False}
 
-    return asyncio.run(sc.session_endpoint(Request(scope, receive)))
+    # A worker thread gets its own event loop: the session-scoped Playwright browser keeps one
+    # running in the main thread once the e2e tests have started it.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, sc.session_endpoint(Request(scope, receive))).result()
 
 
 def set_cookie(resp: Response) -> str:
