@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lakehouse import Argon2Params, LakehouseAuthBackend, LakehouseClient, User
 
 PASSWORD = "correct horse battery"
@@ -47,3 +49,35 @@ def all_bytes(folder: Path) -> list[tuple[Path, bytes]]:
 def files_containing(folder: Path, needle: str) -> list[Path]:
     variants = {needle.encode(), needle.lower().encode(), needle.encode("utf-16-le")}
     return [p for p, data in all_bytes(folder) if any(v in data for v in variants)]
+
+
+# Fixtures shared by tests/unit/lakehouse and tests/integration/lakehouse (their conftests
+# import them).
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "lakehouse"
+
+
+@pytest.fixture
+def backend(root: Path, clock: FakeClock) -> LakehouseAuthBackend:
+    return make_backend(root, clock=clock)
+
+
+@pytest.fixture
+def client(backend: LakehouseAuthBackend) -> LakehouseClient:
+    return make_client(backend)
+
+
+@pytest.fixture
+def alice(backend: LakehouseAuthBackend) -> User:
+    return backend.register("alice", "alice@example.org", PASSWORD)
+
+
+@pytest.fixture
+def admin(backend: LakehouseAuthBackend) -> User:
+    return make_admin(backend)

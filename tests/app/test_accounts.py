@@ -20,20 +20,11 @@ from pages._shared.accounts import get_auth, get_client
 from pages._shared.auth import TOKEN_KEY
 from pages._shared.navigation import visible_specs
 from tests.app.conftest import AppAs, fast_auth
+from tests.app.helpers import texts
 
 pytestmark = pytest.mark.app
 
 PASSWORD = "a long passphrase 1"
-
-
-def texts(at: AppTest) -> str:
-    """Every piece of text the run showed, for "is it (not) on screen" checks."""
-    parts: list[str] = []
-    for kind in ("title", "subheader", "markdown", "caption", "text", "success", "error"):
-        parts += [str(e.value) for e in getattr(at, kind)]
-    parts += [f"{m.label} {m.value}" for m in at.metric]
-    parts += [str(e.value) for e in at.warning] + [str(e.value) for e in at.info]
-    return "\n".join(parts)
 
 
 def plotly_values(v: object) -> list[float]:

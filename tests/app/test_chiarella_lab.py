@@ -3,36 +3,13 @@ progress, and cancel a running calibration."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import AppAs
+from tests.app.helpers import rerun_until, texts
 
 pytestmark = [pytest.mark.app, pytest.mark.slow]
 PAGE = "pages/chiarella_lab.py"
-
-
-def rerun_until(at: AppTest, check: object, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        at.run()
-        assert not at.exception, at.exception
-        if check():  # type: ignore[operator]
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.5)
-
-
-def texts(at: AppTest) -> str:
-    return " ".join(
-        [e.value for e in at.success]
-        + [e.value for e in at.error]
-        + [e.value for e in at.info]
-        + [e.value for e in at.warning]
-    )
 
 
 def test_viewer_is_refused(app_as: AppAs) -> None:

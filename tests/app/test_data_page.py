@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.ingest.service import stop_all
 from tests.app.conftest import AppAs
+from tests.app.helpers import rerun_until, texts
 
 pytestmark = [pytest.mark.app, pytest.mark.slow]
 PAGE = "pages/data.py"
@@ -20,24 +19,6 @@ def stop_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("HFT_DEMO_VENUE", "true")
     yield
     stop_all()
-
-
-def rerun_until(at: AppTest, check: object, timeout: float = 40) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        at.run()
-        assert not at.exception, at.exception
-        if check():  # type: ignore[operator]
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.5)
-
-
-def texts(at: AppTest) -> str:
-    return " ".join(
-        [e.value for e in at.success] + [e.value for e in at.error] + [e.value for e in at.info]
-    )
 
 
 def test_data_page_jobs_and_subscriptions(app_as: AppAs) -> None:

@@ -5,37 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import AppAs
+from tests.app.helpers import rerun_until, texts
 
 pytestmark = [pytest.mark.app]
 PAGE = "pages/optimizer_mfg.py"
-
-
-def rerun_until(at: AppTest, check: object, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        at.run()
-        assert not at.exception, at.exception
-        if check():  # type: ignore[operator]
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.3)
-
-
-def texts(at: AppTest) -> str:
-    return " ".join(
-        [e.value for e in at.success]
-        + [e.value for e in at.error]
-        + [e.value for e in at.info]
-        + [e.value for e in at.warning]
-    )
 
 
 def charts(at: AppTest) -> list[dict[str, object]]:
