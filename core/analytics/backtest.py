@@ -24,13 +24,13 @@ its default (next-open fills) matches execution="next_open" directly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from core.analytics.inputs import call_kernel
 from core.analytics.meanrev import DAILY, cara_position, fit_ou, rolling_ou
 from core.errors import InvalidInput
 from core.native import ext
@@ -51,16 +51,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _call(fn: Callable[P, R], *args: P.args, **kw: P.kwargs) -> R:
-    """Call a kernel, turning its input and numerical errors into InvalidInput."""
-    try:
-        return fn(*args, **kw)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
-    except ext.NumericalError as exc:
-        raise InvalidInput(f"the numerics failed: {exc}") from exc
-
-
 def band_states(
     z: ArrayLike,
     z_in: float = 2.0,
@@ -78,7 +68,7 @@ def band_states(
     if zz.ndim != 1:
         raise InvalidInput("z must be 1-D")
     return np.asarray(
-        _call(
+        call_kernel(
             ext.bt_band_states,
             zz,
             float(z_in),
@@ -200,7 +190,7 @@ def equity_metrics(
     if e.ndim != 1 or e.size < 3 or not np.all(np.isfinite(e)) or not np.all(e > 0):
         raise InvalidInput("equity must be a 1-D series of at least 3 finite values > 0")
     zeros = np.zeros_like(e)
-    met, _, _ = _call(
+    met, _, _ = call_kernel(
         ext.bt_metrics,
         e,
         zeros,
@@ -410,7 +400,9 @@ def backtest(
     inter: dict[str, F64] | None = None
     if execution == "close":
         led = dict(
-            _call(ext.bt_ledger, p.reshape(-1), n, w, u, rates, float(fixed_cost), float(capital))
+            call_kernel(
+                ext.bt_ledger, p.reshape(-1), n, w, u, rates, float(fixed_cost), float(capital)
+            )
         )
     elif execution == "next_open":
         if opens is None:
@@ -420,7 +412,7 @@ def backtest(
         raise InvalidInput(f'execution must be "close" or "next_open", got {execution!r}')
     if returns not in ("equity", "fixed"):
         raise InvalidInput(f'returns must be "equity" or "fixed", got {returns!r}')
-    met, r, trips = _call(
+    met, r, trips = call_kernel(
         ext.bt_metrics,
         led["equity"],
         led["pnl"],
@@ -435,7 +427,7 @@ def backtest(
     metrics = dict(met)
     if inter is not None:
         # trips on the interleaved ledger, so a bar's gap and intraday PnL go to the right trip
-        _, _, trips = _call(
+        _, _, trips = call_kernel(
             ext.bt_metrics,
             inter["equity"],
             inter["pnl"],
@@ -497,7 +489,9 @@ def _next_open_ledger(
     u2 = np.empty(rows)
     u2[0::2] = np.r_[0.0, u[:-1]]
     u2[1::2] = u[:-1]
-    raw = _call(ext.bt_ledger, p2.reshape(-1), n, w, u2, rates, float(fixed_cost), float(capital))
+    raw = call_kernel(
+        ext.bt_ledger, p2.reshape(-1), n, w, u2, rates, float(fixed_cost), float(capital)
+    )
     led2 = {k: np.asarray(v) for k, v in raw.items()}
     led: dict[str, F64] = {"spread": led2["spread"][0::2], "equity": led2["equity"][0::2]}
     for key in ("pnl", "cost", "notional"):

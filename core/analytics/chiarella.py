@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from core.analytics.inputs import call_kernel, series
 from core.analytics.optimize import Progress
 from core.errors import InvalidInput
 from core.native import ext
@@ -144,13 +145,6 @@ def _workers(workers: int | None) -> int:
     return n
 
 
-def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
-
-
 @dataclass(frozen=True, slots=True)
 class Simulation:
     """SIMULATED paths, each row one path of length n_steps after burn-in."""
@@ -198,7 +192,7 @@ def simulate(
             raise InvalidInput("shocks must be finite")
     else:
         used_seed = _seed(seed)
-    raw = _call(
+    raw = call_kernel(
         ext.chiarella_simulate,
         p.vector(),
         steps,
@@ -223,22 +217,6 @@ def simulate(
     )
 
 
-def _returns(returns: ArrayLike, minimum: int, name: str = "returns") -> NDArray[np.float64]:
-    try:
-        r = np.ascontiguousarray(returns, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{name} must be numeric: {exc}") from exc
-    if r.ndim != 1:
-        raise InvalidInput(f"{name} must be 1-D, got shape {r.shape}")
-    if r.size < minimum:
-        raise InvalidInput(f"{name} needs at least {minimum} values, got {r.size}")
-    if not np.all(np.isfinite(r)):
-        raise InvalidInput(f"{name} contain NaN or infinite values; drop them first")
-    if np.all(r == r[0]):
-        raise InvalidInput(f"{name} are constant; the statistics are undefined")
-    return r
-
-
 @dataclass(frozen=True, slots=True)
 class StylizedFacts:
     n: int
@@ -255,7 +233,7 @@ def stylized_facts(
 ) -> StylizedFacts:
     """Pearson kurtosis, ACF of r and |r| (statsmodels acf, adjusted=False) at `lags`,
     and the Hill index of |r| over the top `tail` fraction."""
-    r = _returns(returns, 30)
+    r = series(returns, "returns", 30, nonconstant=True)
     lag_list = [_int("lag", k, 1) for k in lags]
     if not 0 < tail < 0.5:
         raise InvalidInput(f"tail must be in (0, 0.5), got {tail}")
@@ -273,7 +251,9 @@ def stylized_facts(
 
 def moments(returns: ArrayLike) -> NDArray[np.float64]:
     """The 9 MSM moments (MOMENT_NAMES) of one return series (> 200 values)."""
-    out: NDArray[np.float64] = _call(ext.chiarella_moments, _returns(returns, 201))
+    out: NDArray[np.float64] = call_kernel(
+        ext.chiarella_moments, series(returns, "returns", 201, nonconstant=True)
+    )
     return out
 
 
@@ -281,8 +261,8 @@ def weight_matrix(
     returns: ArrayLike, *, block: int = 250, n_boot: int = 2000, seed: int = 0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(W, Omega): Omega is the moving-block bootstrap covariance of the moments, W its inverse."""
-    r = _returns(returns, 201)
-    reps = _call(
+    r = series(returns, "returns", 201, nonconstant=True)
+    reps = call_kernel(
         ext.chiarella_bootstrap_moments,
         r,
         _int("block", block, 1),
@@ -354,7 +334,7 @@ def objective(
     w = np.ascontiguousarray(weight, dtype=np.float64)
     if target.shape != (9,) or w.shape != (9, 9):
         raise InvalidInput("need 9 data moments and a 9x9 weight matrix")
-    j, m = _call(
+    j, m = call_kernel(
         ext.chiarella_objective,
         p.vector(),
         [],
@@ -421,7 +401,7 @@ def calibrate(
     each generation (returning True stops); setting `cancel` stops after the
     current generation and returns the best point so far (cancelled=True).
     """
-    r = _returns(returns, 201)
+    r = series(returns, "returns", 201, nonconstant=True)
     p0 = _params(base)
     names, lo, hi = _free_and_bounds(free, bounds)
     s = _int("n_paths", n_paths, 1)
@@ -447,7 +427,7 @@ def calibrate(
             return True
         return bool(cancel is not None and cancel.is_set())
 
-    raw = _call(
+    raw = call_kernel(
         ext.chiarella_calibrate,
         p0.vector(),
         names,
@@ -508,7 +488,7 @@ class CalibrationJob:
         for banned in ("progress", "cancel"):
             if banned in kwargs:
                 raise InvalidInput(f"{banned} is managed by the job")
-        self._returns = _returns(returns, 201)
+        self._returns = series(returns, "returns", 201, nonconstant=True)
         self._kwargs = kwargs
         self._cancel = threading.Event()
         self._lock = threading.Lock()

@@ -7,13 +7,13 @@ converts units and assembles results.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from core.analytics.inputs import call_kernel, matrix, series
 from core.errors import InvalidInput
 from core.native import ext
 
@@ -39,54 +39,6 @@ DAILY = 1.0 / 252.0
 F64 = NDArray[np.float64]
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _series(x: ArrayLike, name: str = "x", min_len: int = 3) -> F64:
-    try:
-        arr = np.ascontiguousarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{name} must be numeric: {exc}") from exc
-    if arr.ndim != 1:
-        raise InvalidInput(f"{name} must be 1-D, got shape {arr.shape}")
-    if arr.size < min_len:
-        raise InvalidInput(f"{name} needs at least {min_len} values, got {arr.size}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise InvalidInput(
-            f"{name} has {int(bad.sum())} NaN/inf values (first at {int(bad.argmax())})"
-        )
-    return arr
-
-
-def _matrix(prices: ArrayLike, min_rows: int = 10) -> F64:
-    try:
-        arr = np.ascontiguousarray(prices, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"prices must be numeric: {exc}") from exc
-    if arr.ndim != 2:
-        raise InvalidInput(f"prices must be 2-D (bars x assets), got shape {arr.shape}")
-    if arr.shape[0] < min_rows:
-        raise InvalidInput(f"prices need at least {min_rows} rows, got {arr.shape[0]}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise InvalidInput(
-            f"prices have {int(bad.sum())} NaN/inf values (first at row {r}, column {c})"
-        )
-    flat = np.ptp(arr, axis=0) == 0
-    if flat.any():
-        raise InvalidInput(f"asset column(s) {np.flatnonzero(flat).tolist()} are constant")
-    return arr
-
-
-def _call(fn: Callable[P, R], *args: P.args, **kw: P.kwargs) -> R:
-    """Call a kernel, turning its input and numerical errors into InvalidInput."""
-    try:
-        return fn(*args, **kw)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
-    except ext.NumericalError as exc:
-        raise InvalidInput(f"the numerics failed: {exc}") from exc
 
 
 # --- 3a OU ---------------------------------------------------------------------------------------
@@ -142,18 +94,18 @@ def fit_ou(
     bias_correction: Kendall's AR(1) correction b + (1 + 3b) / n (theta is biased upward by
     about 4 / (n dt) when b is near 1); mu and s2 are kept, theta, sigma and half-lives follow.
     """
-    arr = _series(x)
+    arr = series(x)
     if times is not None:
         if bias_correction:
             raise InvalidInput("bias_correction applies to equal spacing only")
-        t = _series(times, "times")
-        raw = _call(ext.ou_fit_irregular, arr, t)
+        t = series(times, "times")
+        raw = call_kernel(ext.ou_fit_irregular, arr, t)
         used_dt = float((t[-1] - t[0]) / (t.size - 1))
         method_name = "irregular"
     else:
         if method not in ("conditional", "exact"):
             raise InvalidInput(f'method must be "conditional" or "exact", got {method!r}')
-        raw = _call(ext.ou_fit, arr, float(dt), method)
+        raw = call_kernel(ext.ou_fit, arr, float(dt), method)
         used_dt = float(dt)
         method_name = method
     d = dict(raw)
@@ -192,7 +144,7 @@ def fit_ou(
 
 def ou_exact_loglik(x: ArrayLike, mu: float, b: float, s2: float) -> float:
     """Exact AR(1) log-likelihood with a stationary x_0 (ARIMA(1,0,0) with mean mu)."""
-    return float(ext.ou_exact_loglik(_series(x), float(mu), float(b), float(s2)))
+    return float(ext.ou_exact_loglik(series(x), float(mu), float(b), float(s2)))
 
 
 def rolling_ou(x: ArrayLike, window: int = 252, dt: float = DAILY) -> dict[str, F64]:
@@ -213,7 +165,7 @@ def rolling_ou(x: ArrayLike, window: int = 252, dt: float = DAILY) -> dict[str, 
     rows = arr.shape[0]
     cols = 1 if arr.ndim == 1 else arr.shape[1]
     series_major = np.ascontiguousarray(arr.T).reshape(-1)
-    names, flat = _call(ext.ou_rolling, series_major, rows, cols, window, float(dt))
+    names, flat = call_kernel(ext.ou_rolling, series_major, rows, cols, window, float(dt))
     blocks = np.asarray(flat).reshape(cols, len(names), rows)
     if arr.ndim == 1:
         return {k: blocks[0, f] for f, k in enumerate(names)}
@@ -248,7 +200,7 @@ def cara_position(
     """
     xb, tb = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64))
     shape = xb.shape
-    q = _call(
+    q = call_kernel(
         ext.ou_cara_position,
         np.ascontiguousarray(xb).reshape(-1),
         np.ascontiguousarray(tb).reshape(-1),
@@ -270,7 +222,7 @@ def certainty_equivalent(
     """CE at t=0 of the finite-horizon optimum:
     w0 + [theta^2 T (x0 - mu)^2 / (2 sigma^2) + theta^2 T^2 / 4] / gamma."""
     return float(
-        _call(
+        call_kernel(
             ext.ou_cara_ce,
             float(x0),
             float(w0),
@@ -293,7 +245,7 @@ def var1_matrices(
 
     B' = (Z0'Z0 + ridge I)^-1 Z0'Z1, G = Z'Z/T + jitter tr(Z'Z/T)/n I, M = B G B' (symmetrised).
     """
-    s = _matrix(prices)
+    s = matrix(prices)
     mean = s.mean(axis=0)
     sd = s.std(axis=0)
     z = (s - mean) / sd
@@ -335,7 +287,7 @@ def _to_price_units(w_scaled: F64, sd: F64) -> F64:
 def box_tiao(prices: ArrayLike, *, ridge: float = 0.0, jitter: float = 1e-8) -> BoxTiao:
     m, g, _, sd = var1_matrices(prices, ridge=ridge, jitter=jitter)
     n = m.shape[0]
-    vals, vecs = _call(ext.sparse_box_tiao, m.reshape(-1), g.reshape(-1), n)
+    vals, vecs = call_kernel(ext.sparse_box_tiao, m.reshape(-1), g.reshape(-1), n)
     v = np.asarray(vecs).reshape(n, n)
     return BoxTiao(np.asarray(vals), _to_price_units(v, sd[:, None]))
 
@@ -362,18 +314,18 @@ def select_support(
     if k > n:
         raise InvalidInput(f"k = {k} is above the number of assets n = {n}")
     mf, gf = mm.reshape(-1), gg.reshape(-1)
-    path_raw = _call(ext.sparse_greedy, mf, gf, n, k)
+    path_raw = call_kernel(ext.sparse_greedy, mf, gf, n, k)
     path = [(list(sup), float(nu)) for sup, nu, _ in path_raw]
     support, nu, w = path_raw[-1]
     tried, iters = 0, 0
     if method == "exhaustive":
-        support, nu, w, tried = _call(ext.sparse_exhaustive, mf, gf, n, k)
+        support, nu, w, tried = call_kernel(ext.sparse_exhaustive, mf, gf, n, k)
     elif method == "truncated_power":
         starts = [np.asarray(w)]
         if n <= 200:
-            _, vecs = _call(ext.sparse_box_tiao, mf, gf, n)
+            _, vecs = call_kernel(ext.sparse_box_tiao, mf, gf, n)
             starts.append(np.asarray(vecs).reshape(n, n)[:, 0].copy())
-        support, nu, w, iters = _call(
+        support, nu, w, iters = call_kernel(
             ext.sparse_tpower, mf, gf, n, k, np.concatenate(starts), max_iter
         )
     elif method != "greedy":
@@ -424,7 +376,7 @@ def sparse_portfolio(
     Box–Tiao vector (n <= 200), each polished by the exact k x k eigenproblem; never worse
     than greedy.
     """
-    s = _matrix(prices)
+    s = matrix(prices)
     n = s.shape[1]
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidInput(f"k must be a positive int, got {k!r}")
@@ -513,7 +465,7 @@ def johansen(prices: ArrayLike, det_order: int = 0, k_ar_diff: int = 1) -> Johan
     S_k0 S_00^-1 S_0k v = lambda S_kk v. Matches statsmodels' coint_johansen for k_ar_diff >= 1.
     (With k_ar_diff=0 statsmodels pairs dx_t with x_t instead of x_{t-1}; we keep x_{t-1}.)
     """
-    x = _matrix(prices)
+    x = matrix(prices)
     if det_order not in (-1, 0, 1):
         raise InvalidInput(f"det_order must be -1, 0 or 1, got {det_order}")
     if k_ar_diff < 0 or x.shape[0] < k_ar_diff + x.shape[1] + 5:

@@ -1,0 +1,65 @@
+"""Input checks and the kernel-call wrapper every analytics façade shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from core.errors import InvalidInput
+from core.native import ext
+from core.series import as_f64_1d
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F64 = NDArray[np.float64]
+
+
+def series(x: ArrayLike, name: str = "x", min_len: int = 3, *, nonconstant: bool = False) -> F64:
+    """A finite, contiguous float64 vector of at least `min_len` values."""
+    arr = as_f64_1d(x, name)
+    if arr.size < min_len:
+        raise InvalidInput(f"{name} needs at least {min_len} values, got {arr.size}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise InvalidInput(
+            f"{name} has {int(bad.sum())} NaN/inf values (first at {int(bad.argmax())}); "
+            "drop them first"
+        )
+    if nonconstant and np.all(arr == arr[0]):
+        raise InvalidInput(f"{name} is constant; the statistics are undefined")
+    return arr
+
+
+def matrix(prices: ArrayLike, min_rows: int = 10) -> F64:
+    """A finite (bars x assets) float64 matrix with no constant column."""
+    try:
+        arr = np.ascontiguousarray(prices, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"prices must be numeric: {exc}") from exc
+    if arr.ndim != 2:
+        raise InvalidInput(f"prices must be 2-D (bars x assets), got shape {arr.shape}")
+    if arr.shape[0] < min_rows:
+        raise InvalidInput(f"prices need at least {min_rows} rows, got {arr.shape[0]}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise InvalidInput(
+            f"prices have {int(bad.sum())} NaN/inf values (first at row {r}, column {c})"
+        )
+    flat = np.ptp(arr, axis=0) == 0
+    if flat.any():
+        raise InvalidInput(f"asset column(s) {np.flatnonzero(flat).tolist()} are constant")
+    return arr
+
+
+def call_kernel(fn: Callable[P, R], *args: P.args, **kw: P.kwargs) -> R:
+    """Call a kernel, turning its input and numerical errors into InvalidInput."""
+    try:
+        return fn(*args, **kw)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    except ext.NumericalError as exc:
+        raise InvalidInput(f"the numerics failed: {exc}") from exc
