@@ -54,6 +54,7 @@ impl Builtin {
         }
     }
 
+    #[inline]
     pub fn eval(self, x: &[f64]) -> f64 {
         let d = x.len() as f64;
         match self {
@@ -89,10 +90,28 @@ impl Builtin {
     }
 }
 
+fn serial(xs: &[f64], d: usize, out: &mut [f64], g: impl Fn(&[f64]) -> f64) {
+    for (o, x) in out.iter_mut().zip(xs.chunks_exact(d)) {
+        *o = g(x);
+    }
+}
+
 /// Evaluate `n = out.len()` points stored row-major in `xs`, in parallel.
 pub fn eval_batch(f: Builtin, xs: &[f64], d: usize, out: &mut [f64]) {
     use rayon::prelude::*;
-    // Small batches of cheap points run serially: waking threads would cost more.
+    // Small batches, or a one-thread pool, run serially: no rayon bookkeeping.
+    if out.len() < 128 || rayon::current_num_threads() == 1 {
+        // One loop per function, so the match is not taken per point.
+        match f {
+            Builtin::Sphere => serial(xs, d, out, |x| Builtin::Sphere.eval(x)),
+            Builtin::Rosenbrock => serial(xs, d, out, |x| Builtin::Rosenbrock.eval(x)),
+            Builtin::Rastrigin => serial(xs, d, out, |x| Builtin::Rastrigin.eval(x)),
+            Builtin::Ackley => serial(xs, d, out, |x| Builtin::Ackley.eval(x)),
+            Builtin::Griewank => serial(xs, d, out, |x| Builtin::Griewank.eval(x)),
+            Builtin::Schwefel => serial(xs, d, out, |x| Builtin::Schwefel.eval(x)),
+        }
+        return;
+    }
     out.par_iter_mut()
         .zip(xs.par_chunks(d))
         .with_min_len(64)

@@ -9,7 +9,7 @@ pub mod functions;
 pub mod step;
 
 pub use functions::Builtin;
-pub use step::{Method, Params, Repair, State, Trials};
+pub use step::{Method, Params, Repair, Scratch, State, Trials};
 
 use crate::error::{Result, invalid};
 use crate::rng::{purpose, stream};
@@ -243,6 +243,10 @@ pub fn minimize(
     let mut since_improved = 0;
     let mut generation = 0;
     let better = |a: f64, b: f64| !a.is_nan() && (b.is_nan() || a < b);
+    // Buffers reused by every generation.
+    let mut trials = Trials::default();
+    let mut tf: Vec<f64> = Vec::new();
+    let mut work = Scratch::default();
     let stop = loop {
         if cfg.target.is_some_and(|t| best_f <= t) {
             break Stop::Target;
@@ -267,14 +271,24 @@ pub fn minimize(
         }
         let mut rng = stream(cfg.seed, purpose::DE_GENERATION, generation as u64 + 1);
         let k = s.n().min(cfg.max_evals - s.nfev);
-        let (trials, tf) = if cfg.immediate {
-            immediate_generation(&p, &mut s, k, lower, upper, eval, &mut rng)?
+        tf.clear();
+        tf.resize(k, 0.0);
+        if cfg.immediate {
+            immediate_generation(
+                &p,
+                &mut s,
+                k,
+                lower,
+                upper,
+                eval,
+                &mut rng,
+                &mut trials,
+                &mut tf,
+            )?;
         } else {
-            let trials = step::make_trials(&p, &s, lower, upper, &mut rng);
-            let mut tf = vec![0.0; k];
+            step::make_trials_into(&p, &s, lower, upper, &mut rng, &mut trials, &mut work);
             eval(&trials.x[..k * d], d, &mut tf)?;
-            (trials, tf)
-        };
+        }
         let improved = tf
             .iter()
             .enumerate()
@@ -289,7 +303,7 @@ pub fn minimize(
             since_improved += 1;
         }
         if !cfg.immediate {
-            step::select(&p, &mut s, &trials, &tf, &mut rng);
+            step::select_with(&p, &mut s, &trials, &tf, &mut rng, &mut work);
         }
         generation += 1;
         history.push(best_f);
@@ -316,23 +330,22 @@ fn collapsed(fit: &[f64], tol: f64, atol: f64) -> bool {
 }
 
 /// Classic DE in Storn–Price order: build, evaluate and select one trial at a
-/// time, so later trials already see the replaced parents.
-fn immediate_generation(
+/// time, so later trials already see the replaced parents. Fills the first `k`
+/// rows of `trials` and `tf` (of length `k`).
+#[allow(clippy::too_many_arguments)]
+fn immediate_generation<S: Source + ?Sized>(
     p: &Params,
     s: &mut State,
     k: usize,
     lower: &[f64],
     upper: &[f64],
     eval: &mut Eval<'_>,
-    rng: &mut dyn Source,
-) -> Result<(Trials, Vec<f64>)> {
+    rng: &mut S,
+    trials: &mut Trials,
+    tf: &mut [f64],
+) -> Result<()> {
     let d = s.d;
-    let mut trials = Trials {
-        x: vec![0.0; k * d],
-        cr: vec![0.0; k],
-        f: vec![0.0; k],
-    };
-    let mut tf = vec![0.0; k];
+    trials.x.resize(k * d, 0.0);
     let mut v = vec![0.0; d];
     for i in 0..k {
         let u = &mut trials.x[i * d..(i + 1) * d];
@@ -344,7 +357,7 @@ fn immediate_generation(
         }
     }
     s.nfev += k;
-    Ok((trials, tf))
+    Ok(())
 }
 
 /// Minimise a built-in function, evaluating each generation in parallel.

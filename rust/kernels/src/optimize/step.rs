@@ -15,14 +15,24 @@ pub trait Source {
     }
 
     /// A standard normal from two uniforms (Box–Muller, cosine branch).
+    #[inline]
     fn normal(&mut self) -> f64 {
         let u1 = self.uniform();
         let u2 = self.uniform();
         crate::rng::box_muller(u1, u2).0
     }
+
+    /// `out.len()` uniforms, in order.
+    #[inline]
+    fn fill_uniform(&mut self, out: &mut [f64]) {
+        for o in out {
+            *o = self.uniform();
+        }
+    }
 }
 
 impl Source for ChaCha8Rng {
+    #[inline]
     fn uniform(&mut self) -> f64 {
         crate::rng::uniform(self)
     }
@@ -180,7 +190,52 @@ pub fn argsort(fit: &[f64]) -> Vec<usize> {
     idx
 }
 
-fn distinct(src: &mut dyn Source, n: usize, avoid: &[usize]) -> usize {
+/// An integer whose order is `key(v).total_cmp` order.
+#[inline]
+fn rank_key(v: f64) -> i64 {
+    let b = key(v).to_bits() as i64;
+    b ^ ((((b >> 63) as u64) >> 1) as i64)
+}
+
+/// Buffers reused across generations, so a run allocates nothing per generation.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    ranked: Vec<(i64, usize)>,
+    order: Vec<usize>,
+    keep: Vec<bool>,
+    v: Vec<f64>,
+    s_cr: Vec<f64>,
+    s_f: Vec<f64>,
+    s_df: Vec<f64>,
+}
+
+/// The `m` best indices into `out`, equal to `argsort(fit)[..m]` (sorted) or the
+/// same set in any order. (key, index) pairs are distinct, so the partial
+/// selection gives exactly the stable argsort's prefix.
+fn best(fit: &[f64], m: usize, sorted: bool, ranked: &mut Vec<(i64, usize)>, out: &mut Vec<usize>) {
+    ranked.clear();
+    ranked.extend(fit.iter().enumerate().map(|(i, &v)| (rank_key(v), i)));
+    out.clear();
+    if m == 0 {
+        return;
+    }
+    if m < ranked.len() {
+        ranked.select_nth_unstable(m - 1);
+        ranked.truncate(m);
+    }
+    if sorted {
+        ranked.sort_unstable();
+    }
+    out.extend(ranked.iter().map(|&(_, i)| i));
+}
+
+/// L-SHADE's pbest pool size for population `n`.
+fn pbest_count(p: f64, n: usize) -> usize {
+    ((p * n as f64).round() as usize).clamp(2, n)
+}
+
+#[inline]
+fn distinct<S: Source + ?Sized>(src: &mut S, n: usize, avoid: &[usize]) -> usize {
     loop {
         let r = src.index(n);
         if !avoid.contains(&r) {
@@ -190,7 +245,7 @@ fn distinct(src: &mut dyn Source, n: usize, avoid: &[usize]) -> usize {
 }
 
 /// Cauchy(m, 0.1) redrawn while <= 0, truncated to 1.
-fn draw_f(src: &mut dyn Source, m: f64) -> f64 {
+fn draw_f<S: Source + ?Sized>(src: &mut S, m: f64) -> f64 {
     loop {
         let f = m + 0.1 * (std::f64::consts::PI * (src.uniform() - 0.5)).tan();
         if f > 0.0 {
@@ -200,67 +255,102 @@ fn draw_f(src: &mut dyn Source, m: f64) -> f64 {
 }
 
 /// Build all N trial vectors of one generation (all randomness drawn here, serially).
-pub fn make_trials(
+pub fn make_trials<S: Source + ?Sized>(
     p: &Params,
     s: &State,
     lower: &[f64],
     upper: &[f64],
-    src: &mut dyn Source,
+    src: &mut S,
 ) -> Trials {
+    let mut t = Trials::default();
+    make_trials_into(p, s, lower, upper, src, &mut t, &mut Scratch::default());
+    t
+}
+
+/// `make_trials` into reused buffers.
+pub fn make_trials_into<S: Source + ?Sized>(
+    p: &Params,
+    s: &State,
+    lower: &[f64],
+    upper: &[f64],
+    src: &mut S,
+    t: &mut Trials,
+    w: &mut Scratch,
+) {
     let (n, d) = (s.n(), s.d);
-    let mut t = Trials {
-        x: vec![0.0; n * d],
-        cr: vec![0.0; n],
-        f: vec![0.0; n],
-    };
-    let order = if p.method == Method::De {
-        Vec::new()
-    } else {
-        argsort(&s.fit)
-    };
-    let mut v = vec![0.0; d];
-    for i in 0..n {
-        let (cr, f) = make_trial(
+    t.x.resize(n * d, 0.0);
+    t.cr.resize(n, 0.0);
+    t.f.resize(n, 0.0);
+    // Only the pbest pool of the fitness order is ever read.
+    let lshade_best = pbest_count(p.p, n);
+    match p.method {
+        Method::De => w.order.clear(),
+        Method::Shade => best(&s.fit, n, true, &mut w.ranked, &mut w.order),
+        Method::Lshade => best(&s.fit, lshade_best, true, &mut w.ranked, &mut w.order),
+    }
+    w.v.resize(d, 0.0);
+    let rows = t.x.chunks_exact_mut(d).zip(t.cr.iter_mut().zip(&mut t.f));
+    for (i, (u, (cr, f))) in rows.enumerate() {
+        (*cr, *f) = trial(
             p,
             s,
-            &order,
+            &w.order,
+            lshade_best,
             i,
             lower,
             upper,
             src,
-            &mut v,
-            &mut t.x[i * d..(i + 1) * d],
+            &mut w.v,
+            u,
         );
-        t.cr[i] = cr;
-        t.f[i] = f;
     }
-    t
 }
 
 /// The trial vector of individual `i` into `u`; returns its (CR, F).
-/// `order` is the fitness argsort (unused by DE); `v` is scratch of length D.
+/// `order` is the fitness argsort, at least its pbest prefix (unused by DE);
+/// `v` is scratch of length D.
 #[allow(clippy::too_many_arguments)]
-pub fn make_trial(
+pub fn make_trial<S: Source + ?Sized>(
     p: &Params,
     s: &State,
     order: &[usize],
     i: usize,
     lower: &[f64],
     upper: &[f64],
-    src: &mut dyn Source,
+    src: &mut S,
+    v: &mut [f64],
+    u: &mut [f64],
+) -> (f64, f64) {
+    let best = pbest_count(p.p, s.n());
+    trial(p, s, order, best, i, lower, upper, src, v, u)
+}
+
+/// `make_trial` with L-SHADE's pbest pool size computed once per generation.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn trial<S: Source + ?Sized>(
+    p: &Params,
+    s: &State,
+    order: &[usize],
+    lshade_best: usize,
+    i: usize,
+    lower: &[f64],
+    upper: &[f64],
+    src: &mut S,
     v: &mut [f64],
     u: &mut [f64],
 ) -> (f64, f64) {
     let (n, d) = (s.n(), s.d);
     let xi = s.row(i);
+    let (v, u, lower, upper) = (&mut v[..d], &mut u[..d], &lower[..d], &upper[..d]);
     let (cr, f) = match p.method {
         Method::De => {
             let r1 = distinct(src, n, &[i]);
             let r2 = distinct(src, n, &[i, r1]);
             let r3 = distinct(src, n, &[i, r1, r2]);
             let (a, b, c) = (s.row(r1), s.row(r2), s.row(r3));
-            for j in 0..d {
-                v[j] = a[j] + p.f * (b[j] - c[j]);
+            for (vj, ((a, b), c)) in v.iter_mut().zip(a.iter().zip(b).zip(c)) {
+                *vj = a + p.f * (b - c);
             }
             (p.cr, p.f)
         }
@@ -272,34 +362,39 @@ pub fn make_trial(
                 (s.mem_cr[k] + 0.1 * src.normal()).clamp(0.0, 1.0)
             };
             let f = draw_f(src, s.mem_f[k]);
-            let pi = if p.method == Method::Shade {
+            let n_best = if p.method == Method::Shade {
                 let lo = 2.0 / n as f64;
-                lo + src.uniform() * (0.2 - lo)
+                pbest_count(lo + src.uniform() * (0.2 - lo), n)
             } else {
-                p.p
+                lshade_best
             };
-            let n_best = ((pi * n as f64).round() as usize).clamp(2, n);
             let pbest = s.row(order[src.index(n_best)]);
             let r1 = distinct(src, n, &[i]);
             let r2 = distinct(src, n + s.archive_len(), &[i, r1]);
             let (a, b) = (s.row(r1), s.row_pa(r2));
-            for j in 0..d {
-                v[j] = xi[j] + f * (pbest[j] - xi[j]) + f * (a[j] - b[j]);
+            let rows = xi.iter().zip(pbest).zip(a.iter().zip(b));
+            for (vj, ((x, pb), (a, b))) in v.iter_mut().zip(rows) {
+                *vj = x + f * (pb - x) + f * (a - b);
             }
             (cr, f)
         }
     };
     let jrand = src.index(d);
-    for j in 0..d {
-        let take = src.uniform() < cr || j == jrand;
-        u[j] = if take { v[j] } else { xi[j] };
+    // The D crossover uniforms go through `u` itself.
+    src.fill_uniform(u);
+    // A bit mask instead of a branch: the coin flips are unpredictable.
+    for (j, (uj, (vj, x))) in u.iter_mut().zip(v.iter().zip(xi)).enumerate() {
+        let take = ((*uj < cr) | (j == jrand)) as u64;
+        let mask = take.wrapping_neg();
+        *uj = f64::from_bits((vj.to_bits() & mask) | (x.to_bits() & !mask));
     }
-    for j in 0..d {
-        if u[j] < lower[j] || u[j] > upper[j] {
-            u[j] = match p.repair {
-                Repair::Midpoint if u[j] < lower[j] => 0.5 * (lower[j] + xi[j]),
-                Repair::Midpoint => 0.5 * (upper[j] + xi[j]),
-                Repair::Resample => lower[j] + src.uniform() * (upper[j] - lower[j]),
+    for (j, uj) in u.iter_mut().enumerate() {
+        let (l, h) = (lower[j], upper[j]);
+        if *uj < l || *uj > h {
+            *uj = match p.repair {
+                Repair::Midpoint if *uj < l => 0.5 * (l + xi[j]),
+                Repair::Midpoint => 0.5 * (h + xi[j]),
+                Repair::Resample => l + src.uniform() * (h - l),
             };
         }
     }
@@ -312,10 +407,31 @@ fn archive_cap(p: &Params, n: usize) -> usize {
 
 /// Selection for the first `trial_fit.len()` trials, archive update, memory
 /// update, then (L-SHADE) linear population size reduction.
-pub fn select(p: &Params, s: &mut State, t: &Trials, trial_fit: &[f64], src: &mut dyn Source) {
+pub fn select<S: Source + ?Sized>(
+    p: &Params,
+    s: &mut State,
+    t: &Trials,
+    trial_fit: &[f64],
+    src: &mut S,
+) {
+    select_with(p, s, t, trial_fit, src, &mut Scratch::default());
+}
+
+/// `select` with reused buffers.
+pub fn select_with<S: Source + ?Sized>(
+    p: &Params,
+    s: &mut State,
+    t: &Trials,
+    trial_fit: &[f64],
+    src: &mut S,
+    w: &mut Scratch,
+) {
     let d = s.d;
     let cap = archive_cap(p, s.n());
-    let (mut s_cr, mut s_f, mut s_df) = (Vec::new(), Vec::new(), Vec::new());
+    let (s_cr, s_f, s_df) = (&mut w.s_cr, &mut w.s_f, &mut w.s_df);
+    s_cr.clear();
+    s_f.clear();
+    s_df.clear();
     for (i, &tf) in trial_fit.iter().enumerate() {
         let (fi, tfk) = (key(s.fit[i]), key(tf));
         if tfk > fi {
@@ -338,10 +454,10 @@ pub fn select(p: &Params, s: &mut State, t: &Trials, trial_fit: &[f64], src: &mu
     }
     s.nfev += trial_fit.len();
     if p.method != Method::De && !s_f.is_empty() {
-        update_memory(p.method, s, &s_cr, &s_f, &s_df);
+        update_memory(p.method, s, s_cr, s_f, s_df);
     }
     if p.method == Method::Lshade {
-        reduce(p, s, src);
+        reduce_with(p, s, src, w);
     }
 }
 
@@ -377,20 +493,34 @@ pub fn lpsr_size(n_init: usize, n_min: usize, nfev: usize, max_evals: usize) -> 
 }
 
 /// Drop the worst individuals down to the LPSR size, then trim the archive at random.
-pub fn reduce(p: &Params, s: &mut State, src: &mut dyn Source) {
+pub fn reduce<S: Source + ?Sized>(p: &Params, s: &mut State, src: &mut S) {
+    reduce_with(p, s, src, &mut Scratch::default());
+}
+
+/// `reduce` with reused buffers; survivors keep their relative order.
+pub fn reduce_with<S: Source + ?Sized>(p: &Params, s: &mut State, src: &mut S, w: &mut Scratch) {
     let d = s.d;
+    let n = s.n();
     let target = lpsr_size(p.n_init, p.n_min, s.nfev, p.max_evals);
-    if target < s.n() {
-        let mut keep = argsort(&s.fit);
-        keep.truncate(target);
-        keep.sort_unstable();
-        let pop: Vec<f64> = keep
-            .iter()
-            .flat_map(|&i| s.pop[i * d..(i + 1) * d].iter().copied())
-            .collect();
-        let fit: Vec<f64> = keep.iter().map(|&i| s.fit[i]).collect();
-        s.pop = pop;
-        s.fit = fit;
+    if target < n {
+        best(&s.fit, target, false, &mut w.ranked, &mut w.order);
+        w.keep.clear();
+        w.keep.resize(n, false);
+        for &i in &w.order {
+            w.keep[i] = true;
+        }
+        let mut k = 0;
+        for i in 0..n {
+            if w.keep[i] {
+                if k != i {
+                    s.pop.copy_within(i * d..(i + 1) * d, k * d);
+                    s.fit[k] = s.fit[i];
+                }
+                k += 1;
+            }
+        }
+        s.pop.truncate(target * d);
+        s.fit.truncate(target);
     }
     let cap = archive_cap(p, s.n());
     while s.archive_len() > cap {
