@@ -108,6 +108,22 @@ impl Gauss {
         }
     }
 
+    /// Per-state constants of the d = 1 and d = 2 paths of `row`, as
+    /// [mean0, mean1, norm, inv_var or 1/L00, 1/L11, L10].
+    pub fn small_consts(&self, means: &[f64], s: usize) -> [f64; 6] {
+        match self.d {
+            1 => [means[s], 0.0, self.norm[s], self.inv_var[s], 0.0, 0.0],
+            _ => [
+                means[2 * s],
+                means[2 * s + 1],
+                self.norm[s],
+                self.inv_diag[2 * s],
+                self.inv_diag[2 * s + 1],
+                self.chol[s * 4 + 2],
+            ],
+        }
+    }
+
     pub fn chol(&self, s: usize) -> &[f64] {
         &self.chol[s * self.d * self.d..(s + 1) * self.d * self.d]
     }

@@ -1,7 +1,8 @@
 //! The EM E-step fused into two passes per sequence: emissions inside the
 //! forward pass, and posteriors plus M-step sums inside the backward pass
-//! (no T x K posterior array is written). The state count is a const
-//! parameter for K <= 6 so the inner loops unroll; K = 0 means "any K".
+//! (no T x K posterior array is written). For K <= 6 the state count (and
+//! d = 1, 2) are const parameters: rows live in local arrays, so the
+//! recursions' dependency chains stay in registers; larger K use `run`.
 //!
 //! Covariance sums are taken about the current means c (one pass):
 //! S = sum g (x - c)(x - c)^T, and the M-step subtracts N (mu - c)(mu - c)^T.
@@ -12,6 +13,7 @@
 
 use super::Data;
 use super::estep::{Gauss, Presample, Work};
+use super::fastexp::exp_sweep;
 
 /// Sufficient statistics of one E-step.
 pub struct Suff {
@@ -95,39 +97,6 @@ impl Suff {
     }
 }
 
-/// e^x for x <= 0 (x = NaN is not expected), to about 2 ulp; below e^-708
-/// it returns 0 (where std would give a subnormal), so a row whose every
-/// reachable state underflows still sends the pass to the log-space path.
-/// Written branch-free so the sweep over a sequence vectorises.
-#[inline(always)]
-pub fn exp_nonpos(x: f64) -> f64 {
-    const INV_LN2: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 0.693_147_180_369_123_8;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
-    let xc = x.max(-708.0);
-    let t = xc * INV_LN2 + SHIFT;
-    let n = t - SHIFT;
-    let r = xc - n * LN2_HI - n * LN2_LO;
-    // Taylor series of e^r on |r| <= ln2/2 to degree 12 (error < 2e-16).
-    let mut p = 1.0 / 479_001_600.0;
-    p = p * r + 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    let ni = (t.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
-    let v = p * f64::from_bits(((ni + 1023) << 52) as u64);
-    if x < -708.0 { 0.0 } else { v }
-}
-
 /// One fused E-step over all sequences (forward only when `stats` is false;
 /// posteriors written to `gamma` when given; `ws.alpha` rows are unnormalised);
 /// None when the scaled recursion hits c_t = 0 somewhere (the caller then
@@ -145,15 +114,293 @@ pub fn e_step(
     gamma: Option<&mut [f64]>,
 ) -> Option<Suff> {
     let k = start.len();
+    macro_rules! fixed {
+        ($k:literal) => {
+            match data.d {
+                1 => run_fixed::<$k, 1>(data, start, a, means, gauss, ws, pre, stats, gamma),
+                2 => run_fixed::<$k, 2>(data, start, a, means, gauss, ws, pre, stats, gamma),
+                _ => run_fixed::<$k, 0>(data, start, a, means, gauss, ws, pre, stats, gamma),
+            }
+        };
+    }
     match k {
-        1 => run::<1>(k, data, start, a, means, gauss, ws, pre, stats, gamma),
-        2 => run::<2>(k, data, start, a, means, gauss, ws, pre, stats, gamma),
-        3 => run::<3>(k, data, start, a, means, gauss, ws, pre, stats, gamma),
-        4 => run::<4>(k, data, start, a, means, gauss, ws, pre, stats, gamma),
-        5 => run::<5>(k, data, start, a, means, gauss, ws, pre, stats, gamma),
-        6 => run::<6>(k, data, start, a, means, gauss, ws, pre, stats, gamma),
+        1 => fixed!(1),
+        2 => fixed!(2),
+        3 => fixed!(3),
+        4 => fixed!(4),
+        5 => fixed!(5),
+        6 => fixed!(6),
         _ => run::<0>(k, data, start, a, means, gauss, ws, pre, stats, gamma),
     }
+}
+
+/// Per-row sums for a fixed K kept in local arrays (registers) during the
+/// backward sweep; D = 1 or 2 is unrolled, D = 0 means "any d" via `Suff::add`.
+struct Acc<const K: usize> {
+    nk: [f64; K],
+    sx: [[f64; 2]; K],
+    ss: [[f64; 3]; K],
+    c: [[f64; 2]; K],
+}
+
+impl<const K: usize> Acc<K> {
+    fn new(centre: &[f64], d: usize) -> Self {
+        let mut c = [[0.0; 2]; K];
+        if d <= 2 {
+            for s in 0..K {
+                for i in 0..d {
+                    c[s][i] = centre[s * d + i];
+                }
+            }
+        }
+        Self {
+            nk: [0.0; K],
+            sx: [[0.0; 2]; K],
+            ss: [[0.0; 3]; K],
+            c,
+        }
+    }
+
+    /// Same operations, in the same order, as `Suff::add` for d = 1 and 2.
+    #[inline(always)]
+    fn add<const D: usize>(&mut self, g: &[f64; K], x: &[f64]) {
+        if D == 1 {
+            let xv = x[0];
+            for s in 0..K {
+                let gs = g[s];
+                self.nk[s] += gs;
+                self.sx[s][0] += gs * xv;
+                let z = xv - self.c[s][0];
+                self.ss[s][0] += gs * z * z;
+            }
+        } else {
+            let (x0, x1) = (x[0], x[1]);
+            for s in 0..K {
+                let gs = g[s];
+                self.nk[s] += gs;
+                self.sx[s][0] += gs * x0;
+                self.sx[s][1] += gs * x1;
+                let z0 = x0 - self.c[s][0];
+                let z1 = x1 - self.c[s][1];
+                self.ss[s][0] += gs * z0 * z0;
+                self.ss[s][1] += gs * z1 * z0;
+                self.ss[s][2] += gs * z1 * z1;
+            }
+        }
+    }
+
+    /// Add into `st` (the per-sequence partial sums, in sequence order).
+    fn flush<const D: usize>(&self, st: &mut Suff) {
+        for s in 0..K {
+            st.nk[s] += self.nk[s];
+            if D == 1 {
+                st.sx[s] += self.sx[s][0];
+                st.ss[s] += self.ss[s][0];
+            } else {
+                st.sx[2 * s] += self.sx[s][0];
+                st.sx[2 * s + 1] += self.sx[s][1];
+                st.ss[4 * s] += self.ss[s][0];
+                st.ss[4 * s + 2] += self.ss[s][1];
+                st.ss[4 * s + 3] += self.ss[s][2];
+            }
+        }
+    }
+}
+
+/// The fused pass for a fixed state count: the recursions keep their rows
+/// in local arrays so the dependency chain stays in registers.
+#[allow(clippy::too_many_arguments)]
+fn run_fixed<const K: usize, const D: usize>(
+    data: &Data,
+    start: &[f64],
+    a: &[f64],
+    means: &[f64],
+    gauss: &Gauss,
+    ws: &mut Work,
+    pre: Option<&Presample>,
+    stats: bool,
+    mut gamma: Option<&mut [f64]>,
+) -> Option<Suff> {
+    let d = data.d;
+    let mut st = Suff::new(K, d, means);
+    let mut am = [[0.0; K]; K];
+    for i in 0..K {
+        am[i].copy_from_slice(&a[i * K..(i + 1) * K]);
+    }
+    let mut st0 = [0.0; K];
+    st0.copy_from_slice(&start[..K]);
+    let mut em = [[0.0; 6]; K];
+    if D != 0 {
+        for s in 0..K {
+            em[s] = gauss.small_consts(means, s);
+        }
+    }
+    for &(o, len) in &data.seqs {
+        let xseq = &data.x[o * d..(o + len) * d];
+        let bseq = &mut ws.b[o * K..(o + len) * K];
+        let aseq = &mut ws.alpha[o * K..(o + len) * K];
+        let mseq = &mut ws.m[o..o + len];
+        let cseq = &mut ws.c[o..o + len];
+        // Emissions, max-shifted, then exponentiated in one vectorised sweep.
+        let mut lrow = [0.0; K];
+        for ((brow, xt), mt) in bseq
+            .chunks_exact_mut(K)
+            .zip(xseq.chunks_exact(d))
+            .zip(mseq.iter_mut())
+        {
+            // Same operations as `Gauss::row`, with the constants hoisted.
+            if D == 1 {
+                for s in 0..K {
+                    let c = &em[s];
+                    let z = xt[0] - c[0];
+                    lrow[s] = c[2] - 0.5 * z * z * c[3];
+                }
+            } else if D == 2 {
+                for s in 0..K {
+                    let c = &em[s];
+                    let z0 = (xt[0] - c[0]) * c[3];
+                    let z1 = (xt[1] - c[1] - c[5] * z0) * c[4];
+                    lrow[s] = c[2] - 0.5 * (z0 * z0 + z1 * z1);
+                }
+            } else {
+                gauss.row(xt, means, &mut lrow);
+            }
+            let mut mx = f64::NEG_INFINITY;
+            for s in 0..K {
+                mx = mx.max(lrow[s]);
+            }
+            *mt = mx;
+            for s in 0..K {
+                brow[s] = lrow[s] - mx;
+            }
+        }
+        if mseq.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        exp_sweep(bseq);
+        // Forward; c holds 1 / c_t for the backward pass (1 when not rescaled).
+        let (mut last, mut msum) = (1.0f64, 0.0f64);
+        let mut prev = [0.0; K];
+        for (t, ((brow, cur), ct)) in bseq
+            .chunks_exact(K)
+            .zip(aseq.chunks_exact_mut(K))
+            .zip(cseq.iter_mut())
+            .enumerate()
+        {
+            let mut tmp = [0.0; K];
+            if t == 0 {
+                for j in 0..K {
+                    tmp[j] = st0[j] * brow[j];
+                }
+            } else {
+                for j in 0..K {
+                    let mut s = prev[0] * am[0][j];
+                    for i in 1..K {
+                        s += prev[i] * am[i][j];
+                    }
+                    tmp[j] = s * brow[j];
+                }
+            }
+            let mut s = 0.0;
+            for j in 0..K {
+                s += tmp[j];
+            }
+            if (1e-150..=1e150).contains(&s) {
+                *ct = 1.0;
+            } else {
+                if !s.is_finite() || s <= 0.0 {
+                    return None;
+                }
+                let inv = 1.0 / s;
+                *ct = inv;
+                for j in 0..K {
+                    tmp[j] *= inv;
+                }
+                st.ll += s.ln();
+            }
+            cur.copy_from_slice(&tmp);
+            prev = tmp;
+            last = s;
+        }
+        for v in mseq.iter() {
+            msum += v;
+        }
+        let tail = if cseq[len - 1] == 1.0 { last } else { 1.0 };
+        st.ll += tail.ln() + msum;
+        if !stats {
+            continue;
+        }
+        // Backward with posteriors and sums, rows in registers.
+        let mut xs = [[0.0; K]; K];
+        let mut acc = Acc::<K>::new(means, d);
+        let mut beta = [1.0 / tail; K];
+        let mut g = [0.0; K];
+        let mut w = [0.0; K];
+        for t in (0..len).rev() {
+            let at: &[f64; K] = aseq[t * K..(t + 1) * K].try_into().ok()?;
+            if t + 1 < len {
+                let inv = cseq[t + 1];
+                let bnext: &[f64; K] = bseq[(t + 1) * K..(t + 2) * K].try_into().ok()?;
+                // inv is 1 on rows that were not rescaled: skip that multiply
+                // (x * 1 = x exactly) to shorten the recursion's chain.
+                if inv == 1.0 {
+                    for j in 0..K {
+                        w[j] = bnext[j] * beta[j];
+                    }
+                } else {
+                    for j in 0..K {
+                        w[j] = bnext[j] * beta[j] * inv;
+                    }
+                }
+                let mut nb = [0.0; K];
+                for i in 0..K {
+                    let mut s = am[i][0] * w[0];
+                    for j in 1..K {
+                        s += am[i][j] * w[j];
+                    }
+                    nb[i] = s;
+                }
+                for i in 0..K {
+                    let ai = at[i];
+                    for j in 0..K {
+                        xs[i][j] += ai * w[j];
+                    }
+                }
+                beta = nb;
+            }
+            for s in 0..K {
+                g[s] = at[s] * beta[s];
+            }
+            let xt = &xseq[t * d..(t + 1) * d];
+            if D == 0 {
+                st.add(K, d, &g, xt);
+            } else {
+                acc.add::<D>(&g, xt);
+            }
+            if let Some(out) = gamma.as_deref_mut() {
+                out[(o + t) * K..(o + t + 1) * K].copy_from_slice(&g);
+            }
+        }
+        if D != 0 {
+            acc.flush::<D>(&mut st);
+        }
+        for i in 0..K {
+            for j in 0..K {
+                st.xi[i * K + j] += xs[i][j] * am[i][j];
+            }
+        }
+        for s in 0..K {
+            st.start[s] += g[s];
+        }
+        if let Some(ps) = pre {
+            for j in 0..K {
+                w[j] = bseq[j] * beta[j];
+            }
+            ps.add_xi(a, &w, &mut st.xi);
+        }
+    }
+    st.symmetrise(K, d);
+    Some(st)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -205,9 +452,7 @@ fn run<const K: usize>(
         if mseq.iter().any(|v| !v.is_finite()) {
             return None;
         }
-        for v in bseq.iter_mut() {
-            *v = exp_nonpos(*v);
-        }
+        exp_sweep(bseq);
         // Forward; c holds 1 / c_t for the backward pass.
         let (mut last, mut msum) = (1.0f64, 0.0f64);
         for t in 0..len {
@@ -319,26 +564,4 @@ fn run<const K: usize>(
     }
     st.symmetrise(k, d);
     Some(st)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::exp_nonpos;
-
-    #[test]
-    fn fast_exp_matches_std() {
-        let mut worst = 0.0f64;
-        for i in 0..200_000 {
-            let x = -(i as f64) * 0.003_7;
-            let got = exp_nonpos(x);
-            if x < -708.0 {
-                assert_eq!(got, 0.0);
-                continue;
-            }
-            worst = worst.max(((got - x.exp()) / x.exp()).abs());
-        }
-        assert!(worst < 5e-16, "{worst}");
-        assert_eq!(exp_nonpos(0.0), 1.0);
-        assert_eq!(exp_nonpos(-1e6), 0.0);
-    }
 }

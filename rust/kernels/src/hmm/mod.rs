@@ -9,6 +9,7 @@
 
 mod em;
 pub mod estep;
+pub mod fastexp;
 pub mod fused;
 pub mod init;
 pub mod linalg;
