@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import os
 import platform
 import re
 import sys
 
 from benchmarks.common import REPORT, threads_note
+
+# COMPUTE-SPEC section 0: single-threaded ratios first. Pin every pool before the suites
+# import numpy, BLAS or rayon; an explicit setting in the environment still wins.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 SUITES = [
     "series",
@@ -39,7 +45,8 @@ def merge(existing: str, fresh: dict[str, str]) -> str:
         "# HFThot benchmark report",
         "",
         f"Written by `make bench` ({platform.processor() or platform.machine()}, Python "
-        f"{platform.python_version()}, {threads_note()}). Each time is the median of at least "
+        f"{platform.python_version()}; each section names its thread settings). "
+        "Each time is the median of at least "
         "5 runs after a warm-up; the peer runs in the same process, so every ratio compares "
         "two measurements of the same run. Ratios above 1 mean HFThot is faster.",
         "",
@@ -59,7 +66,7 @@ def main(argv: list[str]) -> int:
         print(f"running {name}…", flush=True)
         section = importlib.import_module(f"benchmarks.bench_{name}").run()
         print(section, flush=True)
-        stamp = f"_Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC._"
+        stamp = f"_Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {threads_note()}._"
         fresh[name] = f"{section.rstrip()}\n\n{stamp}\n"
         # Write after every suite so a long run that is stopped keeps what it measured.
         existing = REPORT.read_text() if REPORT.exists() else ""

@@ -60,4 +60,15 @@ TABLE_HEAD = "| case | HFThot | peer | peer time | peer / HFThot |\n|---|---|---
 
 def threads_note() -> str:
     keys = ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-    return ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in keys)
+    note = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in keys)
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [
+            f"{i.get('internal_api')} {i.get('architecture', '')} x{i.get('num_threads')}"
+            for i in threadpool_info()
+            if i.get("user_api") == "blas"
+        ]
+    except ImportError:
+        blas = []
+    return note + (f"; numpy BLAS: {', '.join(blas)}" if blas else "")
