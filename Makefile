@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml Cargo.lock
 
-.PHONY: install run test lint rust-check pytest bench doctor clean system-deps
+.PHONY: install run test lint rust-check pytest bench peers doctor clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +46,23 @@ pytest: install system-deps
 
 test: install system-deps lint rust-check pytest
 
-bench: install
+# Benchmark peers whose pins clash with the project's (ArcticDB needs pandas<3) get their own
+# venv, created once; if that fails the store report says ArcticDB was not measured.
+PEERS := .venv-peers
+$(PEERS)/.deps: benchmarks/peers-requirements.txt
+	@rm -f $(PEERS)/.failed
+	( $(PYTHON) -m venv $(PEERS) && $(PEERS)/bin/python -m pip install -q --upgrade pip \
+	  && $(PEERS)/bin/python -m pip install -q -r benchmarks/peers-requirements.txt && touch $@ ) \
+	|| { mkdir -p $(PEERS); echo "pip install -r benchmarks/peers-requirements.txt failed" \
+	  > $(PEERS)/.failed; echo "WARNING: no peer venv, ArcticDB will not be measured" >&2; }
+
+peers: $(PEERS)/.deps
+
+bench: install peers
 	$(BIN)/python -m benchmarks
 
 doctor: install
 	$(BIN)/hfthot doctor
 
 clean:
-	rm -rf $(VENV) target core/_native*.so
+	rm -rf $(VENV) .venv-peers target core/_native*.so

@@ -9,8 +9,11 @@ read and query costs are taken after 1/10, 2/10, 4/10, 7/10 and all of the symbo
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -74,30 +77,54 @@ def p50_ns(fn: Callable[[], object], n: int = 20_000) -> float:
     return float(np.median(samples)) / 1e9
 
 
-class Arctic:
-    """ArcticDB on LMDB, if the package is installed."""
+PEERS = Path(__file__).resolve().parents[1] / ".venv-peers"
+PEER_PYTHON = Path(os.environ.get("HFT_BENCH_PEER_PYTHON", PEERS / "bin" / "python"))
+PEER_SCRIPT = Path(__file__).with_name("arctic_peer.py")
+COLUMNS = ("open", "high", "low", "close", "volume")
 
-    def __init__(self, root: Path) -> None:
-        import arcticdb
 
-        self.ac = arcticdb.Arctic(f"lmdb://{root}?map_size=8GB")
-        self.lib = self.ac.get_library("bars", create_if_missing=True)
+def digest(h: Any, frame: pl.DataFrame) -> None:
+    """Feed ts (int64 µs since epoch) and the price/volume columns, as raw bytes, to h.
 
-    def write(self, frame: pl.DataFrame) -> float:
-        pdf = frame.select("ts", "open", "high", "low", "close", "volume").to_pandas()
-        pdf = pdf.set_index("ts")
-        name = str(frame["symbol"][0])
-        t0 = time.perf_counter()
-        self.lib.write(name, pdf)
-        return time.perf_counter() - t0
+    Same byte layout as arctic_peer.digest, so both checksums match when the data does.
+    """
+    ts = frame["ts"].dt.epoch("us").to_numpy()
+    h.update(np.ascontiguousarray(ts, dtype="<i8").tobytes())
+    for c in COLUMNS:
+        h.update(np.ascontiguousarray(frame[c].to_numpy(), dtype="<f8").tobytes())
 
-    def read(self, name: str, lo: dt.datetime | None = None, hi: dt.datetime | None = None) -> Any:
-        import pandas as pd
 
-        if lo is None:
-            return self.lib.read(name).data
-        rng = (pd.Timestamp(lo), pd.Timestamp(hi) - pd.Timedelta(microseconds=1))
-        return self.lib.read(name, date_range=rng).data
+def arctic_peer(spec: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """Run ArcticDB (LMDB) in the peer venv on `spec`; (results, note) or (None, why not)."""
+    failed = PEERS / ".failed"
+    if not PEER_PYTHON.exists() or failed.exists():
+        why = failed.read_text().strip() if failed.exists() else "it has not been created"
+        return None, (
+            f"**ArcticDB NOT MEASURED: the peer venv `{PEERS.name}/` is missing ({why}). "
+            "Run `make peers` (or `make bench`) to create it from "
+            "`benchmarks/peers-requirements.txt`; its columns below are n/a.**"
+        )
+    proc = subprocess.run(
+        [str(PEER_PYTHON), str(PEER_SCRIPT)],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = " ".join(proc.stderr.strip().splitlines()[-3:])
+        return None, (
+            f"**ArcticDB NOT MEASURED: the peer process failed (exit {proc.returncode}): "
+            f"{tail}; its columns below are n/a.**"
+        )
+    res: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    v = res["versions"]
+    return res, (
+        f"ArcticDB {v['arcticdb']} (LMDB) measured in a separate process from `{PEERS.name}/` "
+        f"(Python {v['python']}, pandas {v['pandas']}, pyarrow {v['pyarrow']}), fed the same "
+        f"Parquet files (data checksum sha256 {res['checksum'][:16]}… on both sides)."
+    )
 
 
 def trace(
@@ -186,15 +213,11 @@ def _run(work: Path) -> str:
     rows_per_symbol = DAYS * 1440
     store = MarketStore(work / "ours", hot_bytes=512 * 2**20)
     plain = work / "plain"
-    try:
-        arctic: Arctic | None = Arctic(work / "arctic")
-        arctic_note = "ArcticDB (LMDB) installed: measured."
-    except ImportError:
-        arctic = None
-        arctic_note = "ArcticDB is not installed (`pip install arcticdb`): its columns are empty."
+    data_hash = hashlib.sha256()
+    files: list[tuple[str, str]] = []
 
     checkpoints = sorted({max(1, round(SYMBOLS * f)) for f in (0.1, 0.2, 0.4, 0.7, 1.0)})
-    ingest_ours = ingest_arctic = 0.0
+    ingest_ours = 0.0
     growth: list[dict[str, float]] = []
     explorer = SqlExplorer(store, timeout_s=120, max_rows=10_000_000, memory_limit="4GB")
     mid = DAYS // 2
@@ -204,11 +227,11 @@ def _run(work: Path) -> str:
         t0 = time.perf_counter()
         store.write_bars(frame)
         ingest_ours += time.perf_counter() - t0
-        if arctic is not None:
-            ingest_arctic += arctic.write(frame)
+        digest(data_hash, frame)
         d = plain / f"symbol={i:03d}"
         d.mkdir(parents=True)
         pq.write_table(frame.drop("venue", "symbol", "timeframe").to_arrow(), d / "part-0.parquet")
+        files.append((symbol(i), str(d / "part-0.parquet")))
         del frame
         if i + 1 in checkpoints:
             n = i + 1
@@ -236,6 +259,30 @@ def _run(work: Path) -> str:
     sym = symbol(SYMBOLS // 2)
     lo, hi = day(mid), day(mid + 1)
 
+    # ArcticDB in its own venv, on the Parquet files written from the frames our store got.
+    print("  ArcticDB peer (subprocess)...", flush=True)
+    peer, arctic_note = arctic_peer(
+        {
+            "root": str(work / "arctic"),
+            "files": files,
+            "symbol": sym,
+            "lo": lo.isoformat(),
+            "hi": hi.isoformat(),
+        }
+    )
+    arctic_day = arctic_year = arctic_rate = None
+    if peer is not None:
+        if peer["checksum"] != data_hash.hexdigest() or peer["rows"] != total_rows:
+            raise RuntimeError(
+                f"ArcticDB peer saw different data: {peer['checksum']} / {peer['rows']} rows, "
+                f"ours {data_hash.hexdigest()} / {total_rows} rows"
+            )
+        if peer["day_rows"] != 1440 or peer["year_rows"] != rows_per_symbol:
+            raise RuntimeError(f"ArcticDB peer read wrong row counts: {peer}")
+        arctic_day, arctic_year = float(peer["day_s"]), float(peer["year_s"])
+        arctic_rate = total_rows / float(peer["write_s"])
+    print(f"  {arctic_note} ours: {data_hash.hexdigest()}", flush=True)
+
     # Hot tier: a cached get_bars, timed call by call from Python.
     store.get_bars(sym, lo, hi)
     hot_p50 = p50_ns(lambda: store.get_bars(sym, lo, hi))
@@ -252,12 +299,6 @@ def _run(work: Path) -> str:
         )
     )
     plain_year = median_time(lambda: plain_ds.to_table(filter=ds.field("symbol") == pidx))
-    if arctic is not None:
-        a = arctic
-        arctic_day: float | None = median_time(lambda: a.read(sym, lo, hi))
-        arctic_year: float | None = median_time(lambda: a.read(sym))
-    else:
-        arctic_day = arctic_year = None
     check = store.get_bars(sym, lo, hi, cache=False)
     assert check.height == 1440, check.height
 
@@ -387,12 +428,13 @@ def _run(work: Path) -> str:
         ),
     ]
     ingest_rate = total_rows / ingest_ours
-    arctic_rate = total_rows / ingest_arctic if arctic is not None else None
     lines = [
         SECTION,
         "",
         f"Synthetic data (seeded random walks): {SYMBOLS} symbols × {DAYS} days of 1-minute bars "
-        f"= {total_rows:,} rows; warm tier {data_bytes / 2**20:,.0f} MiB on disk. {arctic_note}",
+        f"= {total_rows:,} rows; warm tier {data_bytes / 2**20:,.0f} MiB on disk.",
+        "",
+        ("" if peer is not None else "> ") + arctic_note,
         "",
         "| case | HFThot | peer | peer time | peer / HFThot |",
         "|---|---|---|---|---|",
@@ -402,7 +444,7 @@ def _run(work: Path) -> str:
     lines += [
         f"| ingest (write_bars, fsync'd, rows/s) | {ingest_rate / 1e6:.2f} M/s | ArcticDB write "
         f"| {'n/a' if arctic_rate is None else f'{arctic_rate / 1e6:.2f} M/s'} | "
-        f"{'n/a' if arctic_rate is None else f'{ingest_rate / arctic_rate:.2f}× faster'} |",
+        f"{'n/a' if arctic_rate is None else f'{ingest_rate / arctic_rate:.2f}× (ours / peer)'} |",
         "",
         f"Cache hit rate on a generated dashboard trace ({len(tr):,} requests, "
         f"{len(uniq):,} distinct; 20 users × 5 watched symbols refreshing a 1-day 1m panel and a "
