@@ -1,1 +1,4 @@
-"""Market data sources (ccxt REST, ccxt.pro WebSockets, yfinance, the loopback demo venue) and the ingestion service."""
+"""Market data sources and the ingestion service.
+
+ccxt REST, ccxt.pro WebSockets, yfinance and the loopback demo venue, one module each.
+"""
