@@ -496,7 +496,10 @@ def _run(work: Path) -> str:
         "Notes: warm reads bypass the hot tier (`cache=False`). The hot-tier p50 is the whole "
         "`get_bars` call (argument checks, routing, versioned key, Rust cache lookup) and returns "
         "the cached Polars frame itself, no copy. The rollup rows answer day-level questions "
-        "without reading bars; the peers compute the same VWAP/OHLC from all rows. Ingest times "
+        "without reading bars; the peers compute the same VWAP/OHLC from all rows. Warm reads "
+        "map the aligned bar files (core/data/barfile.py) and return frames over the mapped "
+        "pages (no decode, no copy) plus the venue/symbol/timeframe columns, which are built. "
+        "ArcticDB returns a pandas frame of the five value columns. Ingest times "
         "cover `write_bars` only (validation, de-duplication check, Parquet encode, fsync of file "
         "and directory, rollup update), not data generation."
     )

@@ -12,6 +12,12 @@ The period is the month ("YYYY-MM") for trades and bars finer than 1h, the year
 365 opens; a month file (43,200 rows) is read whole in about 2 ms and a
 symbol-year is 12 files. Daily bars per month would be 21-row files.
 
+Bar files are written by `core.data.barfile` (plain, uncompressed Parquet with each
+column's values 64-byte aligned) so a read maps them without decoding: a symbol-day is
+a slice of one mapped month file, a symbol-year twelve mapped files, with no copy.
+Files with nulls or of other shapes (trades, rollups) are written by pyarrow and read
+by polars.
+
 Files and crash safety:
 - `d-<seq>.parquet` holds the rows of one write; `c-<lo>-<hi>.parquet` is a
   compaction that replaces every file of the partition with seq in [lo, hi].
@@ -33,9 +39,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -44,6 +53,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.data import barfile
 from core.data.schema import TS
 from core.errors import InvalidInput
 
@@ -107,15 +117,20 @@ def crash_point(name: str) -> None:
 def write_atomic(table: pa.Table, dest: Path, stats: tuple[str, ...] = ("ts",)) -> int:
     """Write `table` to `dest` via a temp file, fsync, rename and fsync of the directory."""
     tmp = dest.with_name(f".tmp-{uuid.uuid4().hex}.parquet")
+    chunks = barfile.encode(table) if "ts" in stats else None
     with tmp.open("wb") as fh:
-        pq.write_table(
-            table,
-            fh,
-            compression="none",
-            use_dictionary=False,
-            write_statistics=list(stats),
-            row_group_size=ROW_GROUP,
-        )
+        if chunks is not None:
+            for chunk in chunks:
+                fh.write(chunk)
+        else:
+            pq.write_table(
+                table,
+                fh,
+                compression="none",
+                use_dictionary=False,
+                write_statistics=list(stats),
+                row_group_size=ROW_GROUP,
+            )
         fh.flush()
         os.fsync(fh.fileno())
     crash_point("before_rename")
@@ -134,6 +149,8 @@ class DataFile:
     ts_min: int
     ts_max: int
     size: int
+    inode: int = 0
+    layout: barfile.Layout | None = None
 
     @property
     def compacted(self) -> bool:
@@ -150,8 +167,8 @@ def _parse(name: str) -> tuple[int, int] | None:
     return int(m.group(2)), int(m.group(3))
 
 
-def _footer(path: Path) -> tuple[int, int, int]:
-    """Rows and ts min/max (µs) from a file's footer."""
+def _footer(path: Path) -> tuple[int, int, int, barfile.Layout | None]:
+    """Rows, ts min/max (µs) and the aligned layout (if any) from a file's footer."""
     meta = pq.read_metadata(path)
     lo, hi = None, None
     ts_idx = meta.schema.to_arrow_schema().get_field_index("ts")
@@ -162,7 +179,7 @@ def _footer(path: Path) -> tuple[int, int, int]:
         a, b = _us(st.min), _us(st.max)
         lo = a if lo is None else min(lo, a)
         hi = b if hi is None else max(hi, b)
-    return meta.num_rows, lo or 0, hi or 0
+    return meta.num_rows, lo or 0, hi or 0, barfile.layout(meta)
 
 
 def _us(v: object) -> int:
@@ -211,8 +228,9 @@ class Partition:
             known = self._known.get(name)
             if known is None:
                 path = self.path / name
-                rows, tmin, tmax = _footer(path)
-                known = DataFile(path, lo, hi, rows, tmin, tmax, path.stat().st_size)
+                rows, tmin, tmax, lay = _footer(path)
+                st = path.stat()
+                known = DataFile(path, lo, hi, rows, tmin, tmax, st.st_size, st.st_ino, lay)
             visible.append(known)
         if clean:
             for g in garbage:
@@ -321,9 +339,12 @@ def file_schema(kind: str) -> pa.Schema:
 def to_file_table(frame: pl.DataFrame, kind: str) -> pa.Table:
     """Value columns only (the keys live in the path), sorted by time."""
     cols = BAR_VALUES if kind == "bars" else TRADE_VALUES
-    out = frame.select("ts", *cols).sort("ts")
-    table = out.to_arrow()
-    return table.cast(file_schema(kind))
+    # Columns picked eagerly: converting the key strings to Arrow would cost more than
+    # the whole write.
+    out = pl.DataFrame([frame.get_column(c) for c in ("ts", *cols)])
+    if not out["ts"].is_sorted():
+        out = out.sort("ts")
+    return out.to_arrow().cast(file_schema(kind))
 
 
 def read_files(
@@ -337,11 +358,46 @@ def read_files(
     ]
     if not chosen:
         return pl.DataFrame()
+    if all(f.layout is not None for f in chosen):
+        tables = [barfile.map_bars(_mapped(f), f.layout, start_us, end_us) for f in chosen]  # type: ignore[arg-type]
+        frame = pl.from_arrow(pa.concat_tables(tables), rechunk=False)
+        assert isinstance(frame, pl.DataFrame)
+        # Each file is sorted; so is their concatenation when the files do not overlap.
+        if all(a.ts_max < b.ts_min for a, b in pairwise(chosen)):
+            frame.replace_column(0, frame.get_column("ts").set_sorted())
+        return frame
     paths = [str(f.path) for f in chosen]
     # Whole files (several are read in parallel), then the ends trimmed: cheaper than
     # planning a filtered scan for the small files of this layout.
     frame = pl.read_parquet(paths, hive_partitioning=False)
     return _trim(frame, start_us, end_us)
+
+
+_MAPS: OrderedDict[DataFile, pa.Buffer] = OrderedDict()
+_MAPS_LOCK = threading.Lock()
+MAPS_KEPT = 4096
+
+
+def _mapped(f: DataFile) -> pa.Buffer:
+    """The file mapped read-only (kept for reuse; a mapping holds no file descriptor, and
+    outlives the file's deletion for as long as a frame uses it)."""
+    with _MAPS_LOCK:
+        buf = _MAPS.get(f)
+        if buf is not None:
+            _MAPS.move_to_end(f)
+            return buf
+    mf = pa.memory_map(str(f.path), "r")
+    try:
+        buf = mf.read_buffer()
+    finally:
+        mf.close()
+    if buf.size != f.size:
+        raise OSError(f"{f.path} changed size under the reader")
+    with _MAPS_LOCK:
+        _MAPS[f] = buf
+        while len(_MAPS) > MAPS_KEPT:
+            _MAPS.popitem(last=False)
+    return buf
 
 
 def _trim(frame: pl.DataFrame, start_us: int | None, end_us: int | None) -> pl.DataFrame:
