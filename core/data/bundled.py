@@ -9,8 +9,9 @@ venue "bundled".
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 
 import pandas as pd
 import polars as pl
@@ -27,49 +28,61 @@ class Dataset:
     timeframe: str
     description: str
     source: str
-    load_pandas: Callable[[], pd.DataFrame]
+    distribution: str
+    path: str  # inside the distribution
 
-
-def _arch(name: str) -> Callable[[], pd.DataFrame]:
-    def load() -> pd.DataFrame:
-        from importlib import import_module
-
-        frame: pd.DataFrame = import_module(f"arch.data.{name}").load()
-        return frame
-
-    return load
-
-
-def _backtesting(name: str) -> Callable[[], pd.DataFrame]:
-    def load() -> pd.DataFrame:
-        from backtesting import test
-
-        frame: pd.DataFrame = getattr(test, name)
-        return frame
-
-    return load
+    def load_pandas(self) -> pd.DataFrame:
+        """The package's data file, parsed as the package itself parses it. The file is
+        found through the installed distribution's metadata, so the package is not
+        imported (importing arch and backtesting pulls in scipy and bokeh: seconds)."""
+        try:
+            located = Path(str(metadata.distribution(self.distribution).locate_file(self.path)))
+        except metadata.PackageNotFoundError:
+            raise ImportError(f"{self.distribution} is not installed ({self.source})") from None
+        if not located.is_file():
+            raise ImportError(f"{self.source}: {located} is missing from the installed package")
+        if self.distribution == "arch":  # arch.data.utility.load_file
+            frame = pd.read_csv(located)
+            frame["Date"] = pd.to_datetime(frame["Date"], format="%m/%d/%Y")
+            frame = frame.set_index("Date")
+            return frame.apply(pd.to_numeric, errors="coerce")
+        return pd.read_csv(located, index_col=0, parse_dates=True)  # backtesting.test
 
 
 DATASETS: dict[str, Dataset] = {
     d.symbol: d
     for d in (
-        Dataset("SP500", "1d", "S&P 500 index, daily 1999-2018", "arch.data.sp500", _arch("sp500")),
         Dataset(
-            "NASDAQ", "1d", "NASDAQ Composite, daily 1999-2018", "arch.data.nasdaq", _arch("nasdaq")
+            "SP500",
+            "1d",
+            "S&P 500 index, daily 1999-2018",
+            "arch.data.sp500",
+            "arch",
+            "arch/data/sp500/sp500.csv.gz",
+        ),
+        Dataset(
+            "NASDAQ",
+            "1d",
+            "NASDAQ Composite, daily 1999-2018",
+            "arch.data.nasdaq",
+            "arch",
+            "arch/data/nasdaq/nasdaq.csv.gz",
         ),
         Dataset(
             "GOOG",
             "1d",
             "Alphabet (GOOG), daily 2004-2013",
             "backtesting.test.GOOG",
-            _backtesting("GOOG"),
+            "backtesting",
+            "backtesting/test/GOOG.csv",
         ),
         Dataset(
             "EURUSD",
             "1h",
             "EUR/USD, hourly 2017-2018",
             "backtesting.test.EURUSD",
-            _backtesting("EURUSD"),
+            "backtesting",
+            "backtesting/test/EURUSD.csv",
         ),
     )
 }

@@ -120,6 +120,44 @@ class SimMarket:
                 self._next_arrival += self._gap_ms()
         return out
 
+    def advance_bulk(self, now_ms: int) -> int:
+        """`advance` over a long span (the warm-up): the same model drawn as arrays, so
+        hours of history take milliseconds. Returns the number of trades added."""
+        m = self.model
+        gap = 1000.0 / m.trades_per_s
+        with self.lock:
+            if self._next_arrival > now_ms:
+                return 0
+            n = int((now_ms - self._next_arrival) / gap * 1.1) + 64
+            arrivals = self._next_arrival + np.concatenate(
+                ([0.0], np.cumsum(self.rng.exponential(gap, n)))
+            )
+            while arrivals[-1] <= now_ms:
+                more = arrivals[-1] + np.cumsum(self.rng.exponential(gap, n))
+                arrivals = np.concatenate((arrivals, more))
+            k = int(np.searchsorted(arrivals, now_ms, side="right"))
+            self._next_arrival = float(arrivals[k])
+            ts = arrivals[:k].astype(np.int64)
+            dt = np.maximum(np.diff(ts, prepend=self.last_ms), 0) / YEAR_MS
+            z = self.rng.standard_normal(k)
+            ret = (m.mu - 0.5 * m.sigma**2) * dt + m.sigma * np.sqrt(dt) * z
+            jumps = self.rng.poisson(m.jump_rate * dt)
+            if jumps.any():
+                sizes = self.rng.normal(m.jump_mean, m.jump_std, int(jumps.sum()))
+                ret += np.bincount(np.repeat(np.arange(k), jumps), weights=sizes, minlength=k)
+            path = self.price * np.exp(np.cumsum(ret))
+            prices = np.round(np.maximum(m.tick, np.round(path / m.tick) * m.tick), 8)
+            qty = np.round(np.maximum(1e-5, self.rng.exponential(m.mean_size, k)), 5)
+            maker = self.rng.random(k) < 0.5
+            ids = range(self.next_id, self.next_id + k)
+            self.tape.extend(
+                map(Trade, ids, ts.tolist(), prices.tolist(), qty.tolist(), maker.tolist())
+            )
+            self.next_id += k
+            self.price = float(path[-1])
+            self.last_ms = int(ts[-1])
+            return k
+
     def burst(self, now_ms: int, n: int) -> list[Trade]:
         """`n` trades at once (a news spike), all stamped `now_ms`."""
         out: list[Trade] = []
@@ -231,4 +269,4 @@ def warm_up(market: SimMarket, history_ms: int, now_ms: int) -> None:
     """Fill the tape with `history_ms` of past trades, ending at `now_ms`."""
     market.last_ms = now_ms - history_ms
     market._next_arrival = market.last_ms + market._gap_ms()
-    market.advance(now_ms)
+    market.advance_bulk(now_ms)

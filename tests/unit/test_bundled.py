@@ -47,3 +47,30 @@ def test_catalog_lists_bundled_without_a_store() -> None:
     assert frame.height == 2148
     with pytest.raises(InvalidInput, match="no bars stored"):
         catalog.load_series(catalog.SeriesRef("binance", "BTC/USDT", "1m"))
+
+
+@pytest.mark.parametrize("symbol", list(bundled.DATASETS))
+def test_files_parse_as_the_packages_parse_them(symbol: str) -> None:
+    import importlib
+
+    import pandas as pd
+
+    ds = bundled.DATASETS[symbol]
+    module, _, attr = ds.source.rpartition(".")
+    if ds.distribution == "arch":
+        want = importlib.import_module(ds.source).load()
+    else:
+        want = getattr(importlib.import_module(module), attr)
+    pd.testing.assert_frame_equal(ds.load_pandas(), want, check_freq=False)
+
+
+def test_loading_does_not_import_the_packages() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from core.data import bundled; bundled.load_all(); "
+        "print(sorted(m for m in ('arch', 'backtesting', 'scipy', 'bokeh') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -72,3 +72,15 @@ def test_burst_appends_n_trades_at_once() -> None:
     assert len(out) == 500
     assert [t.id for t in out] == list(range(1, 501))
     assert {t.ts for t in out} == {T0 + 1_000}
+
+
+def test_live_ticks_continue_the_warm_up_tape() -> None:
+    m = SimMarket("BTC/USDT", PriceModel(s0=42_000.0, trades_per_s=5.0), 8, T0)
+    warm_up(m, 20 * 60_000, T0 + 20 * 60_000)
+    before = list(m.tape)
+    live = m.advance(T0 + 21 * 60_000)
+    assert 200 < len(live) < 400
+    assert live[0].id == before[-1].id + 1
+    assert live[0].ts > before[-1].ts
+    jump = abs(math.log(live[0].price / before[-1].price))
+    assert jump < 0.01  # the path continues from the warm-up's last price
