@@ -19,12 +19,21 @@ next open (execution="next_open").
 backtesting.py parity (units="integer", close_at_end=True): with trade_on_close=True it logs
 bar t's equity before the fills decided at close t, so its equity curve equals ours + cost[t];
 its default (next-open fills) matches execution="next_open" directly.
+
+vectorbt parity (Portfolio.from_orders with per-leg target amounts u * w_i, cash sharing):
+the equity agrees to rounding. vectorbt's returns also count bar 0 against the initial cash,
+so its Sharpe is ours on [capital, *equity]; its trades are per leg (n legs per round trip).
+
+Parameter sweeps report the deflated Sharpe (Bailey & Lopez de Prado 2014) of each point,
+the grid being the set of trials.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from numbers import Real
+from statistics import NormalDist
 from typing import Literal, ParamSpec, TypeVar
 
 import numpy as np
@@ -40,7 +49,9 @@ __all__ = [
     "BacktestResult",
     "backtest",
     "band_states",
+    "deflated_sharpe",
     "equity_metrics",
+    "expected_max_sharpe",
     "geometric_sharpe_bt",
     "signal_zscore",
     "sweep",
@@ -49,6 +60,7 @@ __all__ = [
 F64 = NDArray[np.float64]
 P = ParamSpec("P")
 R = TypeVar("R")
+EULER_GAMMA = 0.5772156649015329
 
 
 def band_states(
@@ -502,6 +514,52 @@ def _next_open_ledger(
     return led, np.ascontiguousarray(u2[0::2]), led2
 
 
+def expected_max_sharpe(n_trials: int, sharpe_var: float) -> float:
+    """Expected maximum of `n_trials` Sharpe estimates with true Sharpe 0 and variance
+    `sharpe_var` (Bailey & Lopez de Prado 2014, eq. 2, Euler-Mascheroni approximation):
+    sqrt(V) ((1 - g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e))). Zero for one trial.
+    """
+    if not isinstance(n_trials, int) or n_trials < 1:
+        raise InvalidInput(f"n_trials must be an int >= 1, got {n_trials!r}")
+    if not (sharpe_var >= 0 and math.isfinite(sharpe_var)):
+        raise InvalidInput(f"sharpe_var must be finite and >= 0, got {sharpe_var!r}")
+    if n_trials == 1:
+        return 0.0
+    inv = NormalDist().inv_cdf
+    z = (1 - EULER_GAMMA) * inv(1 - 1 / n_trials) + EULER_GAMMA * inv(1 - 1 / (n_trials * math.e))
+    return math.sqrt(sharpe_var) * z
+
+
+def deflated_sharpe(returns: ArrayLike, n_trials: int, sharpe_var: float, rf: float = 0.0) -> float:
+    """Deflated Sharpe ratio (Bailey & Lopez de Prado 2014): the probability that the true
+    Sharpe exceeds the best of `n_trials` unskilled trials,
+    Phi((SR - SR0) sqrt(T - 1) / sqrt(1 - skew SR + (kurt - 1) / 4 SR^2)).
+
+    SR is the per-period (not annualised) Sharpe of `returns` (ddof=1, excess of the
+    per-period `rf`), skew and kurt (not excess) are population moments of the returns,
+    T their count, SR0 = expected_max_sharpe(n_trials, sharpe_var) with `sharpe_var` the
+    variance of the trials' per-period Sharpe estimates. NaN when the Sharpe is undefined.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    if r.ndim != 1 or r.size < 3 or not np.all(np.isfinite(r)):
+        raise InvalidInput("returns must be a 1-D series of at least 3 finite values")
+    sr0 = expected_max_sharpe(n_trials, sharpe_var)
+    x = r - rf
+    sd = float(x.std(ddof=1))
+    if not sd > 0:
+        return math.nan
+    sr = float(x.mean()) / sd
+    c = x - x.mean()
+    c2 = c * c
+    m2 = float(c2.mean())
+    skew = float((c2 * c).mean()) / m2**1.5
+    kurt = float((c2 * c2).mean()) / (m2 * m2)
+    denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+    if not denom > 0:
+        return math.nan
+    return NormalDist().cdf((sr - sr0) * math.sqrt(r.size - 1) / math.sqrt(denom))
+
+
 def sweep(
     prices: ArrayLike,
     weights: ArrayLike | None = None,
@@ -515,6 +573,11 @@ def sweep(
     """Band-rule backtests over a (window, z_in, z_out, cost) grid; the rolling z-score is
     computed once per window and reused. Returns one row of parameters and metrics per point
     (combinations with z_out >= z_in are skipped). Other keyword arguments go to `backtest`.
+
+    Each row also has "deflated_sharpe" (see `deflated_sharpe`) with the grid as the set of
+    trials: N = "n_trials" = points with a defined Sharpe, V = the sample variance (ddof=1)
+    of their per-period Sharpes. Grid points are correlated, so N overstates the number of
+    independent trials and the deflation errs on the strict side.
     """
     p = _prices(prices)
     w = np.ones(p.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -522,6 +585,7 @@ def sweep(
         raise InvalidInput(f"weights must be {p.shape[1]} numbers")
     spread = p @ w
     rows: list[dict[str, float]] = []
+    returns: list[F64] = []
     for window in windows:
         if not isinstance(window, int) or window < 3 or p.shape[0] < window + 2:
             raise InvalidInput(f"window {window!r} does not fit {p.shape[0]} bars")
@@ -534,4 +598,21 @@ def sweep(
                     res = backtest(p, w, z=z, z_in=z_in, z_out=z_out, cost=cost, **kwargs)  # type: ignore[arg-type]
                     row = {"window": float(window), "z_in": z_in, "z_out": z_out, "cost": cost}
                     rows.append(row | res.metrics)
+                    returns.append(res.returns)
+    _deflate(rows, returns, kwargs)
     return rows
+
+
+def _deflate(rows: list[dict[str, float]], returns: list[F64], kwargs: dict[str, object]) -> None:
+    """Add the deflated Sharpe to each sweep row, the grid being the set of trials."""
+    a = kwargs.get("periods_per_year", 252.0)
+    rf = kwargs.get("rf", 0.0)
+    if not isinstance(a, Real) or not isinstance(rf, Real):
+        raise InvalidInput("periods_per_year and rf must be numbers")
+    per_period = np.array([row["sharpe_arithmetic"] for row in rows]) / math.sqrt(float(a))
+    ok = np.isfinite(per_period)
+    n = int(ok.sum())
+    var = float(per_period[ok].var(ddof=1)) if n >= 2 else 0.0
+    for row, r, good in zip(rows, returns, ok, strict=True):
+        row["n_trials"] = float(n)
+        row["deflated_sharpe"] = deflated_sharpe(r, n, var, float(rf)) if good else math.nan
