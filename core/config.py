@@ -45,6 +45,10 @@ class Settings:
     """Start the simulated loopback venue with the app (HFT_DEMO_VENUE)."""
     hot_cache_mb: int = 256
     """Byte budget of the hot in-memory tier (HFT_HOT_CACHE_MB)."""
+    access_trace: Path | None = None
+    """Record every hot-tier read and bars write to this JSON-lines file (HFT_ACCESS_TRACE)."""
+    access_trace_mb: int = 64
+    """The access trace stops growing at this size (HFT_ACCESS_TRACE_MB)."""
 
     @property
     def lakehouse_dir(self) -> Path:
@@ -69,7 +73,7 @@ class Settings:
             if raw is None or raw.strip() == "":
                 continue
             try:
-                if f.name == "data_dir":
+                if f.name in ("data_dir", "access_trace"):
                     values[f.name] = Path(raw).expanduser().resolve()
                 elif f.type == "bool":
                     values[f.name] = _parse_bool(raw, name)
@@ -95,6 +99,7 @@ class Settings:
             "HFT_SQL_TIMEOUT_S": self.sql_timeout_s,
             "HFT_SQL_MAX_ROWS": self.sql_max_rows,
             "HFT_HOT_CACHE_MB": self.hot_cache_mb,
+            "HFT_ACCESS_TRACE_MB": self.access_trace_mb,
         }
         for name, value in positive.items():
             if value <= 0:

@@ -10,9 +10,10 @@ import core
 from core.cli import doctor, query
 from core.cli import ingest as ingest_cli
 from core.cli import lakehouse as lakehouse_cli
+from core.cli import trace as trace_cli
 from core.errors import HftError
 
-COMMANDS = [doctor, query, lakehouse_cli, ingest_cli]
+COMMANDS = [doctor, query, lakehouse_cli, ingest_cli, trace_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -52,6 +52,7 @@ import pyarrow as pa
 from core.data import rollup
 from core.data.hot import HotTier, TierCounter
 from core.data.schema import BARS, TIMEFRAMES, TRADES, TS, conform
+from core.data.trace import AccessTrace
 from core.data.warm import (
     BAR_VALUES,
     TRADE_VALUES,
@@ -135,6 +136,7 @@ class MarketStore:
         self.root = Path(root)
         make_dirs(self.root)
         self.hot = HotTier(hot_bytes, policy)
+        self.trace = AccessTrace.from_env()  # off unless HFT_ACCESS_TRACE is set
         self.compact_after = compact_after
         self.buffer_rows = buffer_rows
         self.buffer_age_s = buffer_age_s
@@ -520,6 +522,7 @@ class MarketStore:
     def _bump(self, key: SeriesKey) -> None:
         vkey = (key.kind, key.venue, key.symbol)
         self._versions[vkey] = self._versions.get(vkey, 0) + 1
+        self.trace.write(key, self._versions[vkey])
         self._generation += 1
         self._resolved = {}
         self.hot.drop_prefix(f"{key.kind}|{key.venue}|{key.symbol}|")
@@ -550,10 +553,16 @@ class MarketStore:
         schema = BARS if key.kind == "bars" else TRADES
         if frame.height == 0 and not frame.columns:
             return pl.DataFrame(schema=schema)
-        extra = [pl.lit(key.venue).alias("venue"), pl.lit(key.symbol).alias("symbol")]
-        if key.kind == "bars":
-            extra.append(pl.lit(key.timeframe).alias("timeframe"))
-        return frame.with_columns(extra).select(schema.names())
+        # Built column by column (no query plan): this is on every warm read's path.
+        n = frame.height
+        consts = {"venue": key.venue, "symbol": key.symbol, "timeframe": key.timeframe}
+        cols = [
+            pl.Series(name, [consts[name]], dtype=pl.String).new_from_index(0, n)
+            if name in consts
+            else frame.get_column(name)
+            for name in schema.names()
+        ]
+        return pl.DataFrame(cols)
 
     def series(self, kind: str = "bars") -> list[SeriesKey]:
         keys = {
@@ -625,6 +634,7 @@ class MarketStore:
             hit = self.hot.get(ckey)
             if hit is not None:
                 self.counters["hot"].record(time.perf_counter_ns() - t0, True)
+                self.trace.read(key, timeframe, lo, hi, version, hit, True)
                 return hit
         if timeframe != key.timeframe and lo is not None:
             step = TIMEFRAMES[timeframe] * 1_000_000
@@ -637,6 +647,7 @@ class MarketStore:
         if cache:
             self.hot.put(ckey, frame)
             self.counters["hot"].record(0, False, timed=False)
+            self.trace.read(key, timeframe, lo, hi, version, frame, False)
         return frame
 
     def get_trades(
