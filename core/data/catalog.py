@@ -54,7 +54,7 @@ def load_series(ref: SeriesRef, store: BarSource | None = None) -> pl.DataFrame:
     if store is not None:
         frame = store.get_bars(ref.symbol, timeframe=ref.timeframe, venue=ref.venue)
         if frame.height:
-            return frame.sort("ts")
+            return frame if frame["ts"].is_sorted() else frame.sort("ts")
     if ref.venue == bundled.VENUE:
         return bundled.load(ref.symbol)
     from core.errors import InvalidInput

@@ -14,8 +14,10 @@ def _store() -> MarketStore:
     return get_engine().store
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
 def _load(venue: str, symbol: str, timeframe: str) -> pl.DataFrame:
+    # No st.cache_data here: the store's hot tier already caches whole-series reads under
+    # keys that carry the data version (so live series stay fresh) within a byte budget,
+    # and a hit costs microseconds instead of an unpickled copy.
     return load_series(SeriesRef(venue, symbol, timeframe), _store())
 
 
