@@ -8,12 +8,17 @@ Streamlit runs this file as the script, `__name__` is "__main__" and only the ro
 import streamlit as st
 
 if __name__ == "__main__":
+    from secrets import token_hex
+
+    from core.data.trace import set_session as set_trace_session
     from pages._shared.auth import current_user, sync_browser_cookie, user_menu
     from pages._shared.live import get_ingest
     from pages._shared.navigation import build_pages
 
     st.set_page_config(page_title="HFThot", page_icon="assets/logo.svg", layout="wide")
     user = current_user()
+    # Access traces (HFT_ACCESS_TRACE) tell browser sessions apart by a random label.
+    set_trace_session(st.session_state.setdefault("hfthot_trace_label", token_hex(4)))
     get_ingest()  # once per process: live streams (and the demo venue) start with the app
     sync_browser_cookie()
     user_menu(user)
