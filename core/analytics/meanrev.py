@@ -1,7 +1,8 @@
 """Mean reversion: OU estimation, CARA positions, sparse portfolios, Johansen (COMPUTE-SPEC 3).
 
 The numerics run in the Rust kernels (core._native); this module validates input,
-converts units and assembles results.
+converts units and assembles results. Johansen and ADF live in core.analytics.cointegration
+and are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from typing import Literal, ParamSpec, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from core.analytics.cointegration import ADFResult, JohansenResult, adf, johansen
 from core.analytics.inputs import call_kernel, matrix, series
 from core.errors import InvalidInput
 from core.native import ext
 
 __all__ = [
+    "ADFResult",
     "BoxTiao",
     "JohansenResult",
     "OUFit",
     "SparsePortfolio",
+    "adf",
     "box_tiao",
     "cara_position",
     "certainty_equivalent",
@@ -343,7 +347,8 @@ class SparsePortfolio:
     predictability (lower is more mean-reverting); path: greedy (support, nu) for k = 1..k.
     condition_number: of the scaled covariance G (full matrix for n <= 200, else on the support).
     half_life_bars: OU half-life of the portfolio value w'S (NaN when not mean-reverting).
-    johansen: Johansen analysis of the assets in the support (k >= 2; det_order 0, one lag).
+    johansen: Johansen analysis of the assets in the support (2 <= k <= 12; det_order 0, one
+    lag), with simulated critical values and `rank()`; None otherwise.
     """
 
     support: list[int]
@@ -425,81 +430,6 @@ def sparse_portfolio(
 # --- Johansen ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class JohansenResult:
-    """Johansen (1991) reduced-rank analysis of a VECM.
-
-    eig: descending eigenvalues; evec: cointegrating vectors as columns (evec' S_kk evec = I);
-    trace_stat[r] tests rank <= r against rank n; max_eig_stat[r] tests r against r + 1.
-    Critical values are not tabulated here; compare with published tables
-    (Osterwald-Lenum 1992) or statsmodels in research code.
-    """
-
-    eig: F64
-    evec: F64
-    trace_stat: F64
-    max_eig_stat: F64
-    nobs: int
-
-
-def _detrend(x: F64, order: int) -> F64:
-    if order < 0:
-        return x
-    t = np.arange(x.shape[0], dtype=np.float64)
-    basis = np.vander(t / max(t[-1], 1.0), order + 1)
-    coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
-    return np.asarray(x - basis @ coef)
-
-
-def _resid(y: F64, z: F64) -> F64:
-    if z.shape[1] == 0:
-        return y
-    coef, *_ = np.linalg.lstsq(z, y, rcond=None)
-    return np.asarray(y - z @ coef)
-
-
-def johansen(prices: ArrayLike, det_order: int = 0, k_ar_diff: int = 1) -> JohansenResult:
-    """Johansen test. det_order: -1 none, 0 constant, 1 linear trend; k_ar_diff lagged differences.
-
-    Regresses dx_t and x_{t-1} on the lagged differences (after detrending), then solves
-    S_k0 S_00^-1 S_0k v = lambda S_kk v. Matches statsmodels' coint_johansen for k_ar_diff >= 1.
-    (With k_ar_diff=0 statsmodels pairs dx_t with x_t instead of x_{t-1}; we keep x_{t-1}.)
-    """
-    x = matrix(prices)
-    if det_order not in (-1, 0, 1):
-        raise InvalidInput(f"det_order must be -1, 0 or 1, got {det_order}")
-    if k_ar_diff < 0 or x.shape[0] < k_ar_diff + x.shape[1] + 5:
-        raise InvalidInput("too few rows for this many lags and assets")
-    f = 0 if det_order > -1 else -1
-    x = _detrend(x, det_order)
-    dx = np.diff(x, axis=0)
-    n_obs = dx.shape[0] - k_ar_diff
-    lags = [dx[k_ar_diff - j : k_ar_diff - j + n_obs] for j in range(1, k_ar_diff + 1)]
-    z = np.hstack(lags) if lags else np.empty((n_obs, 0))
-    z = _detrend(z, f) if z.shape[1] else z
-    r0 = _resid(_detrend(dx[k_ar_diff:], f), z)
-    lx = x[k_ar_diff : k_ar_diff + n_obs]
-    rk = _resid(_detrend(lx, f), z)
-    skk = rk.T @ rk / n_obs
-    sk0 = rk.T @ r0 / n_obs
-    s00 = r0.T @ r0 / n_obs
-    sig = sk0 @ np.linalg.solve(s00, sk0.T)
-    sig = 0.5 * (sig + sig.T)
-    n = x.shape[1]
-    try:
-        vals, vecs = ext.sparse_box_tiao(
-            np.ascontiguousarray(sig).reshape(-1), np.ascontiguousarray(skk).reshape(-1), n
-        )
-    except Exception as exc:
-        raise InvalidInput(f"Johansen eigenproblem failed: {exc}") from exc
-    order = np.argsort(np.asarray(vals))[::-1]
-    eig = np.asarray(vals)[order]
-    evec = np.asarray(vecs).reshape(n, n)[:, order]
-    log1m = np.log1p(-eig)
-    trace = -n_obs * np.cumsum(log1m[::-1])[::-1]
-    return JohansenResult(eig, evec, trace, -n_obs * log1m, n_obs)
-
-
 def cointegration(prices: ArrayLike, det_order: int = 0, k_ar_diff: int = 1) -> JohansenResult:
-    """Johansen cointegration analysis of the columns of `prices` (see `johansen`)."""
+    """Johansen cointegration analysis of the columns of `prices` (see `cointegration.johansen`)."""
     return johansen(prices, det_order=det_order, k_ar_diff=k_ar_diff)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
+from core.analytics.cointegration import johansen_critical_values
 from tests.app.conftest import AppAs
 
 pytestmark = pytest.mark.app
@@ -30,9 +32,21 @@ def test_run_shows_fit_bands_positions_and_backtest(app_as: AppAs) -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Bars used"] == "2,520"
     assert "bars" in metrics["Half-life"]
-    weights, path, johansen, ou, table = (d.value for d in at.dataframe)
+    weights, path, johansen, ou, adf_crit, table = (d.value for d in at.dataframe)
     assert list(johansen.index) == ["rank ≤ 0", "rank ≤ 1"]
     assert (johansen["trace statistic"] >= johansen["max-eigenvalue statistic"] - 1e-9).all()
+    trace_crit, max_crit = johansen_critical_values(2, 0)
+    np.testing.assert_array_equal(johansen["trace 95%"], trace_crit[:, 1])
+    np.testing.assert_array_equal(johansen["max-eig 99%"], max_crit[:, 2])
+    decision = [m.value for m in at.markdown if "Sequential trace test at 5%" in m.value]
+    assert len(decision) == 1
+    rejected = [*(johansen["trace statistic"] > johansen["trace 95%"]), False]
+    expected_rank = rejected.index(False)
+    assert f"cointegration rank {expected_rank} of 2" in decision[0]
+    assert list(adf_crit.index) == ["1%", "5%", "10%"]
+    assert adf_crit["critical value"].is_monotonic_increasing
+    assert float(metrics["ADF statistic"]) < 0
+    assert metrics["Observations"].replace(",", "").isdigit()
     assert list(weights["asset"]) == ["SP500", "NASDAQ"]
     assert abs(weights["weight"].abs().sum() - 1) < 1e-12
     assert list(path["k"]) == [1, 2]
