@@ -41,8 +41,10 @@ rust-check:
 	cargo clippy --workspace --all-targets -q -- -D warnings
 	cargo test --workspace -q
 
+# One BLAS thread: the peers' small-matrix numpy/statsmodels calls slow down 10-100x when
+# OpenBLAS threads fight over two cores, and results do not depend on it.
 pytest: install system-deps
-	$(BIN)/python -m pytest
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest
 
 test: install system-deps lint rust-check pytest
 
