@@ -214,13 +214,15 @@ pub fn e_step(
 }
 
 /// E-step sums for EM: the fused two-pass recursion, or the log-space
-/// path through gamma when the scaled one hits c_t = 0.
+/// path through gamma when the scaled one hits c_t = 0. The fused pass skips
+/// its backward sweep when `stop(log L)` is true (`has_stats` is then false).
 fn suff_stats(
     data: &Data,
     p: &Params,
     ws: &mut Work,
     gamma: &mut Vec<f64>,
     pre: Option<&Presample>,
+    stop: &dyn Fn(f64) -> bool,
 ) -> Result<Suff> {
     let (k, d) = (p.k, data.d);
     let gauss = Gauss::new(&p.covars, k, d)?;
@@ -233,7 +235,7 @@ fn suff_stats(
         &gauss,
         ws,
         pre,
-        true,
+        fused::Want::StatsUnless(stop),
         None,
     ) {
         Some(st) => st,
@@ -270,23 +272,26 @@ pub(super) fn em(
     let mut history = Vec::new();
     let mut prev: Option<f64> = None;
     let (mut n_iter, mut converged, mut monotone, mut reinit) = (0, false, true, false);
+    let done = |prev: Option<f64>, ll: f64| prev.is_some_and(|p| ll - p < o.tol * p.abs().max(1.0));
     loop {
         let pre = (o.start == StartMode::Stationary).then(|| Presample::new(&p.transmat, p.k));
-        let st = suff_stats(data, &p, ws, gamma, pre.as_ref())?;
+        let last = n_iter >= o.max_iter;
+        let stop = |ll: f64| last || done(prev, ll);
+        let st = suff_stats(data, &p, ws, gamma, pre.as_ref(), &stop)?;
         history.push(st.ll);
         if let Some(prev) = prev {
-            let gain = st.ll - prev;
-            if gain < -1e-8 * prev.abs() {
+            if st.ll - prev < -1e-8 * prev.abs() {
                 monotone = false;
             }
-            if gain < o.tol * prev.abs().max(1.0) {
-                converged = true;
-                break;
-            }
         }
-        if n_iter >= o.max_iter {
+        if done(prev, st.ll) {
+            converged = true;
             break;
         }
+        if last {
+            break;
+        }
+        debug_assert!(st.has_stats);
         let reseeded = m_step(data, o, ctx, &st, &ws.m, &mut p);
         reinit |= reseeded;
         n_iter += 1;

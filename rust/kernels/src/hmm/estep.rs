@@ -2,6 +2,8 @@
 //! fallback), and Viterbi (COMPUTE-SPEC 1, E-step and numerics).
 #![allow(clippy::needless_range_loop)] // index loops read like the maths here
 
+use std::cell::RefCell;
+
 use super::linalg::{cholesky_jitter, solve_lower};
 use crate::{KernelError, Result};
 
@@ -129,6 +131,16 @@ impl Gauss {
     }
 }
 
+thread_local! {
+    /// One spare set of buffers per thread: repeated fits and scores on a
+    /// thread reuse it instead of faulting in fresh pages on every call
+    /// (at T = 100k that costs as much as an E-step).
+    static SPARE: RefCell<Option<Work>> = const { RefCell::new(None) };
+}
+
+/// Largest spare kept per thread, in bytes.
+const SPARE_MAX: usize = 64 << 20;
+
 /// Buffers for one pass over the data (n rows, k states).
 pub struct Work {
     pub logb: Vec<f64>,
@@ -151,6 +163,42 @@ impl Work {
             alpha: vec![0.0; n * k],
             beta: Vec::new(),
             c: vec![0.0; n],
+        }
+    }
+
+    /// Buffers for n rows and k states, reusing this thread's spare when
+    /// there is one. Their contents are stale: every pass writes each row
+    /// before it reads it.
+    pub fn take(n: usize, k: usize) -> Self {
+        match SPARE.with(|s| s.borrow_mut().take()) {
+            Some(mut w) => {
+                w.b.resize(n * k, 0.0);
+                w.alpha.resize(n * k, 0.0);
+                w.m.resize(n, 0.0);
+                w.c.resize(n, 0.0);
+                w.logb.clear();
+                w.beta.clear();
+                w
+            }
+            None => Self::new(n, k),
+        }
+    }
+
+    /// Keep these buffers as this thread's spare (unless they are large).
+    pub fn recycle(self) {
+        let bytes = 8 * [
+            &self.logb,
+            &self.b,
+            &self.m,
+            &self.alpha,
+            &self.beta,
+            &self.c,
+        ]
+        .iter()
+        .map(|v| v.capacity())
+        .sum::<usize>();
+        if bytes <= SPARE_MAX {
+            SPARE.with(|s| *s.borrow_mut() = Some(self));
         }
     }
 

@@ -1,4 +1,4 @@
-//! Branch-free e^x for x <= 0, scalar and eight lanes at a time, for the
+//! Branch-free e^x for x <= 0, scalar and 16 lanes at a time, for the
 //! max-shifted emissions of the fused E-step.
 #![allow(clippy::needless_range_loop)] // lane loops read like the maths here
 
@@ -35,11 +35,11 @@ pub fn exp_nonpos(x: f64) -> f64 {
     if x < -708.0 { 0.0 } else { v }
 }
 
-/// `exp_nonpos` on 8 values at once, stage by stage: the same operations
-/// (bitwise equal results) with 8 independent chains in flight, so the
+/// `exp_nonpos` on N values at once, stage by stage: the same operations
+/// (bitwise equal results) with N independent chains in flight, so the
 /// polynomial's latency overlaps instead of serialising.
 #[inline(always)]
-fn exp_nonpos_8(v: &mut [f64; 8]) {
+fn exp_nonpos_n<const N: usize>(v: &mut [f64; N]) {
     const INV_LN2: f64 = std::f64::consts::LOG2_E;
     const LN2_HI: f64 = 0.693_147_180_369_123_8;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
@@ -58,33 +58,37 @@ fn exp_nonpos_8(v: &mut [f64; 8]) {
         1.0,
         1.0,
     ];
-    let mut t = [0.0; 8];
-    let mut r = [0.0; 8];
-    for i in 0..8 {
+    let mut t = [0.0; N];
+    let mut r = [0.0; N];
+    for i in 0..N {
         let xc = v[i].max(-708.0);
         t[i] = xc * INV_LN2 + SHIFT;
         let n = t[i] - SHIFT;
         r[i] = xc - n * LN2_HI - n * LN2_LO;
     }
-    let mut p = [1.0 / 479_001_600.0; 8];
+    let mut p = [1.0 / 479_001_600.0; N];
     for c in C {
-        for i in 0..8 {
+        for i in 0..N {
             p[i] = p[i] * r[i] + c;
         }
     }
-    for i in 0..8 {
+    for i in 0..N {
         let ni = (t[i].to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
         let e = p[i] * f64::from_bits(((ni + 1023) << 52) as u64);
         v[i] = if v[i] < -708.0 { 0.0 } else { e };
     }
 }
 
-/// `exp_nonpos` over a slice, eight at a time.
+/// Values per step of `exp_sweep`.
+const WIDTH: usize = 16;
+
+/// `exp_nonpos` over a slice, WIDTH at a time.
+#[inline(always)]
 pub fn exp_sweep(v: &mut [f64]) {
-    let mut chunks = v.chunks_exact_mut(8);
+    let mut chunks = v.chunks_exact_mut(WIDTH);
     for c in &mut chunks {
-        if let Ok(c) = <&mut [f64; 8]>::try_from(c) {
-            exp_nonpos_8(c);
+        if let Ok(c) = <&mut [f64; WIDTH]>::try_from(c) {
+            exp_nonpos_n(c);
         }
     }
     for x in chunks.into_remainder() {

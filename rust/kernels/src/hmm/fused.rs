@@ -1,8 +1,9 @@
 //! The EM E-step fused into two passes per sequence: emissions inside the
-//! forward pass, and posteriors plus M-step sums inside the backward pass
-//! (no T x K posterior array is written). For K <= 6 the state count (and
-//! d = 1, 2) are const parameters: rows live in local arrays, so the
-//! recursions' dependency chains stay in registers; larger K use `run`.
+//! forward pass (block by block), and posteriors plus M-step sums inside the
+//! backward pass (no T x K posterior array is written). For K <= 6 the state
+//! count (and d = 1, 2) are const parameters: rows live in local arrays, so
+//! the recursions' dependency chains stay in registers; larger K use `run`.
+//! EM's last E-step skips the backward pass (only log L is needed).
 //!
 //! Covariance sums are taken about the current means c (one pass):
 //! S = sum g (x - c)(x - c)^T, and the M-step subtracts N (mu - c)(mu - c)^T.
@@ -14,10 +15,16 @@
 use super::Data;
 use super::estep::{Gauss, Presample, Work};
 use super::fastexp::exp_sweep;
+use super::simd;
+
+/// Rows per block of the forward sweep (a multiple of 8, the exp's width).
+const BLOCK: usize = 16;
 
 /// Sufficient statistics of one E-step.
 pub struct Suff {
     pub ll: f64,
+    /// False when the backward pass was skipped (only `ll` is set).
+    pub has_stats: bool,
     pub xi: Vec<f64>,
     pub start: Vec<f64>,
     pub nk: Vec<f64>,
@@ -31,6 +38,7 @@ impl Suff {
     pub fn new(k: usize, d: usize, centre: &[f64]) -> Self {
         Self {
             ll: 0.0,
+            has_stats: true,
             xi: vec![0.0; k * k],
             start: vec![0.0; k],
             nk: vec![0.0; k],
@@ -97,10 +105,33 @@ impl Suff {
     }
 }
 
-/// One fused E-step over all sequences (forward only when `stats` is false;
-/// posteriors written to `gamma` when given; `ws.alpha` rows are unnormalised);
-/// None when the scaled recursion hits c_t = 0 somewhere (the caller then
-/// uses the log-space path).
+/// What a fused pass computes after its forward sweep.
+#[derive(Clone, Copy)]
+pub enum Want<'a> {
+    /// The log-likelihood only (no backward pass).
+    Score,
+    /// The log-likelihood and the M-step sums.
+    Stats,
+    /// The sums unless the predicate, given the log-likelihood, says stop
+    /// (EM's last E-step needs only the log-likelihood).
+    StatsUnless(&'a dyn Fn(f64) -> bool),
+}
+
+impl Want<'_> {
+    fn backward(self, ll: f64) -> bool {
+        match self {
+            Want::Score => false,
+            Want::Stats => true,
+            Want::StatsUnless(stop) => !stop(ll),
+        }
+    }
+}
+
+/// One fused E-step over all sequences: every forward pass first, then the
+/// backward passes when `want` asks for them (posteriors written to `gamma`
+/// when given; `ws.alpha` rows are unnormalised). None when the scaled
+/// recursion hits c_t = 0 somewhere (the caller then uses the log-space path).
+/// Runs the AVX2 build of the same code when the CPU has it (bitwise equal).
 #[allow(clippy::too_many_arguments)]
 pub fn e_step(
     data: &Data,
@@ -110,16 +141,37 @@ pub fn e_step(
     gauss: &Gauss,
     ws: &mut Work,
     pre: Option<&Presample>,
-    stats: bool,
+    want: Want,
+    gamma: Option<&mut [f64]>,
+) -> Option<Suff> {
+    if simd::avx2_available() {
+        simd::e_step_avx2(data, start, a, means, gauss, ws, pre, want, gamma)
+    } else {
+        e_step_portable(data, start, a, means, gauss, ws, pre, want, gamma)
+    }
+}
+
+/// `e_step` compiled for the baseline target (inlined into the AVX2 build).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn e_step_portable(
+    data: &Data,
+    start: &[f64],
+    a: &[f64],
+    means: &[f64],
+    gauss: &Gauss,
+    ws: &mut Work,
+    pre: Option<&Presample>,
+    want: Want,
     gamma: Option<&mut [f64]>,
 ) -> Option<Suff> {
     let k = start.len();
     macro_rules! fixed {
         ($k:literal) => {
             match data.d {
-                1 => run_fixed::<$k, 1>(data, start, a, means, gauss, ws, pre, stats, gamma),
-                2 => run_fixed::<$k, 2>(data, start, a, means, gauss, ws, pre, stats, gamma),
-                _ => run_fixed::<$k, 0>(data, start, a, means, gauss, ws, pre, stats, gamma),
+                1 => run_fixed::<$k, 1>(data, start, a, means, gauss, ws, pre, want, gamma),
+                2 => run_fixed::<$k, 2>(data, start, a, means, gauss, ws, pre, want, gamma),
+                _ => run_fixed::<$k, 0>(data, start, a, means, gauss, ws, pre, want, gamma),
             }
         };
     }
@@ -130,7 +182,7 @@ pub fn e_step(
         4 => fixed!(4),
         5 => fixed!(5),
         6 => fixed!(6),
-        _ => run::<0>(k, data, start, a, means, gauss, ws, pre, stats, gamma),
+        _ => run::<0>(k, data, start, a, means, gauss, ws, pre, want, gamma),
     }
 }
 
@@ -210,6 +262,7 @@ impl<const K: usize> Acc<K> {
 /// The fused pass for a fixed state count: the recursions keep their rows
 /// in local arrays so the dependency chain stays in registers.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn run_fixed<const K: usize, const D: usize>(
     data: &Data,
     start: &[f64],
@@ -218,7 +271,7 @@ fn run_fixed<const K: usize, const D: usize>(
     gauss: &Gauss,
     ws: &mut Work,
     pre: Option<&Presample>,
-    stats: bool,
+    want: Want,
     mut gamma: Option<&mut [f64]>,
 ) -> Option<Suff> {
     let d = data.d;
@@ -235,101 +288,118 @@ fn run_fixed<const K: usize, const D: usize>(
             em[s] = gauss.small_consts(means, s);
         }
     }
+    let mut tails = Vec::with_capacity(data.seqs.len());
     for &(o, len) in &data.seqs {
         let xseq = &data.x[o * d..(o + len) * d];
         let bseq = &mut ws.b[o * K..(o + len) * K];
         let aseq = &mut ws.alpha[o * K..(o + len) * K];
         let mseq = &mut ws.m[o..o + len];
         let cseq = &mut ws.c[o..o + len];
-        // Emissions, max-shifted, then exponentiated in one vectorised sweep.
-        let mut lrow = [0.0; K];
-        for ((brow, xt), mt) in bseq
-            .chunks_exact_mut(K)
-            .zip(xseq.chunks_exact(d))
-            .zip(mseq.iter_mut())
-        {
-            // Same operations as `Gauss::row`, with the constants hoisted.
-            if D == 1 {
-                for s in 0..K {
-                    let c = &em[s];
-                    let z = xt[0] - c[0];
-                    lrow[s] = c[2] - 0.5 * z * z * c[3];
-                }
-            } else if D == 2 {
-                for s in 0..K {
-                    let c = &em[s];
-                    let z0 = (xt[0] - c[0]) * c[3];
-                    let z1 = (xt[1] - c[1] - c[5] * z0) * c[4];
-                    lrow[s] = c[2] - 0.5 * (z0 * z0 + z1 * z1);
-                }
-            } else {
-                gauss.row(xt, means, &mut lrow);
-            }
-            let mut mx = f64::NEG_INFINITY;
-            for s in 0..K {
-                mx = mx.max(lrow[s]);
-            }
-            *mt = mx;
-            for s in 0..K {
-                brow[s] = lrow[s] - mx;
-            }
-        }
-        if mseq.iter().any(|v| !v.is_finite()) {
-            return None;
-        }
-        exp_sweep(bseq);
-        // Forward; c holds 1 / c_t for the backward pass (1 when not rescaled).
+        // Blocks of BLOCK rows: emissions (max-shifted), their exp in one
+        // vectorised sweep, then the forward recursion over the block, so b~
+        // is still in L1 when the recursion reads it, and the out-of-order
+        // core overlaps the exp of one block with the latency-bound chain of
+        // the previous one.
         let (mut last, mut msum) = (1.0f64, 0.0f64);
         let mut prev = [0.0; K];
-        for (t, ((brow, cur), ct)) in bseq
-            .chunks_exact(K)
-            .zip(aseq.chunks_exact_mut(K))
-            .zip(cseq.iter_mut())
-            .enumerate()
-        {
-            let mut tmp = [0.0; K];
-            if t == 0 {
-                for j in 0..K {
-                    tmp[j] = st0[j] * brow[j];
-                }
-            } else {
-                for j in 0..K {
-                    let mut s = prev[0] * am[0][j];
-                    for i in 1..K {
-                        s += prev[i] * am[i][j];
+        let mut lrow = [0.0; K];
+        for q in (0..len).step_by(BLOCK) {
+            let r = q..(q + BLOCK).min(len);
+            let bblk = &mut bseq[r.start * K..r.end * K];
+            let mblk = &mut mseq[r.clone()];
+            for ((brow, xt), mt) in bblk
+                .chunks_exact_mut(K)
+                .zip(xseq[r.start * d..r.end * d].chunks_exact(d))
+                .zip(mblk.iter_mut())
+            {
+                // Same operations as `Gauss::row`, with the constants hoisted.
+                if D == 1 {
+                    for s in 0..K {
+                        let c = &em[s];
+                        let z = xt[0] - c[0];
+                        lrow[s] = c[2] - 0.5 * z * z * c[3];
                     }
-                    tmp[j] = s * brow[j];
+                } else if D == 2 {
+                    for s in 0..K {
+                        let c = &em[s];
+                        let z0 = (xt[0] - c[0]) * c[3];
+                        let z1 = (xt[1] - c[1] - c[5] * z0) * c[4];
+                        lrow[s] = c[2] - 0.5 * (z0 * z0 + z1 * z1);
+                    }
+                } else {
+                    gauss.row(xt, means, &mut lrow);
+                }
+                let mut mx = f64::NEG_INFINITY;
+                for s in 0..K {
+                    mx = mx.max(lrow[s]);
+                }
+                *mt = mx;
+                for s in 0..K {
+                    brow[s] = lrow[s] - mx;
                 }
             }
-            let mut s = 0.0;
-            for j in 0..K {
-                s += tmp[j];
+            if mblk.iter().any(|v| !v.is_finite()) {
+                return None;
             }
-            if (1e-150..=1e150).contains(&s) {
-                *ct = 1.0;
-            } else {
-                if !s.is_finite() || s <= 0.0 {
-                    return None;
+            exp_sweep(bblk);
+            // Forward; c holds 1 / c_t for the backward pass (1 when not rescaled).
+            for (t, (((brow, cur), ct), mt)) in bblk
+                .chunks_exact(K)
+                .zip(aseq[r.start * K..r.end * K].chunks_exact_mut(K))
+                .zip(cseq[r.clone()].iter_mut())
+                .zip(mblk.iter())
+                .enumerate()
+            {
+                let mut tmp = [0.0; K];
+                if q + t == 0 {
+                    for j in 0..K {
+                        tmp[j] = st0[j] * brow[j];
+                    }
+                } else {
+                    for j in 0..K {
+                        let mut s = prev[0] * am[0][j];
+                        for i in 1..K {
+                            s += prev[i] * am[i][j];
+                        }
+                        tmp[j] = s * brow[j];
+                    }
                 }
-                let inv = 1.0 / s;
-                *ct = inv;
+                let mut s = 0.0;
                 for j in 0..K {
-                    tmp[j] *= inv;
+                    s += tmp[j];
                 }
-                st.ll += s.ln();
+                if (1e-150..=1e150).contains(&s) {
+                    *ct = 1.0;
+                } else {
+                    if !s.is_finite() || s <= 0.0 {
+                        return None;
+                    }
+                    let inv = 1.0 / s;
+                    *ct = inv;
+                    for j in 0..K {
+                        tmp[j] *= inv;
+                    }
+                    st.ll += s.ln();
+                }
+                cur.copy_from_slice(&tmp);
+                prev = tmp;
+                last = s;
+                msum += mt;
             }
-            cur.copy_from_slice(&tmp);
-            prev = tmp;
-            last = s;
-        }
-        for v in mseq.iter() {
-            msum += v;
         }
         let tail = if cseq[len - 1] == 1.0 { last } else { 1.0 };
         st.ll += tail.ln() + msum;
-        if !stats {
-            continue;
-        }
+        tails.push(tail);
+    }
+    if !want.backward(st.ll) {
+        st.has_stats = false;
+        return Some(st);
+    }
+    for (&(o, len), tail) in data.seqs.iter().zip(tails) {
+        let xseq = &data.x[o * d..(o + len) * d];
+        let bseq = &ws.b[o * K..(o + len) * K];
+        let aseq = &ws.alpha[o * K..(o + len) * K];
+        let cseq = &ws.c[o..o + len];
         // Backward with posteriors and sums, rows in registers.
         let mut xs = [[0.0; K]; K];
         let mut acc = Acc::<K>::new(means, d);
@@ -414,7 +484,7 @@ fn run<const K: usize>(
     gauss: &Gauss,
     ws: &mut Work,
     pre: Option<&Presample>,
-    stats: bool,
+    want: Want,
     mut gamma: Option<&mut [f64]>,
 ) -> Option<Suff> {
     let k = if K == 0 { k_dyn } else { K };
@@ -430,6 +500,7 @@ fn run<const K: usize>(
     let (w, g) = rest.split_at_mut(k);
     let a = &a[..k * k];
     let start = &start[..k];
+    let mut tails = Vec::with_capacity(data.seqs.len());
     for &(o, len) in &data.seqs {
         let xseq = &data.x[o * d..(o + len) * d];
         let bseq = &mut ws.b[o * k..(o + len) * k];
@@ -506,9 +577,17 @@ fn run<const K: usize>(
         // log L = sum ln c_t + ln(sum of the last alpha) + sum m_t.
         let tail = if cseq[len - 1] == 1.0 { last } else { 1.0 };
         st.ll += tail.ln() + msum;
-        if !stats {
-            continue;
-        }
+        tails.push(tail);
+    }
+    if !want.backward(st.ll) {
+        st.has_stats = false;
+        return Some(st);
+    }
+    for (&(o, len), tail) in data.seqs.iter().zip(tails) {
+        let xseq = &data.x[o * d..(o + len) * d];
+        let bseq = &ws.b[o * k..(o + len) * k];
+        let aseq = &ws.alpha[o * k..(o + len) * k];
+        let cseq = &ws.c[o..o + len];
         // Backward with posteriors and sums; beta keeps two rows.
         xs.iter_mut().for_each(|v| *v = 0.0);
         let (mut nb, mut cb) = (0usize, k);

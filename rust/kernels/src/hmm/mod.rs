@@ -13,6 +13,7 @@ pub mod fastexp;
 pub mod fused;
 pub mod init;
 pub mod linalg;
+mod simd;
 
 #[cfg(test)]
 mod tests;
@@ -125,6 +126,21 @@ impl<'a> Data<'a> {
         Ok(Self { x, n, d, seqs })
     }
 
+    /// Sum of (x - mean)(x - mean)^T over rows for a fixed d, the sums in
+    /// local registers (same additions, in the same order, as the loop for
+    /// any d).
+    fn scatter<const D: usize>(&self, mean: &[f64]) -> Vec<f64> {
+        let mut acc = [[0.0; D]; D];
+        for row in self.x.chunks_exact(D) {
+            for i in 0..D {
+                for j in 0..D {
+                    acc[i][j] += (row[i] - mean[i]) * (row[j] - mean[j]);
+                }
+            }
+        }
+        acc.iter().flatten().copied().collect()
+    }
+
     fn col_stats(&self) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let (n, d) = (self.n, self.d);
         let mut mean = vec![0.0; d];
@@ -134,14 +150,21 @@ impl<'a> Data<'a> {
             }
         }
         mean.iter_mut().for_each(|v| *v /= n as f64);
-        let mut cov = vec![0.0; d * d];
-        for row in self.x.chunks_exact(d) {
-            for i in 0..d {
-                for j in 0..d {
-                    cov[i * d + j] += (row[i] - mean[i]) * (row[j] - mean[j]);
+        let mut cov = match d {
+            1 => self.scatter::<1>(&mean),
+            2 => self.scatter::<2>(&mean),
+            _ => {
+                let mut cov = vec![0.0; d * d];
+                for row in self.x.chunks_exact(d) {
+                    for i in 0..d {
+                        for j in 0..d {
+                            cov[i * d + j] += (row[i] - mean[i]) * (row[j] - mean[j]);
+                        }
+                    }
                 }
+                cov
             }
-        }
+        };
         cov.iter_mut().for_each(|v| *v /= n as f64);
         let var = (0..d).map(|i| cov[i * d + i]).collect();
         (mean, var, cov)
@@ -316,10 +339,11 @@ pub fn fit(data: &Data, o: &FitOptions, init: Option<&Params>) -> Result<FitResu
                 "initial parameters do not match n_states and n_features",
             ));
         }
-        let mut ws = Work::new(data.n, o.k);
+        let mut ws = Work::take(data.n, o.k);
         let mut gamma = Vec::new();
-        let run = em(data, o, &ctx, p.clone(), &mut ws, &mut gamma)?;
-        return Ok(finish(run, vec![], 0, o));
+        let run = em(data, o, &ctx, p.clone(), &mut ws, &mut gamma);
+        ws.recycle();
+        return Ok(finish(run?, vec![], 0, o));
     }
     let runs: Vec<Result<Run>> = (0..o.n_init)
         .into_par_iter()
@@ -401,7 +425,7 @@ pub fn reorder(p: &mut Params, order: OrderBy) {
 pub fn score(data: &Data, p: &Params) -> Result<f64> {
     check_params(data, p)?;
     let gauss = Gauss::new(&p.covars, p.k, data.d)?;
-    let mut ws = Work::new(data.n, p.k);
+    let mut ws = Work::take(data.n, p.k);
     let fast = fused::e_step(
         data,
         &p.startprob,
@@ -410,9 +434,10 @@ pub fn score(data: &Data, p: &Params) -> Result<f64> {
         &gauss,
         &mut ws,
         None,
-        false,
+        fused::Want::Score,
         None,
     );
+    ws.recycle();
     match fast {
         Some(st) if st.ll.is_finite() => Ok(st.ll),
         _ => posteriors(data, p).map(|r| r.2),
@@ -424,7 +449,7 @@ pub fn posteriors(data: &Data, p: &Params) -> Result<(Vec<f64>, Vec<f64>, f64)> 
     check_params(data, p)?;
     let k = p.k;
     let gauss = Gauss::new(&p.covars, k, data.d)?;
-    let mut ws = Work::new(data.n, k);
+    let mut ws = Work::take(data.n, k);
     let mut gamma = vec![0.0; data.n * k];
     let fast = fused::e_step(
         data,
@@ -434,7 +459,7 @@ pub fn posteriors(data: &Data, p: &Params) -> Result<(Vec<f64>, Vec<f64>, f64)> 
         &gauss,
         &mut ws,
         None,
-        true,
+        fused::Want::Stats,
         Some(&mut gamma),
     );
     if let Some(st) = fast.filter(|st| st.ll.is_finite()) {
@@ -443,10 +468,14 @@ pub fn posteriors(data: &Data, p: &Params) -> Result<(Vec<f64>, Vec<f64>, f64)> 
             let inv = 1.0 / row.iter().sum::<f64>();
             row.iter_mut().for_each(|v| *v *= inv);
         }
-        return Ok((gamma, ws.alpha, st.ll));
+        let alpha = std::mem::take(&mut ws.alpha);
+        ws.recycle();
+        return Ok((gamma, alpha, st.ll));
     }
-    let st = e_step(data, p, &mut ws, &mut gamma, None)?;
-    Ok((gamma, ws.alpha, st.ll))
+    let st = e_step(data, p, &mut ws, &mut gamma, None);
+    let alpha = std::mem::take(&mut ws.alpha);
+    ws.recycle();
+    Ok((gamma, alpha, st?.ll))
 }
 
 /// Most likely state path and its joint log-probability (summed over sequences).

@@ -273,7 +273,7 @@ fn fused_pass_matches_gamma_pass() {
             &gauss,
             &mut ws,
             pre,
-            true,
+            fused::Want::Stats,
             None,
         )
         .unwrap();
@@ -293,4 +293,124 @@ fn fused_pass_matches_gamma_pass() {
             assert!((u - v).abs() < 1e-9 * v);
         }
     }
+}
+
+fn model(k: usize, d: usize) -> Params {
+    let mut covars = vec![0.0; k * d * d];
+    for s in 0..k {
+        for i in 0..d {
+            for j in 0..d {
+                covars[s * d * d + i * d + j] = if i == j { 0.5 * (s + 1) as f64 } else { 0.1 };
+            }
+        }
+    }
+    Params {
+        k,
+        d,
+        startprob: vec![1.0 / k as f64; k],
+        transmat: (0..k * k)
+            .map(|q| match (k, q / k == q % k) {
+                (1, _) => 1.0,
+                (_, true) => 0.9,
+                _ => 0.1 / (k - 1) as f64,
+            })
+            .collect(),
+        means: (0..k * d)
+            .map(|q| 0.7 * (q / d) as f64 - 0.2 * (q % d) as f64)
+            .collect(),
+        covars,
+    }
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn avx2_and_portable_builds_agree_bitwise() {
+    // Without AVX2 both calls run the portable build and agree trivially.
+    for k in 1..=7 {
+        for d in 1..=3 {
+            let p = model(k, d);
+            let (x, _) = sample(&p, 1000, 40 + k as u64).unwrap();
+            let lengths = [300i64, 700];
+            let data = Data::new(&x, d, Some(&lengths)).unwrap();
+            let gauss = Gauss::new(&p.covars, k, d).unwrap();
+            let pre = Presample::new(&p.transmat, k);
+            for pre in [None, Some(&pre)] {
+                let start = pre.map_or(&p.startprob[..], |s| s.start());
+                let mut out = Vec::new();
+                for simd in [false, true] {
+                    let mut ws = Work::new(1000, k);
+                    let mut gamma = vec![0.0; 1000 * k];
+                    let args = (&data, start, &p.transmat[..], &p.means[..], &gauss);
+                    let st = if simd {
+                        simd::e_step_avx2(
+                            args.0,
+                            args.1,
+                            args.2,
+                            args.3,
+                            args.4,
+                            &mut ws,
+                            pre,
+                            fused::Want::Stats,
+                            Some(&mut gamma),
+                        )
+                    } else {
+                        fused::e_step_portable(
+                            args.0,
+                            args.1,
+                            args.2,
+                            args.3,
+                            args.4,
+                            &mut ws,
+                            pre,
+                            fused::Want::Stats,
+                            Some(&mut gamma),
+                        )
+                    }
+                    .unwrap();
+                    let mut all = vec![st.ll];
+                    for v in [&st.xi, &st.start, &st.nk, &st.sx, &st.ss, &gamma, &ws.alpha] {
+                        all.extend_from_slice(v);
+                    }
+                    out.push(bits(&all));
+                }
+                assert_eq!(out[0], out[1], "k={k} d={d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn last_e_step_skips_the_backward_pass() {
+    let p = model(3, 2);
+    let (x, _) = sample(&p, 2000, 8).unwrap();
+    let data = Data::new(&x, 2, None).unwrap();
+    let gauss = Gauss::new(&p.covars, 3, 2).unwrap();
+    let mut ws = Work::new(2000, 3);
+    let mut run = |want| {
+        fused::e_step(
+            &data,
+            &p.startprob,
+            &p.transmat,
+            &p.means,
+            &gauss,
+            &mut ws,
+            None,
+            want,
+            None,
+        )
+        .unwrap()
+    };
+    let full = run(fused::Want::Stats);
+    let stop = |_: f64| true;
+    let go = |_: f64| false;
+    let short = run(fused::Want::StatsUnless(&stop));
+    let long = run(fused::Want::StatsUnless(&go));
+    assert!(full.has_stats && long.has_stats && !short.has_stats);
+    assert_eq!(full.ll.to_bits(), short.ll.to_bits());
+    assert_eq!(bits(&full.nk), bits(&long.nk));
+    assert_eq!(bits(&full.xi), bits(&long.xi));
+    assert!(short.nk.iter().all(|v| *v == 0.0));
 }
