@@ -2,7 +2,8 @@
 
 Equal budgets, polish=False, tol=0, atol=0; evaluated points are counted with a
 wrapper (SciPy's nfev counts calls in vectorised mode). Times are per evaluated
-point. Success = best value <= 1e-8 after 10^4·D evaluations.
+point. Success rates over 25 seeds and the ECDF of evaluations to target come from
+benchmarks/optimize_quality.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import differential_evolution
 
+from benchmarks import optimize_quality
 from benchmarks.common import fmt_s, median_time
 from core.analytics import optimize as opt
 
@@ -170,36 +172,10 @@ def speed_rows() -> list[DualRow]:
     return rows
 
 
-def success_table(seeds: int) -> list[str]:
-    budget = 10_000 * D
-    lines = [
-        f"| function (D={D}, {budget:,} evals) | L-SHADE success | L-SHADE median error "
-        "| scipy DE success | scipy median error |",
-        "|---|---|---|---|---|",
-    ]
-    for name in opt.BUILTINS:
-        b = opt.builtin_bounds(name, D)
-        ours = [opt.minimize(name, b, max_evals=budget, seed=s).fun for s in range(seeds)]
-        theirs = []
-        for s in range(seeds):
-            c = Counter(lambda x, name=name: opt.evaluate_builtin(name, x), True, True)
-            fun, points = scipy_run(c, name, budget, s, True)
-            assert points <= budget
-            theirs.append(fun)
-        ok_o = sum(v <= 1e-8 for v in ours)
-        ok_s = sum(v <= 1e-8 for v in theirs)
-        lines.append(
-            f"| {name} | {ok_o}/{seeds} | {np.median(ours):.2e} | {ok_s}/{seeds} "
-            f"| {np.median(theirs):.2e} |"
-        )
-    return lines
-
-
 def run() -> str:
     t0 = time.perf_counter()
     rows = speed_rows()
-    seeds = 10
-    success = success_table(seeds)
+    quality = optimize_quality.section(seeds=25)
     f_cost = median_time(lambda: rastrigin(np.zeros(D)))
     lines = [
         "## Optimisation: DE / L-SHADE vs scipy.optimize.differential_evolution",
@@ -213,11 +189,7 @@ def run() -> str:
         DUAL_HEAD,
         *(r.markdown() for r in rows),
         "",
-        f"Success rates over {seeds} seeds (error <= 1e-8); SciPy gets our Rust batch objective "
-        "in vectorised mode (same values, faster than numpy). SciPy may stop early when its "
-        "population collapses.",
-        "",
-        *success,
+        *quality,
         "",
         f"_Suite time {time.perf_counter() - t0:.0f} s; load average at the end "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine)._",

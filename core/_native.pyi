@@ -85,7 +85,18 @@ def de_minimize(
     updating: str = ...,
     tol: float | None = ...,
     atol: float = ...,
+    strategy: str = ...,
+    dither: tuple[float, float] | None = ...,
+    init_method: str = ...,
 ) -> dict[str, Any]: ...
+def de_init_population(
+    init: str,
+    n: int,
+    lower: NDArray[np.float64],
+    upper: NDArray[np.float64],
+    seed: int,
+) -> NDArray[np.float64]: ...
+def de_sobol_points(n: int, d: int) -> NDArray[np.float64]: ...
 def de_builtin_eval(name: str, x: NDArray[np.float64]) -> NDArray[np.float64]: ...
 def de_trials(
     method: str,
@@ -102,6 +113,8 @@ def de_trials(
     f: float = ...,
     cr: float = ...,
     repair: str | None = ...,
+    strategy: str = ...,
+    dither: tuple[float, float] | None = ...,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], int]: ...
 def de_select(
     method: str,
@@ -321,3 +334,42 @@ def cache_simulate(
     capacity_bytes: int,
     policy: str = "s3fifo",
 ) -> tuple[int, int]: ...
+
+# --- cec2014 ---
+class Cec2014Problem:
+    """One CEC 2014 function (F1..F30) with its shift, rotation and shuffle data."""
+
+    def __init__(
+        self,
+        fn_id: int,
+        dim: int,
+        shift: NDArray[np.float64],
+        rotation: NDArray[np.float64] | None = None,
+        shuffle: NDArray[np.int64] | None = None,
+    ) -> None: ...
+    def evaluate(self, x: NDArray[np.float64], workers: int = 0) -> NDArray[np.float64]: ...
+    @property
+    def fn_id(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def f_global(self) -> float: ...
+    @property
+    def x_global(self) -> NDArray[np.float64]: ...
+
+def cec2014_layout(fn_id: int) -> tuple[int, bool, bool]: ...
+def cec2014_minimize(
+    problem: Cec2014Problem,
+    lower: NDArray[np.float64],
+    upper: NDArray[np.float64],
+    *,
+    method: str = "lshade",
+    preset: str = "lshade2014",
+    pop_size: int | None = None,
+    max_evals: int,
+    seed: int,
+    target: float | None = None,
+    stagnation: int | None = None,
+    workers: int = 0,
+    callback: Callable[[int, int, int, float], bool] | None = None,
+) -> dict[str, Any]: ...

@@ -22,7 +22,7 @@ opt_tab, mfg_tab = st.tabs(["Optimizer playground", "Mean-field game"])
 with opt_tab:
     st.caption(
         "Global minimisation of the standard test functions (minimum 0) in their usual "
-        "search box, by the Rust L-SHADE, SHADE or DE/rand/1/bin."
+        "search box, by the Rust L-SHADE, SHADE or classic DE (strategy as in SciPy)."
     )
     with st.form("opt_form"):
         c1, c2, c3 = st.columns(3)
@@ -31,13 +31,17 @@ with opt_tab:
         method = c2.selectbox(
             "Method",
             list(optimize.METHODS),
-            format_func=lambda m: {"lshade": "L-SHADE", "shade": "SHADE", "de": "DE/rand/1/bin"}[m],
+            format_func=lambda m: {"lshade": "L-SHADE", "shade": "SHADE", "de": "classic DE"}[m],
             key="opt_method",
         )
         budget = c2.number_input(
             "Evaluation budget", 1_000, 1_000_000, 100_000, 1_000, key="opt_budget"
         )
         seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="opt_seed")
+        strategy = c3.selectbox(
+            "DE strategy (classic DE only)", list(optimize.STRATEGIES), key="opt_strategy"
+        )
+        init = c1.selectbox("Initial population", list(optimize.INITS), key="opt_init")
         minimise = st.form_submit_button("Minimise")
     if minimise:
         try:
@@ -48,6 +52,8 @@ with opt_tab:
                     method=method,
                     max_evals=int(budget),
                     seed=int(seed),
+                    strategy=strategy if method == "de" else "rand1bin",
+                    init=init,
                 )
         except InvalidInput as exc:
             st.error(str(exc))

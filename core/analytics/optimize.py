@@ -24,17 +24,38 @@ from core.native import ext
 
 __all__ = [
     "BUILTINS",
+    "INITS",
     "METHODS",
+    "STRATEGIES",
     "OptimizeResult",
     "Progress",
     "builtin_bounds",
     "evaluate_builtin",
+    "initial_population",
     "minimize",
 ]
 
 Method = Literal["lshade", "shade", "de"]
 METHODS: tuple[str, ...] = ("lshade", "shade", "de")
 PRESETS: tuple[str, ...] = ("lshade2014", "lshade_cec21")
+# Classic DE strategies (mutation x crossover, SciPy's names), for method="de".
+STRATEGIES: tuple[str, ...] = (
+    "rand1bin",
+    "rand1exp",
+    "best1bin",
+    "best1exp",
+    "currenttobest1bin",
+    "currenttobest1exp",
+    "randtobest1bin",
+    "randtobest1exp",
+    "rand2bin",
+    "rand2exp",
+    "best2bin",
+    "best2exp",
+)
+# Layouts of the first population; "sobol" supports up to SOBOL_MAX_DIM dimensions.
+INITS: tuple[str, ...] = ("uniform", "lhs", "sobol")
+SOBOL_MAX_DIM = 64
 
 # Built-in objectives and their conventional search box (minimum 0 for each).
 BUILTINS: dict[str, tuple[float, float]] = {
@@ -113,6 +134,40 @@ def _bounds(bounds: Sequence[tuple[float, float]] | ArrayLike) -> tuple[Any, Any
     return lo, hi
 
 
+def initial_population(
+    bounds: Sequence[tuple[float, float]] | ArrayLike,
+    n: int,
+    *,
+    init: str = "uniform",
+    seed: int,
+) -> NDArray[np.float64]:
+    """The (n, D) first population `minimize` would start from for this seed and init."""
+    lo, hi = _bounds(bounds)
+    if init not in INITS:
+        raise InvalidInput(f"unknown init {init!r}; choose one of {', '.join(INITS)}")
+    try:
+        return ext.de_init_population(init, _positive_int("n", n), lo, hi, _seed(seed))
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+def _mutation(v: object, method: str) -> tuple[float, tuple[float, float] | None]:
+    """A float F, or a (lo, hi) pair for dither (method="de" only)."""
+    if isinstance(v, tuple | list):
+        if len(v) != 2 or method != "de":
+            raise InvalidInput("mutation=(lo, hi) (dither) is only defined for method='de'")
+        lo, hi = float(v[0]), float(v[1])
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo <= hi <= 2):
+            raise InvalidInput(f"dither mutation needs 0 <= lo <= hi <= 2, got {v!r}")
+        return lo, (lo, hi)
+    if isinstance(v, bool) or not isinstance(v, int | float | np.floating | np.integer):
+        raise InvalidInput(f"mutation must be a float or a (lo, hi) pair, got {v!r}")
+    f = float(v)
+    if not np.isfinite(f) or f < 0 or (method == "de" and f > 2):
+        raise InvalidInput(f"mutation out of range: {v!r}")
+    return f, None
+
+
 def _positive_int(name: str, v: object, minimum: int = 1) -> int:
     if isinstance(v, bool) or not isinstance(v, int | np.integer) or int(v) < minimum:
         raise InvalidInput(f"{name} must be an int >= {minimum}, got {v!r}")
@@ -168,10 +223,11 @@ def minimize(
     pop_size: int | None = None,
     target: float | None = None,
     stagnation: int | None = None,
-    mutation: float = 0.5,
+    mutation: float | tuple[float, float] = 0.5,
     recombination: float = 0.9,
+    strategy: str = "rand1bin",
     repair: Literal["midpoint", "resample"] | None = None,
-    init: ArrayLike | None = None,
+    init: str | ArrayLike = "uniform",
     callback: Callable[[Progress], object] | None = None,
     cancel: threading.Event | None = None,
     updating: Literal["deferred", "immediate"] = "deferred",
@@ -184,16 +240,25 @@ def minimize(
     gets a 1-D array and returns a float; with `vectorized=True` it gets an
     (N, D) array and returns N values.
     method: "lshade" (default, preset "lshade2014" or "lshade_cec21"),
-    "shade" or "de" (DE/rand/1/bin with F=`mutation`, CR=`recombination`).
+    "shade" or "de" (classic DE with F=`mutation`, CR=`recombination`).
+    strategy (method="de" only): mutation x crossover, as SciPy names them:
+    rand1bin (default), best1bin, currenttobest1bin, randtobest1bin, rand2bin,
+    best2bin, and the *exp variants (exponential crossover). "best" is the
+    current population's best member.
+    mutation: F, or for method="de" a (lo, hi) pair: F ~ U[lo, hi] drawn once per
+    generation (dither, as SciPy).
     max_evals: the evaluation budget (default 10 000·D); it is never exceeded.
     seed: None draws one from the OS and reports it in the result.
     workers: threads for built-in objectives (rayon; -1 = all cores) or, for a
     scalar Python callable, a thread pool (useful only if it releases the GIL).
     target: stop once the best value is <= target (success means reaching it).
     stagnation: stop after that many generations without improvement.
-    repair: out-of-bound rule; midpoint (SHADE default) or resample (DE default,
-    as SciPy).
-    init: an (N, D) initial population (sets N).
+    repair: out-of-bound rule, per violated coordinate; midpoint between the
+    parent and the bound (SHADE/L-SHADE default) or a uniform resample inside
+    the bounds (DE default, as SciPy).
+    init: "uniform" (default), "lhs" (Latin hypercube: one point per stratum per
+    coordinate), "sobol" (shifted Sobol points, D <= 64), or an (N, D) initial
+    population (sets N; finite and inside the bounds).
     updating: "deferred" (generation-synchronous, the default) or, for method="de"
     only, "immediate" (Storn–Price order, each trial replaces its parent at once).
     tol, atol: stop when std(population f) <= atol + tol·|mean f| (off when tol is None).
@@ -220,9 +285,13 @@ def minimize(
         _positive_int("pop_size", pop_size, 4 if method == "de" else 2)
     if stagnation is not None:
         _positive_int("stagnation", stagnation)
-    for name, v in (("mutation", mutation), ("recombination", recombination)):
-        if not np.isfinite(v) or v < 0 or (name == "recombination" and v > 1):
-            raise InvalidInput(f"{name} out of range: {v!r}")
+    f_value, dither = _mutation(mutation, method)
+    if not np.isfinite(recombination) or not 0 <= recombination <= 1:
+        raise InvalidInput(f"recombination out of range: {recombination!r}")
+    if strategy not in STRATEGIES:
+        raise InvalidInput(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if strategy != "rand1bin" and method != "de":
+        raise InvalidInput("strategy is only defined for method='de'")
     if updating not in ("deferred", "immediate"):
         raise InvalidInput(f"unknown updating {updating!r}; choose deferred or immediate")
     if updating == "immediate" and method != "de":
@@ -232,8 +301,23 @@ def minimize(
     if not (np.isfinite(atol) and atol >= 0):
         raise InvalidInput(f"atol must be >= 0, got {atol!r}")
     init_arr = None
-    if init is not None:
-        init_arr = np.ascontiguousarray(init, dtype=np.float64)
+    init_method = "uniform"
+    if isinstance(init, str):
+        if init not in INITS:
+            raise InvalidInput(
+                f"unknown init {init!r}; choose one of {', '.join(INITS)} or an (N, D) array"
+            )
+        if init == "sobol" and dim > SOBOL_MAX_DIM:
+            raise InvalidInput(
+                f'init="sobol" supports at most {SOBOL_MAX_DIM} dimensions, got {dim}; '
+                'use "lhs" or "uniform"'
+            )
+        init_method = init
+    else:
+        try:
+            init_arr = np.ascontiguousarray(init, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"init must be a name or an (N, D) array of floats: {exc}") from exc
         if init_arr.ndim != 2 or init_arr.shape[1] != dim:
             raise InvalidInput(f"init must have shape (N, {dim}), got {init_arr.shape}")
         if np.any(init_arr < lo) or np.any(init_arr > hi) or not np.all(np.isfinite(init_arr)):
@@ -263,8 +347,11 @@ def minimize(
             seed=run_seed,
             target=target,
             stagnation=stagnation,
-            mutation=float(mutation),
+            mutation=f_value,
             recombination=float(recombination),
+            strategy=strategy,
+            dither=dither,
+            init_method=init_method,
             repair=repair,
             init=init_arr,
             vectorized=vectorized,

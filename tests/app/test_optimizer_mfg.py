@@ -67,6 +67,22 @@ def test_optimizer_playground(app_as: AppAs) -> None:
     assert ys[-1] == pytest.approx(best, rel=1e-3)
 
 
+def test_optimizer_classic_de_strategy_and_init(app_as: AppAs) -> None:
+    at = app_as("analyst", PAGE).run()
+    at.selectbox(key="opt_f").set_value("sphere")
+    at.slider(key="opt_dim").set_value(3)
+    at.selectbox(key="opt_method").set_value("de")
+    at.selectbox(key="opt_strategy").set_value("best1exp")
+    at.selectbox(key="opt_init").set_value("sobol")
+    at.number_input(key="opt_budget").set_value(9_000)
+    at.button(key="FormSubmitter:opt_form-Minimise").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert metric(at, "Evaluations") == "9,000"
+    assert float(metric(at, "Best f")) < 1e-3
+    assert any(c.value.startswith("de:") for c in at.caption)
+
+
 def test_mfg_solve_shows_density_and_closed_form(app_as: AppAs) -> None:
     at = app_as("analyst", PAGE).run()
     assert "press Solve" in texts(at)

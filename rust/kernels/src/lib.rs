@@ -5,6 +5,7 @@
 
 pub mod backtest;
 pub mod cache;
+pub mod cec2014;
 pub mod chiarella;
 pub mod error;
 pub mod hmm;

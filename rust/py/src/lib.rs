@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod arrays;
 mod backtest;
 mod cache;
+mod cec2014;
 mod chiarella;
 mod errors;
 mod hmm;
@@ -36,5 +37,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     backtest::register(m)?;
     mfg::register(m)?;
     cache::register(m)?;
+    cec2014::register(m)?;
     Ok(())
 }

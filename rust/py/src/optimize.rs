@@ -5,7 +5,7 @@
 
 use kernels::optimize::step::{self, Source, Tape};
 use kernels::optimize::{
-    Builtin, Config, Method, Outcome, Params, Preset, Progress, Repair, State,
+    Builtin, Config, Init, Method, Outcome, Params, Preset, Progress, Repair, State, Strategy,
 };
 use kernels::{KernelError, Result as KResult};
 use numpy::{
@@ -148,7 +148,8 @@ fn call_objective(
 #[pyo3(signature = (objective, lower, upper, *, method="lshade", preset="lshade2014",
     pop_size=None, max_evals, seed, target=None, stagnation=None, mutation=0.5,
     recombination=0.9, repair=None, init=None, vectorized=false, workers=0, callback=None,
-    updating="deferred", tol=None, atol=0.0))]
+    updating="deferred", tol=None, atol=0.0, strategy="rand1bin", dither=None,
+    init_method="uniform"))]
 #[allow(clippy::too_many_arguments)]
 fn de_minimize<'py>(
     py: Python<'py>,
@@ -172,6 +173,9 @@ fn de_minimize<'py>(
     updating: &str,
     tol: Option<f64>,
     atol: f64,
+    strategy: &str,
+    dither: Option<(f64, f64)>,
+    init_method: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut cfg = Config::new(Method::parse(method).map_err(to_py)?, max_evals, seed);
     cfg.preset = Preset::parse(preset).map_err(to_py)?;
@@ -192,6 +196,9 @@ fn de_minimize<'py>(
     };
     cfg.tol = tol;
     cfg.atol = atol;
+    cfg.strategy = Strategy::parse(strategy).map_err(to_py)?;
+    cfg.dither = dither;
+    cfg.init = Init::parse(init_method).map_err(to_py)?;
     let (lo, hi) = (slice1(&lower), slice1(&upper));
     let init_view = init.as_ref().map(slice2);
     let init_s: Option<&[f64]> = init_view.as_deref();
@@ -274,6 +281,8 @@ fn step_params(
         p,
         f,
         cr,
+        strategy: Strategy::default(),
+        dither: None,
         repair: parse_repair(repair)?.unwrap_or(Repair::Midpoint),
         max_evals,
     })
@@ -331,7 +340,7 @@ fn state_tuple<'py>(py: Python<'py>, s: State, used: usize) -> PyResult<Bound<'p
 /// One generation's trials from injected uniforms (for step-level tests).
 #[pyfunction]
 #[pyo3(signature = (method, pop, fit, archive, mem_cr, mem_f, lower, upper, tape, *,
-    p=0.11, f=0.5, cr=0.9, repair=None))]
+    p=0.11, f=0.5, cr=0.9, repair=None, strategy="rand1bin", dither=None))]
 #[allow(clippy::too_many_arguments)]
 fn de_trials<'py>(
     py: Python<'py>,
@@ -348,10 +357,19 @@ fn de_trials<'py>(
     f: f64,
     cr: f64,
     repair: Option<&str>,
+    strategy: &str,
+    dither: Option<(f64, f64)>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let s = state_from(&pop, &fit, &archive, &mem_cr, &mem_f, 0, 0).map_err(to_py)?;
     let n = s.n();
-    let prm = step_params(method, n, p, f, cr, repair, 1.0, 4, 1).map_err(to_py)?;
+    let mut prm = step_params(method, n, p, f, cr, repair, 1.0, 4, 1).map_err(to_py)?;
+    prm.strategy = Strategy::parse(strategy).map_err(to_py)?;
+    prm.dither = dither;
+    if n < 1 + prm.strategy.draws() {
+        return Err(to_py(kernels::error::invalid(
+            "the population is too small for this strategy",
+        )));
+    }
     let (lo, hi, tp) = (slice1(&lower), slice1(&upper), slice1(&tape));
     if lo.len() != s.d || hi.len() != s.d {
         return Err(to_py(kernels::error::invalid("bounds must have D entries")));
@@ -440,7 +458,40 @@ fn de_stream_uniforms<'py>(
         .into_pyarray(py)
 }
 
+/// The first population of a run: `init` = uniform, lhs or sobol (n × D).
+#[pyfunction]
+fn de_init_population<'py>(
+    py: Python<'py>,
+    init: &str,
+    n: usize,
+    lower: PyReadonlyArray1<'py, f64>,
+    upper: PyReadonlyArray1<'py, f64>,
+    seed: u64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind = Init::parse(init).map_err(to_py)?;
+    let (lo, hi) = (slice1(&lower), slice1(&upper));
+    if lo.is_empty() || lo.len() != hi.len() || n == 0 {
+        return Err(to_py(kernels::error::invalid(
+            "need n >= 1 and matching non-empty bounds",
+        )));
+    }
+    let d = lo.len();
+    let pop = py
+        .detach(|| kernels::optimize::init::population(kind, seed, n, &lo, &hi))
+        .map_err(to_py)?;
+    Ok(pop.into_pyarray(py).reshape([n, d])?.into_any())
+}
+
+/// The first `n` unshifted Sobol points in `d` dimensions (for tests).
+#[pyfunction]
+fn de_sobol_points<'py>(py: Python<'py>, n: usize, d: usize) -> PyResult<Bound<'py, PyAny>> {
+    let pts = kernels::optimize::sobol::points(n, d, None).map_err(to_py)?;
+    Ok(pts.into_pyarray(py).reshape([n, d])?.into_any())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(de_init_population, m)?)?;
+    m.add_function(wrap_pyfunction!(de_sobol_points, m)?)?;
     m.add_function(wrap_pyfunction!(de_minimize, m)?)?;
     m.add_function(wrap_pyfunction!(de_builtin_eval, m)?)?;
     m.add_function(wrap_pyfunction!(de_trials, m)?)?;

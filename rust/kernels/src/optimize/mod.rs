@@ -6,10 +6,13 @@
 //! So a seed gives the same run whatever the thread count.
 
 pub mod functions;
+pub mod init;
+pub mod sobol;
 pub mod step;
 
 pub use functions::Builtin;
-pub use step::{Method, Params, Repair, Scratch, State, Trials};
+pub use init::Init;
+pub use step::{Crossover, Method, Mutation, Params, Repair, Scratch, State, Strategy, Trials};
 
 use crate::error::{Result, invalid};
 use crate::rng::{purpose, stream};
@@ -56,6 +59,11 @@ pub struct Config {
     /// Population collapse: stop when std(f) <= atol + tol·|mean f| (off when None).
     pub tol: Option<f64>,
     pub atol: f64,
+    /// Classic DE only: mutation x crossover, and F ~ U[lo, hi] per generation.
+    pub strategy: Strategy,
+    pub dither: Option<(f64, f64)>,
+    /// The first population's layout (ignored when `minimize` gets one).
+    pub init: Init,
 }
 
 impl Config {
@@ -74,6 +82,9 @@ impl Config {
             immediate: false,
             tol: None,
             atol: 0.0,
+            strategy: Strategy::default(),
+            dither: None,
+            init: Init::Uniform,
         }
     }
 
@@ -95,6 +106,8 @@ impl Config {
             p,
             f: self.f,
             cr: self.cr,
+            strategy: self.strategy,
+            dither: self.dither,
             repair: self.repair.unwrap_or(match self.method {
                 Method::De => Repair::Resample,
                 _ => Repair::Midpoint,
@@ -171,15 +184,35 @@ fn check_bounds(lower: &[f64], upper: &[f64]) -> Result<()> {
 
 /// The uniform initial population for `seed` (row-major, n × d).
 pub fn initial_population(seed: u64, n: usize, lower: &[f64], upper: &[f64]) -> Vec<f64> {
-    let mut rng = stream(seed, purpose::DE_GENERATION, 0);
-    let d = lower.len();
-    let mut pop = vec![0.0; n * d];
-    for row in pop.chunks_mut(d) {
-        for j in 0..d {
-            row[j] = lower[j] + rng.uniform() * (upper[j] - lower[j]);
+    init::population(Init::Uniform, seed, n, lower, upper).unwrap_or_default()
+}
+
+/// F, CR, strategy and dither checks for classic DE (SciPy's ranges: F and
+/// the dither ends in [0, 2], CR in [0, 1]).
+fn check_de(cfg: &Config) -> Result<()> {
+    let in_range = |v: f64, hi: f64| v.is_finite() && (0.0..=hi).contains(&v);
+    if cfg.method != Method::De {
+        if cfg.strategy != Strategy::default() || cfg.dither.is_some() {
+            return Err(invalid(
+                "strategy and a (lo, hi) mutation (dither) are only defined for method de",
+            ));
+        }
+        return Ok(());
+    }
+    if !in_range(cfg.f, 2.0) || !in_range(cfg.cr, 1.0) {
+        return Err(invalid(format!(
+            "mutation must be in [0, 2] and recombination in [0, 1], got {} and {}",
+            cfg.f, cfg.cr
+        )));
+    }
+    if let Some((lo, hi)) = cfg.dither {
+        if !(in_range(lo, 2.0) && in_range(hi, 2.0) && lo <= hi) {
+            return Err(invalid(format!(
+                "a dither mutation (lo, hi) needs 0 <= lo <= hi <= 2, got ({lo}, {hi})"
+            )));
         }
     }
-    pop
+    Ok(())
 }
 
 /// Minimise over the box [lower, upper]. `init` optionally fixes the first population.
@@ -193,14 +226,15 @@ pub fn minimize(
 ) -> Result<Outcome> {
     check_bounds(lower, upper)?;
     let d = lower.len();
+    check_de(cfg)?;
     let mut p = cfg.params(d);
-    let min_n = if p.method == Method::De { 4 } else { 2 };
+    let min_n = if p.method == Method::De {
+        1 + p.strategy.draws()
+    } else {
+        2
+    };
     if let Some(init) = init {
-        if init.len() % d != 0 || init.len() / d < min_n {
-            return Err(invalid(format!(
-                "init must have shape (N, {d}) with N >= {min_n}"
-            )));
-        }
+        init::check_given(init, d, min_n, lower, upper)?;
         p.n_init = init.len() / d;
         p.n_min = p.n_min.min(p.n_init);
     }
@@ -222,7 +256,7 @@ pub fn minimize(
     }
     let pop = match init {
         Some(x) => x.to_vec(),
-        None => initial_population(cfg.seed, p.n_init, lower, upper),
+        None => init::population(cfg.init, cfg.seed, p.n_init, lower, upper)?,
     };
     let mut fit = vec![0.0; p.n_init];
     eval(&pop, d, &mut fit)?;
@@ -347,13 +381,24 @@ fn immediate_generation<S: Source + ?Sized>(
     let d = s.d;
     trials.x.resize(k * d, 0.0);
     let mut v = vec![0.0; d];
+    let f = step::generation_f(p, rng);
+    // The best member, kept current as trials replace their parents.
+    let mut best = step::argsort(&s.fit)[0];
     for i in 0..k {
         let u = &mut trials.x[i * d..(i + 1) * d];
-        step::make_trial(p, s, &[], i, lower, upper, rng, &mut v, u);
+        let g = step::Generation {
+            order: &[best],
+            lshade_best: 0,
+            f,
+        };
+        step::make_trial(p, s, &g, i, lower, upper, rng, &mut v, u);
         eval(u, d, &mut tf[i..=i])?;
         if step::key(tf[i]) <= step::key(s.fit[i]) {
             s.pop[i * d..(i + 1) * d].copy_from_slice(u);
             s.fit[i] = tf[i];
+            if step::key(tf[i]) < step::key(s.fit[best]) {
+                best = i;
+            }
         }
     }
     s.nfev += k;

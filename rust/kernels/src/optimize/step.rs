@@ -6,27 +6,39 @@ use crate::error::{Result, invalid};
 use rand_chacha::ChaCha8Rng;
 
 /// Where the uniforms come from: the run's stream, or an injected tape.
+///
+/// Every draw is one uniform U in [0, 1). The run's stream gives 53-bit
+/// uniforms for values (F, CR, dither, resampling) and cheaper 32-bit ones for
+/// indices and crossover coins; a tape gives its values for both.
 pub trait Source {
     fn uniform(&mut self) -> f64;
 
-    /// An index in 0..n (n >= 1).
-    fn index(&mut self, n: usize) -> usize {
-        ((self.uniform() * n as f64) as usize).min(n - 1)
+    /// A uniform with at least 32 random bits.
+    #[inline]
+    fn uniform32(&mut self) -> f64 {
+        self.uniform()
     }
 
-    /// A standard normal from two uniforms (Box–Muller, cosine branch).
+    /// An index in 0..n (n >= 1): floor(U·n) with a 32-bit U.
+    #[inline]
+    fn index(&mut self, n: usize) -> usize {
+        ((self.uniform32() * n as f64) as usize).min(n - 1)
+    }
+
+    /// A standard normal from two uniforms (Box–Muller, cosine branch):
+    /// sqrt(-2 ln(1 - U1)) cos(2π U2).
     #[inline]
     fn normal(&mut self) -> f64 {
         let u1 = self.uniform();
         let u2 = self.uniform();
-        crate::rng::box_muller(u1, u2).0
+        (-2.0 * (1.0 - u1).ln()).sqrt() * super::functions::cos2pi(u2)
     }
 
-    /// `out.len()` uniforms, in order.
+    /// `out.len()` 32-bit uniforms, in order.
     #[inline]
-    fn fill_uniform(&mut self, out: &mut [f64]) {
+    fn fill_uniform32(&mut self, out: &mut [f64]) {
         for o in out {
-            *o = self.uniform();
+            *o = self.uniform32();
         }
     }
 }
@@ -35,6 +47,12 @@ impl Source for ChaCha8Rng {
     #[inline]
     fn uniform(&mut self) -> f64 {
         crate::rng::uniform(self)
+    }
+
+    #[inline]
+    fn uniform32(&mut self) -> f64 {
+        use rand::Rng;
+        f64::from(self.next_u32()) * (1.0 / 4_294_967_296.0)
     }
 }
 
@@ -101,6 +119,108 @@ impl Method {
     }
 }
 
+/// Classic DE mutation (SciPy's names). `best` is the current population's
+/// best member (lowest f, ties to the lower index); r1, r2, ... are distinct
+/// members other than the target i.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation {
+    /// v = x_r1 + F (x_r2 - x_r3)
+    Rand1,
+    /// v = best + F (x_r1 - x_r2)
+    Best1,
+    /// v = x_i + F (best - x_i) + F (x_r1 - x_r2)
+    CurrentToBest1,
+    /// v = x_r1 + F (best - x_r1) + F (x_r2 - x_r3)
+    RandToBest1,
+    /// v = x_r1 + F (x_r2 + x_r3 - x_r4 - x_r5)
+    Rand2,
+    /// v = best + F (x_r1 + x_r2 - x_r3 - x_r4)
+    Best2,
+}
+
+/// Classic DE crossover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crossover {
+    /// Each coordinate from the mutant if U < CR, plus one forced coordinate j_rand.
+    Bin,
+    /// A run of L consecutive coordinates from a random start j, wrapping around;
+    /// L grows while U < CR (at least 1, at most D).
+    Exp,
+}
+
+/// A classic DE strategy: mutation x crossover, e.g. "rand1bin" or "best1exp".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strategy {
+    pub mutation: Mutation,
+    pub crossover: Crossover,
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Self {
+            mutation: Mutation::Rand1,
+            crossover: Crossover::Bin,
+        }
+    }
+}
+
+impl Strategy {
+    pub const NAMES: [&'static str; 12] = [
+        "rand1bin",
+        "rand1exp",
+        "best1bin",
+        "best1exp",
+        "currenttobest1bin",
+        "currenttobest1exp",
+        "randtobest1bin",
+        "randtobest1exp",
+        "rand2bin",
+        "rand2exp",
+        "best2bin",
+        "best2exp",
+    ];
+
+    pub fn parse(name: &str) -> Result<Self> {
+        let (m, crossover) = match (name.strip_suffix("bin"), name.strip_suffix("exp")) {
+            (Some(m), _) => (m, Crossover::Bin),
+            (_, Some(m)) => (m, Crossover::Exp),
+            _ => ("", Crossover::Bin),
+        };
+        let mutation = match m {
+            "rand1" => Mutation::Rand1,
+            "best1" => Mutation::Best1,
+            "currenttobest1" => Mutation::CurrentToBest1,
+            "randtobest1" => Mutation::RandToBest1,
+            "rand2" => Mutation::Rand2,
+            "best2" => Mutation::Best2,
+            _ => {
+                return Err(invalid(format!(
+                    "unknown strategy {name:?}; choose one of {}",
+                    Self::NAMES.join(", ")
+                )));
+            }
+        };
+        Ok(Self {
+            mutation,
+            crossover,
+        })
+    }
+
+    /// How many distinct members other than the target the mutation draws.
+    pub fn draws(self) -> usize {
+        match self.mutation {
+            Mutation::Best1 | Mutation::CurrentToBest1 => 2,
+            Mutation::Rand1 | Mutation::RandToBest1 => 3,
+            Mutation::Best2 => 4,
+            Mutation::Rand2 => 5,
+        }
+    }
+
+    fn uses_best(self) -> bool {
+        !matches!(self.mutation, Mutation::Rand1 | Mutation::Rand2)
+    }
+}
+
 /// Out-of-bounds handling: midpoint between parent and bound (SHADE), or a
 /// uniform resample inside the box (SciPy's rule, for parity runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +246,10 @@ pub struct Params {
     /// DE's F and CR.
     pub f: f64,
     pub cr: f64,
+    /// DE only: the strategy, and F ~ U[lo, hi] drawn once per generation
+    /// (replacing `f`) when `dither` is set.
+    pub strategy: Strategy,
+    pub dither: Option<(f64, f64)>,
     pub repair: Repair,
     pub max_evals: usize,
 }
@@ -244,10 +368,17 @@ fn distinct<S: Source + ?Sized>(src: &mut S, n: usize, avoid: &[usize]) -> usize
     }
 }
 
+/// tan(πv) for |v| <= 1/2, from the exactly reduced sin and cos.
+#[inline]
+fn tanpi(v: f64) -> f64 {
+    let (s, c) = super::functions::sincos2pi(0.5 * v);
+    s / c
+}
+
 /// Cauchy(m, 0.1) redrawn while <= 0, truncated to 1.
 fn draw_f<S: Source + ?Sized>(src: &mut S, m: f64) -> f64 {
     loop {
-        let f = m + 0.1 * (std::f64::consts::PI * (src.uniform() - 0.5)).tan();
+        let f = m + 0.1 * tanpi(src.uniform() - 0.5);
         if f > 0.0 {
             return f.min(1.0);
         }
@@ -267,6 +398,26 @@ pub fn make_trials<S: Source + ?Sized>(
     t
 }
 
+/// The generation's F for classic DE: one draw from U[lo, hi] under dither
+/// (the generation's first uniform), else the fixed F. Draws nothing otherwise.
+pub fn generation_f<S: Source + ?Sized>(p: &Params, src: &mut S) -> f64 {
+    match (p.method, p.dither) {
+        (Method::De, Some((lo, hi))) => lo + src.uniform() * (hi - lo),
+        _ => p.f,
+    }
+}
+
+/// What every trial of a generation shares.
+pub struct Generation<'a> {
+    /// The fitness order, at least its pbest prefix (SHADE, L-SHADE), or just
+    /// the best member (DE strategies that use it); empty otherwise.
+    pub order: &'a [usize],
+    /// L-SHADE's pbest pool size.
+    pub lshade_best: usize,
+    /// Classic DE's F for this generation.
+    pub f: f64,
+}
+
 /// `make_trials` into reused buffers.
 pub fn make_trials_into<S: Source + ?Sized>(
     p: &Params,
@@ -284,36 +435,31 @@ pub fn make_trials_into<S: Source + ?Sized>(
     // Only the pbest pool of the fitness order is ever read.
     let lshade_best = pbest_count(p.p, n);
     match p.method {
+        Method::De if p.strategy.uses_best() => best(&s.fit, 1, true, &mut w.ranked, &mut w.order),
         Method::De => w.order.clear(),
         Method::Shade => best(&s.fit, n, true, &mut w.ranked, &mut w.order),
         Method::Lshade => best(&s.fit, lshade_best, true, &mut w.ranked, &mut w.order),
     }
+    let f = generation_f(p, src);
+    let g = Generation {
+        order: &w.order,
+        lshade_best,
+        f,
+    };
     w.v.resize(d, 0.0);
     let rows = t.x.chunks_exact_mut(d).zip(t.cr.iter_mut().zip(&mut t.f));
     for (i, (u, (cr, f))) in rows.enumerate() {
-        (*cr, *f) = trial(
-            p,
-            s,
-            &w.order,
-            lshade_best,
-            i,
-            lower,
-            upper,
-            src,
-            &mut w.v,
-            u,
-        );
+        (*cr, *f) = trial(p, s, &g, i, lower, upper, src, &mut w.v, u);
     }
 }
 
 /// The trial vector of individual `i` into `u`; returns its (CR, F).
-/// `order` is the fitness argsort, at least its pbest prefix (unused by DE);
 /// `v` is scratch of length D.
 #[allow(clippy::too_many_arguments)]
 pub fn make_trial<S: Source + ?Sized>(
     p: &Params,
     s: &State,
-    order: &[usize],
+    g: &Generation<'_>,
     i: usize,
     lower: &[f64],
     upper: &[f64],
@@ -321,18 +467,70 @@ pub fn make_trial<S: Source + ?Sized>(
     v: &mut [f64],
     u: &mut [f64],
 ) -> (f64, f64) {
-    let best = pbest_count(p.p, s.n());
-    trial(p, s, order, best, i, lower, upper, src, v, u)
+    trial(p, s, g, i, lower, upper, src, v, u)
 }
 
-/// `make_trial` with L-SHADE's pbest pool size computed once per generation.
+/// v = x_a + f (x_b - x_c) + f (x_e - x_h), the shape shared by the
+/// current/rand-to-best and SHADE mutations.
+#[inline]
+fn to_best(v: &mut [f64], a: &[f64], b: &[f64], f: f64, e: &[f64], h: &[f64]) {
+    let rows = a.iter().zip(b).zip(e.iter().zip(h));
+    for (vj, ((a, b), (e, h))) in v.iter_mut().zip(rows) {
+        *vj = a + f * (b - a) + f * (e - h);
+    }
+}
+
+/// Classic DE mutation into `v`.
+fn de_mutant<S: Source + ?Sized>(
+    p: &Params,
+    s: &State,
+    g: &Generation<'_>,
+    i: usize,
+    src: &mut S,
+    v: &mut [f64],
+) {
+    let n = s.n();
+    let f = g.f;
+    // avoid = [i, r1, r2, ...], grown one draw at a time.
+    let mut avoid = [i; 6];
+    for k in 0..p.strategy.draws() {
+        avoid[k + 1] = distinct(src, n, &avoid[..=k]);
+    }
+    let x = |k: usize| s.row(avoid[k + 1]);
+    match p.strategy.mutation {
+        Mutation::Rand1 => {
+            for (vj, ((a, b), c)) in v.iter_mut().zip(x(0).iter().zip(x(1)).zip(x(2))) {
+                *vj = a + f * (b - c);
+            }
+        }
+        Mutation::Best1 => {
+            let bst = s.row(g.order[0]);
+            for (vj, ((a, b), c)) in v.iter_mut().zip(bst.iter().zip(x(0)).zip(x(1))) {
+                *vj = a + f * (b - c);
+            }
+        }
+        Mutation::CurrentToBest1 => to_best(v, s.row(i), s.row(g.order[0]), f, x(0), x(1)),
+        Mutation::RandToBest1 => to_best(v, x(0), s.row(g.order[0]), f, x(1), x(2)),
+        Mutation::Rand2 | Mutation::Best2 => {
+            let (base, o) = match p.strategy.mutation {
+                Mutation::Rand2 => (x(0), 1),
+                _ => (s.row(g.order[0]), 0),
+            };
+            let (b, c, e, h) = (x(o), x(o + 1), x(o + 2), x(o + 3));
+            for (j, vj) in v.iter_mut().enumerate() {
+                *vj = base[j] + f * (b[j] + c[j] - e[j] - h[j]);
+            }
+        }
+    }
+}
+
+/// The trial of individual `i` for one generation.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn trial<S: Source + ?Sized>(
     p: &Params,
     s: &State,
-    order: &[usize],
-    lshade_best: usize,
+    g: &Generation<'_>,
     i: usize,
     lower: &[f64],
     upper: &[f64],
@@ -345,14 +543,8 @@ fn trial<S: Source + ?Sized>(
     let (v, u, lower, upper) = (&mut v[..d], &mut u[..d], &lower[..d], &upper[..d]);
     let (cr, f) = match p.method {
         Method::De => {
-            let r1 = distinct(src, n, &[i]);
-            let r2 = distinct(src, n, &[i, r1]);
-            let r3 = distinct(src, n, &[i, r1, r2]);
-            let (a, b, c) = (s.row(r1), s.row(r2), s.row(r3));
-            for (vj, ((a, b), c)) in v.iter_mut().zip(a.iter().zip(b).zip(c)) {
-                *vj = a + p.f * (b - c);
-            }
-            (p.cr, p.f)
+            de_mutant(p, s, g, i, src, v);
+            (p.cr, g.f)
         }
         Method::Shade | Method::Lshade => {
             let k = src.index(s.mem_cr.len());
@@ -366,36 +558,60 @@ fn trial<S: Source + ?Sized>(
                 let lo = 2.0 / n as f64;
                 pbest_count(lo + src.uniform() * (0.2 - lo), n)
             } else {
-                lshade_best
+                g.lshade_best
             };
-            let pbest = s.row(order[src.index(n_best)]);
+            let pbest = s.row(g.order[src.index(n_best)]);
             let r1 = distinct(src, n, &[i]);
             let r2 = distinct(src, n + s.archive_len(), &[i, r1]);
-            let (a, b) = (s.row(r1), s.row_pa(r2));
-            let rows = xi.iter().zip(pbest).zip(a.iter().zip(b));
-            for (vj, ((x, pb), (a, b))) in v.iter_mut().zip(rows) {
-                *vj = x + f * (pb - x) + f * (a - b);
-            }
+            to_best(v, xi, pbest, f, s.row(r1), s.row_pa(r2));
             (cr, f)
         }
     };
-    let jrand = src.index(d);
-    // The D crossover uniforms go through `u` itself.
-    src.fill_uniform(u);
-    // A bit mask instead of a branch: the coin flips are unpredictable.
-    for (j, (uj, (vj, x))) in u.iter_mut().zip(v.iter().zip(xi)).enumerate() {
-        let take = ((*uj < cr) | (j == jrand)) as u64;
-        let mask = take.wrapping_neg();
-        *uj = f64::from_bits((vj.to_bits() & mask) | (x.to_bits() & !mask));
+    if p.method == Method::De && p.strategy.crossover == Crossover::Exp {
+        u.copy_from_slice(xi);
+        let mut j = src.index(d);
+        u[j] = v[j];
+        for _ in 1..d {
+            if src.uniform32() >= cr {
+                break;
+            }
+            j = (j + 1) % d;
+            u[j] = v[j];
+        }
+    } else {
+        let jrand = src.index(d);
+        // The D crossover uniforms go through `u` itself.
+        src.fill_uniform32(u);
+        // A bit mask instead of a branch: the coin flips are unpredictable.
+        for (j, (uj, (vj, x))) in u.iter_mut().zip(v.iter().zip(xi)).enumerate() {
+            let take = ((*uj < cr) | (j == jrand)) as u64;
+            let mask = take.wrapping_neg();
+            *uj = f64::from_bits((vj.to_bits() & mask) | (x.to_bits() & !mask));
+        }
     }
-    for (j, uj) in u.iter_mut().enumerate() {
-        let (l, h) = (lower[j], upper[j]);
-        if *uj < l || *uj > h {
-            *uj = match p.repair {
-                Repair::Midpoint if *uj < l => 0.5 * (l + xi[j]),
-                Repair::Midpoint => 0.5 * (h + xi[j]),
-                Repair::Resample => l + src.uniform() * (h - l),
-            };
+    match p.repair {
+        // Branch-free: whether a coordinate is out of bounds is unpredictable.
+        Repair::Midpoint => {
+            for (uj, ((l, h), x)) in u.iter_mut().zip(lower.iter().zip(upper).zip(xi)) {
+                let below = 0.5 * (l + x);
+                let above = 0.5 * (h + x);
+                let v = *uj;
+                *uj = if v < *l {
+                    below
+                } else if v > *h {
+                    above
+                } else {
+                    v
+                };
+            }
+        }
+        Repair::Resample => {
+            for (j, uj) in u.iter_mut().enumerate() {
+                let (l, h) = (lower[j], upper[j]);
+                if *uj < l || *uj > h {
+                    *uj = l + src.uniform() * (h - l);
+                }
+            }
         }
     }
     (cr, f)
