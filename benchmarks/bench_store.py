@@ -201,9 +201,10 @@ def recorded_trace_lines(traces: Path = TRACES, pct: float = 10.0) -> list[str]:
             f"{summ.best_hit_rate * 100:.1f}% on it (each distinct read misses once); the app "
             f"saw {summ.recorded_hit_rate * 100:.1f}% at its own "
             f"{k.get('app_cache_mb', 256)} MiB budget while recording. "
-            f"Target ≥ 95% at {pct:g}%: {met}. The pages keep their own `st.cache_data` of "
-            "whole series in front of the store, so repeats inside it never reach the hot tier "
-            "and are not in the trace.",
+            f"Target ≥ 95% at {pct:g}%: {met}. Every read in this trace is a whole series "
+            "(the analysis pages load full histories; a 90-day 1m series is about 8 MiB in "
+            "memory), so a 10% budget holds only a handful of the distinct series the users "
+            "moved between.",
             "",
         ]
     return out
