@@ -187,20 +187,4 @@ class Problem:
             )  # fmt: skip
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
-        stop = str(raw["stop"])
-        success = stop == "target" if target is not None else stop in ("maxevals", "stagnation")
-        return OptimizeResult(
-            x=raw["x"],
-            fun=float(raw["fun"]),
-            nfev=int(raw["nfev"]),
-            nit=int(raw["nit"]),
-            success=success,
-            message=str(raw["message"]),
-            history=raw["history"],
-            method=method,
-            seed=seed,
-            stop=stop,
-            mem_cr=raw["mem_cr"],
-            mem_f=raw["mem_f"],
-            final_pop_size=int(raw["final_pop_size"]),
-        )
+        return OptimizeResult.from_native(raw, method, seed, target)

@@ -99,6 +99,30 @@ class OptimizeResult:
     mem_f: NDArray[np.float64] = field(repr=False)
     final_pop_size: int = 0
 
+    @classmethod
+    def from_native(
+        cls, raw: dict[str, Any], method: str, seed: int, target: float | None
+    ) -> OptimizeResult:
+        """The result of a native run: success means the target was reached, or (with no
+        target) the run ended normally (budget, stagnation or population collapse)."""
+        stop = str(raw["stop"])
+        finished = ("maxevals", "stagnation", "collapse")
+        return cls(
+            x=raw["x"],
+            fun=float(raw["fun"]),
+            nfev=int(raw["nfev"]),
+            nit=int(raw["nit"]),
+            success=stop == "target" if target is not None else stop in finished,
+            message=str(raw["message"]),
+            history=raw["history"],
+            method=method,
+            seed=seed,
+            stop=stop,
+            mem_cr=raw["mem_cr"],
+            mem_f=raw["mem_f"],
+            final_pop_size=int(raw["final_pop_size"]),
+        )
+
 
 def builtin_bounds(name: str, dim: int) -> list[tuple[float, float]]:
     """The conventional box of a built-in function in `dim` dimensions."""
@@ -367,21 +391,4 @@ def minimize(
         pool = getattr(objective, "pool", None)
         if pool is not None:
             pool.shutdown(wait=False)
-    stop = str(raw["stop"])
-    finished = ("maxevals", "stagnation", "collapse")
-    success = stop == "target" if target is not None else stop in finished
-    return OptimizeResult(
-        x=raw["x"],
-        fun=float(raw["fun"]),
-        nfev=int(raw["nfev"]),
-        nit=int(raw["nit"]),
-        success=success,
-        message=str(raw["message"]),
-        history=raw["history"],
-        method=method,
-        seed=run_seed,
-        stop=stop,
-        mem_cr=raw["mem_cr"],
-        mem_f=raw["mem_f"],
-        final_pop_size=int(raw["final_pop_size"]),
-    )
+    return OptimizeResult.from_native(raw, method, run_seed, target)
