@@ -35,8 +35,13 @@ def test_last_candle_changes_while_the_demo_venue_streams(live_server: Server, p
     open_app(page, live_server, "live_market", role="viewer")
     expect(page.get_by_text("Live Market").first).to_be_visible(timeout=60_000)
     expect(page.get_by_text("SIMULATED").first).to_be_visible(timeout=60_000)
-    page.wait_for_function(f"({LAST_CANDLE})() && ({LAST_CANDLE})().n > 50", timeout=60_000)
-    first = page.evaluate(LAST_CANDLE)
+    # The fragment redraws the chart every second, so read the candle in the same call
+    # that waits for it (a second evaluate can land mid-redraw and see no chart).
+    handle = page.wait_for_function(
+        f"(() => {{ const c = ({LAST_CANDLE})(); return c && c.n > 50 ? c : null; }})",
+        timeout=60_000,
+    )
+    first = handle.json_value()
     assert "SIMULATED" in first["title"]
     changed = None
     deadline = time.monotonic() + 15
