@@ -117,7 +117,7 @@ def crash_point(name: str) -> None:
 def write_atomic(table: pa.Table, dest: Path, stats: tuple[str, ...] = ("ts",)) -> int:
     """Write `table` to `dest` via a temp file, fsync, rename and fsync of the directory."""
     tmp = dest.with_name(f".tmp-{uuid.uuid4().hex}.parquet")
-    chunks = barfile.encode(table) if "ts" in stats else None
+    chunks = barfile.encode(table)  # None unless `table` is a bar file without nulls
     with tmp.open("wb") as fh:
         if chunks is not None:
             for chunk in chunks:
