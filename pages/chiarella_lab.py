@@ -86,7 +86,7 @@ st.plotly_chart(fig, key="ch_sim_nf")
 
 # --- compare with a market ----------------------------------------------------------
 st.subheader("Stylized facts")
-ref, bars = pick_series("ch_market")
+ref, bars = pick_series("ch_market", last_key="ch_last")
 try:
     mkt_r = ch.percent_returns(bars["close"].to_numpy())
     mkt = ch.stylized_facts(mkt_r)

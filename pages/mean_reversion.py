@@ -24,11 +24,10 @@ st.caption(
     "history; only the tests' critical values come from a Monte Carlo simulation."
 )
 
-picked = pick_many("mr_series")
+picked, last_n = pick_many("mr_series", last_key="mr_last")
 with st.form("mr_form"):
     c1, c2, c3 = st.columns(3)
     use_log = c1.checkbox("Log prices", value=True, key="mr_log")
-    last_n = int(c1.number_input("Use the last N bars", 5, 500_000, 2520, step=252, key="mr_last"))
     k = int(c2.number_input("Assets in the portfolio (k)", 1, 20, 2, key="mr_k"))
     method = c2.selectbox("Selection", ["greedy", "truncated_power", "exhaustive"], key="mr_method")
     zscore = c3.selectbox(

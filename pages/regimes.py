@@ -21,24 +21,20 @@ st.caption(
     "State 0 is the calmest; states are ordered by volatility."
 )
 
-ref, bars = pick_series("regimes_series")
+ref, bars = pick_series("regimes_series", last_key="rg_last")
 with st.form("regimes_form"):
     c1, c2, c3 = st.columns(3)
     auto = c1.radio("Number of states", ["Auto (BIC)", "Fixed K"], key="rg_mode") == "Auto (BIC)"
     k_fixed = int(c1.number_input("K when fixed", 1, 6, 3, key="rg_k"))
     k_max = int(c2.number_input("Largest K for BIC", 1, 6, 4, key="rg_kmax"))
     n_init = int(c2.slider("Restarts", 1, 20, 10, key="rg_restarts"))
-    last_n = int(
-        c3.number_input("Use the last N bars", 10, 200_000, 20_000, step=1000, key="rg_last")
-    )
     seed = int(c3.number_input("Seed", 0, 2**31 - 1, 0, key="rg_seed"))
     submitted = st.form_submit_button("Fit regimes", type="primary")
 
 if submitted:
     ks = max(k_max, 1 if auto else k_fixed)
     try:
-        frame = bars.tail(last_n + 1)
-        prices = frame["close"].to_numpy()
+        prices = bars["close"].to_numpy()
         returns = 100.0 * series.log_returns(prices)
         bar = st.progress(0.0, text="Fitting K = 1 …")
 
@@ -58,7 +54,7 @@ if submitted:
         k = sel.n_states if auto else k_fixed
         st.session_state[RESULT_KEY] = {
             "ref": ref,
-            "ts": frame["ts"].to_numpy()[1:],
+            "ts": bars["ts"].to_numpy()[1:],
             "prices": prices[1:],
             "returns": returns,
             "selection": sel,

@@ -387,6 +387,8 @@ def main() -> int:
         for u in users:
             actions.update(u.actions)
         print(f"actions: {dict(actions)}", flush=True)
+        from core.data.trace import read_key
+
         records = [json.loads(line) for line in raw.read_text().splitlines() if line.strip()]
         reads = [r for r in records if r["op"] == "r"]
         facts = data_facts(data_dir)
@@ -405,7 +407,7 @@ def main() -> int:
             "commit": _commit(),
             "data": {**facts, "note": "bundled real history + SYNTHETIC random walks + demo"},
             "reads": len(reads),
-            "distinct": len({(r["v"], r["y"], r["tf"], r["lo"], r["hi"], r["ver"]) for r in reads}),
+            "distinct": len({read_key(r) for r in reads}),
             "writes": sum(1 for r in records if r["op"] == "w"),
             "actions": dict(actions),
         }

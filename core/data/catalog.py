@@ -24,6 +24,8 @@ class BarSource(Protocol):
         end: object = None,
         timeframe: str = "1m",
         venue: str | None = None,
+        *,
+        last: int | None = None,
     ) -> pl.DataFrame: ...
 
 
@@ -49,14 +51,17 @@ def list_series(store: BarSource | None = None) -> list[SeriesRef]:
     return refs
 
 
-def load_series(ref: SeriesRef, store: BarSource | None = None) -> pl.DataFrame:
-    """Bars of `ref` in the BARS schema, oldest first."""
+def load_series(
+    ref: SeriesRef, store: BarSource | None = None, *, last: int | None = None
+) -> pl.DataFrame:
+    """Bars of `ref` in the BARS schema, oldest first; only the newest `last` when given."""
     if store is not None:
-        frame = store.get_bars(ref.symbol, timeframe=ref.timeframe, venue=ref.venue)
+        frame = store.get_bars(ref.symbol, timeframe=ref.timeframe, venue=ref.venue, last=last)
         if frame.height:
             return frame if frame["ts"].is_sorted() else frame.sort("ts")
     if ref.venue == bundled.VENUE:
-        return bundled.load(ref.symbol)
+        frame = bundled.load(ref.symbol)
+        return frame if last is None else frame.tail(last)
     from core.errors import InvalidInput
 
     raise InvalidInput(f"no bars stored for {ref.label}")

@@ -98,6 +98,17 @@ def to_us(value: object, what: str) -> int | None:
     raise InvalidInput(f"{what} must be a datetime, date, ISO string or µs int, got {value!r}")
 
 
+TAIL_MIN = 32_768
+"""Smallest tail the hot tier keeps for `get_bars(last=...)`."""
+
+
+def tail_rows(last: int) -> int:
+    """Rows of the cached tail that serves `last` bars: TAIL_MIN or the next power of two."""
+    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
+        raise InvalidInput(f"last must be a whole number of bars >= 1, got {last!r}")
+    return max(TAIL_MIN, 1 << (last - 1).bit_length())
+
+
 def resample(bars: pl.DataFrame, timeframe: str) -> pl.DataFrame:
     """OHLCV bars at a coarser timeframe, buckets aligned to the UTC epoch (left-closed)."""
     every = f"{TIMEFRAMES[timeframe]}s" if timeframe != "1d" else "1d"
@@ -612,10 +623,15 @@ class MarketStore:
         timeframe: str = "1m",
         venue: str | None = None,
         *,
+        last: int | None = None,
         cache: bool = True,
     ) -> pl.DataFrame:
         """Bars with start <= ts < end, oldest first; coarser timeframes are resampled
-        from the finest stored data. Unknown symbols give an empty frame."""
+        from the finest stored data. Unknown symbols give an empty frame.
+
+        `last=n` keeps the newest n of those bars. The hot tier then holds a tail of
+        `tail_rows(n)` bars (a power of two, at least TAIL_MIN), so nearby window sizes
+        share one entry and a hit is a zero-copy slice of it."""
         t0 = time.perf_counter_ns()
         self.sync()
         if timeframe not in TIMEFRAMES:
@@ -625,30 +641,68 @@ class MarketStore:
         lo, hi = to_us(start, "start"), to_us(end, "end")
         if lo is not None and hi is not None and hi <= lo:
             raise InvalidInput("end must be after start")
+        span = tail_rows(last) if last is not None else None
         key = self._resolve("bars", symbol, venue, timeframe)
         if key is None:
             return pl.DataFrame(schema=BARS)
         version = self._versions.get(("bars", key.venue, key.symbol), 0)
-        ckey = f"bars|{key.venue}|{key.symbol}|{timeframe}|{lo}|{hi}|{version}"
+        ckey = f"bars|{key.venue}|{key.symbol}|{timeframe}|{lo}|{hi}|{span}|{version}"
         if cache:
             hit = self.hot.get(ckey)
             if hit is not None:
                 self.counters["hot"].record(time.perf_counter_ns() - t0, True)
-                self.trace.read(key, timeframe, lo, hi, version, hit, True)
-                return hit
-        if timeframe != key.timeframe and lo is not None:
-            step = TIMEFRAMES[timeframe] * 1_000_000
-            lo_read: int | None = lo - lo % step
+                self.trace.read(key, timeframe, lo, hi, version, hit, True, span)
+                return hit if last is None or hit.height <= last else hit.tail(last)
+        if span is None:
+            frame = self._read_range(key, timeframe, lo, hi)
         else:
-            lo_read = lo
-        frame = self._read_series(key, lo_read, hi)
-        if timeframe != key.timeframe:
-            frame = resample(frame, timeframe)
+            frame = self._read_tail(key, timeframe, lo, hi, span)
         if cache:
             self.hot.put(ckey, frame)
             self.counters["hot"].record(0, False, timed=False)
-            self.trace.read(key, timeframe, lo, hi, version, frame, False)
-        return frame
+            self.trace.read(key, timeframe, lo, hi, version, frame, False, span)
+        return frame if last is None or frame.height <= last else frame.tail(last)
+
+    def _read_range(
+        self, key: SeriesKey, timeframe: str, lo: int | None, hi: int | None
+    ) -> pl.DataFrame:
+        if timeframe != key.timeframe and lo is not None:
+            step = TIMEFRAMES[timeframe] * 1_000_000
+            lo = lo - lo % step
+        frame = self._read_series(key, lo, hi)
+        return frame if timeframe == key.timeframe else resample(frame, timeframe)
+
+    def _read_tail(
+        self, key: SeriesKey, timeframe: str, lo: int | None, hi: int | None, rows: int
+    ) -> pl.DataFrame:
+        """The newest `rows` bars in [lo, hi): only the newest files that can hold them."""
+        ratio = TIMEFRAMES[timeframe] // TIMEFRAMES[key.timeframe]
+        need = rows * ratio  # stored bars behind `rows` bars at `timeframe` (at most)
+        files = sorted(
+            (
+                f
+                for part in list(self._parts.get(key, {}).values())
+                for f in part.files
+                if (hi is None or f.ts_min < hi) and (lo is None or f.ts_max >= lo)
+            ),
+            key=lambda f: f.ts_max,
+            reverse=True,
+        )
+        buffered = self._buffer.get(key)
+        have = buffered.height if buffered is not None else 0
+        start = lo
+        for i, f in enumerate(files):
+            have += f.rows
+            if have >= need:
+                # Older files may still hold rows newer than this one's first bar.
+                floor = min(g.ts_min for g in files[: i + 1])
+                start = floor if lo is None else max(lo, floor)
+                break
+        frame = self._read_range(key, timeframe, start, hi)
+        if frame.height < rows and start != lo:
+            # Upserts made the files overlap: fewer distinct bars than rows counted.
+            frame = self._read_range(key, timeframe, lo, hi)
+        return frame.tail(rows) if frame.height > rows else frame
 
     def get_trades(
         self, symbol: str, start: object = None, end: object = None, venue: str | None = None

@@ -6,11 +6,12 @@ hot tier and one per bars write (a version bump, which drops the series' frames)
 
     {"op": "open", "pid": 123, "wall": "2026-11-25T04:00:00+00:00", "limit": 67108864}
     {"op": "r", "t": 1.25, "s": "alice", "v": "bundled", "y": "SP500", "tf": "1d",
-     "lo": null, "hi": null, "ver": 0, "hit": false, "b": 352000}
+     "lo": null, "hi": null, "n": null, "ver": 0, "hit": false, "b": 352000}
     {"op": "w", "t": 1.31, "s": null, "v": "demo", "y": "BTC/USDT", "tf": "1m", "ver": 4}
 
 `t` is seconds since the recorder opened (monotonic), `s` the session label set
-with `set_session` (None when unknown), `b` the frame's estimated size in bytes.
+with `set_session` (None when unknown), `n` the cached tail's rows for a
+`get_bars(last=...)` read (else None), `b` the frame's estimated size in bytes.
 Records are buffered and written when the buffer fills, or by a background
 thread at most a second late; the file stops growing at the size limit
 (`HFT_ACCESS_TRACE_MB`), and the closing record counts what was dropped. Nothing
@@ -152,8 +153,10 @@ class AccessTrace:
         version: int,
         frame: pl.DataFrame,
         hit: bool,
+        tail: int | None = None,
     ) -> None:
-        """One `get_bars` answered by the hot tier (hit) or put into it (miss)."""
+        """One `get_bars` answered by the hot tier (hit) or put into it (miss); `tail` is
+        the cached tail's row count for a `last=` read."""
         if self.path is None:
             return
         try:
@@ -167,6 +170,7 @@ class AccessTrace:
                     "tf": timeframe,
                     "lo": lo,
                     "hi": hi,
+                    "n": tail,
                     "ver": version,
                     "hit": hit,
                     "b": int(frame.estimated_size()),
@@ -303,8 +307,9 @@ class ReplayResult:
 
 
 def read_key(rec: dict[str, Any]) -> str:
-    """The hot-tier key of a read record (venue, symbol, timeframe, range, version)."""
-    return f"{rec['v']}|{rec['y']}|{rec['tf']}|{rec['lo']}|{rec['hi']}|{rec['ver']}"
+    """The hot-tier key of a read record (venue, symbol, timeframe, range, tail, version)."""
+    tail = rec.get("n")  # absent in traces recorded before `last=` reads
+    return f"{rec['v']}|{rec['y']}|{rec['tf']}|{rec['lo']}|{rec['hi']}|{tail}|{rec['ver']}"
 
 
 def replay(

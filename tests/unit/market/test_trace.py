@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from core.config import Settings
-from core.data.store import MarketStore
+from core.data.store import TAIL_MIN, MarketStore
 from core.data.trace import HOT_OVERHEAD, AccessTrace, load, read_key, replay
 from core.errors import InvalidInput
 from tests.unit.market.helpers import bars
@@ -68,6 +68,8 @@ def test_store_records_reads_and_writes(
     store.get_bars("NOPE/USD")  # unknown symbol: no hot-tier access
     store.write_bars(bars(10, symbol="SYN/USD", seed=3).with_columns(pl.col("close") + 1))
     store.get_bars("SYN/USD", timeframe="5m")
+    store.get_bars("SYN/USD", last=50)
+    store.get_bars("SYN/USD", last=70)  # the same cached tail
     store.close()
     store.trace.close()
     if name.endswith(".gz"):
@@ -82,8 +84,11 @@ def test_store_records_reads_and_writes(
         ("r", True, 1),
         ("w", None, 2),
         ("r", False, 2),
+        ("r", False, 2),
+        ("r", True, 2),
         ("close", None, None),
     ]
+    assert [r.get("n") for r in recs if r["op"] == "r"] == [None, None, None, TAIL_MIN, TAIL_MIN]
     read = recs[2]
     assert (read["v"], read["y"], read["tf"], read["lo"], read["hi"]) == (
         "synthetic",
@@ -94,7 +99,7 @@ def test_store_records_reads_and_writes(
     )
     assert read["b"] == first.estimated_size()
     assert read["s"] is None
-    assert recs[-1]["records"] == 6
+    assert recs[-1]["records"] == 8
     assert recs[-1]["dropped"] == 0
     ts = [r["t"] for r in recs if "t" in r]
     assert ts == sorted(ts)
@@ -236,7 +241,8 @@ def test_replay_hand_made_trace(policy: str) -> None:
     res = replay(trace, capacity=4 * w, policy=policy)
     assert (res.hits, res.misses, res.writes) == (6, 4, 1)
     assert res.hit_rate == pytest.approx(0.6)
-    assert read_key(_r("A", ver=3)) == "x|A|1m|None|None|3"
+    assert read_key(_r("A", ver=3)) == "x|A|1m|None|None|None|3"
+    assert read_key({**_r("A", ver=3), "n": 32768}) == "x|A|1m|None|None|32768|3"
 
 
 def test_replay_budget_decides(tmp_path: Path) -> None:
