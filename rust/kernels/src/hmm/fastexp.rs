@@ -1,6 +1,58 @@
 //! Branch-free e^x for x <= 0, scalar and 16 lanes at a time, for the
 //! max-shifted emissions of the fused E-step.
+//!
+//! x = (32 m + j) ln2/32 + r with |r| <= ln2/64: e^x = 2^m 2^(j/32) e^r, with
+//! 2^(j/32) from a table (correctly rounded) and e^r from its Taylor series
+//! to degree 6 (truncation below 4e-18). Six multiply-adds instead of the
+//! thirteen a [-ln2/2, ln2/2] reduction needs.
 #![allow(clippy::needless_range_loop)] // lane loops read like the maths here
+#![allow(clippy::excessive_precision, clippy::unreadable_literal)] // table digits as printed
+
+/// 2^(j/32), j = 0..32, each the double nearest the exact value.
+const POW2_J32: [f64; 32] = [
+    1.0,
+    1.0218971486541166,
+    1.0442737824274138,
+    1.0671404006768237,
+    1.0905077326652577,
+    1.1143867425958924,
+    1.1387886347566916,
+    1.1637248587775775,
+    1.189207115002721,
+    1.215247359980469,
+    1.241857812073484,
+    1.2690509571917332,
+    1.2968395546510096,
+    1.3252366431597413,
+    1.3542555469368927,
+    1.383909881963832,
+    std::f64::consts::SQRT_2,
+    1.4451808069770467,
+    1.4768261459394993,
+    1.5091644275934228,
+    1.5422108254079407,
+    1.5759808451078865,
+    1.6104903319492543,
+    1.645755478153965,
+    1.681792830507429,
+    1.718619298122478,
+    1.7562521603732995,
+    1.7947090750031072,
+    1.8340080864093424,
+    1.8741676341103,
+    1.9152065613971474,
+    1.9571441241754002,
+];
+/// 32 / ln 2.
+const INV_STEP: f64 = 46.16624130844683;
+/// ln2/32 to 32 significant bits (n * STEP_HI is exact for |n| < 2^21) ...
+const STEP_HI: f64 = 0.02166084938653512;
+/// ... and the rest.
+const STEP_LO: f64 = 5.9631716539705866e-12;
+/// 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits.
+const SHIFT: f64 = 6_755_399_441_055_744.0;
+/// Taylor coefficients of e^r from degree 5 down to 0, after 1/720 (Horner order).
+const C: [f64; 6] = [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0];
 
 /// e^x for x <= 0 (x = NaN is not expected), to about 2 ulp; below e^-708
 /// it returns 0 (where std would give a subnormal), so a row whose every
@@ -8,73 +60,36 @@
 /// Written branch-free so the sweep over a sequence vectorises.
 #[inline(always)]
 pub fn exp_nonpos(x: f64) -> f64 {
-    const INV_LN2: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 0.693_147_180_369_123_8;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    const SHIFT: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
-    let xc = x.max(-708.0);
-    let t = xc * INV_LN2 + SHIFT;
-    let n = t - SHIFT;
-    let r = xc - n * LN2_HI - n * LN2_LO;
-    // Taylor series of e^r on |r| <= ln2/2 to degree 12 (error < 2e-16).
-    let mut p = 1.0 / 479_001_600.0;
-    p = p * r + 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    let ni = (t.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
-    let v = p * f64::from_bits(((ni + 1023) << 52) as u64);
-    if x < -708.0 { 0.0 } else { v }
+    let mut v = [x];
+    exp_nonpos_n(&mut v);
+    v[0]
 }
 
-/// `exp_nonpos` on N values at once, stage by stage: the same operations
-/// (bitwise equal results) with N independent chains in flight, so the
-/// polynomial's latency overlaps instead of serialising.
+/// `exp_nonpos` on N values at once, stage by stage, with N independent
+/// chains in flight so the polynomial's latency overlaps.
 #[inline(always)]
 fn exp_nonpos_n<const N: usize>(v: &mut [f64; N]) {
-    const INV_LN2: f64 = std::f64::consts::LOG2_E;
-    const LN2_HI: f64 = 0.693_147_180_369_123_8;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    const SHIFT: f64 = 6_755_399_441_055_744.0;
-    const C: [f64; 12] = [
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ];
     let mut t = [0.0; N];
     let mut r = [0.0; N];
     for i in 0..N {
         let xc = v[i].max(-708.0);
-        t[i] = xc * INV_LN2 + SHIFT;
+        t[i] = xc * INV_STEP + SHIFT;
         let n = t[i] - SHIFT;
-        r[i] = xc - n * LN2_HI - n * LN2_LO;
+        r[i] = xc - n * STEP_HI - n * STEP_LO;
     }
-    let mut p = [1.0 / 479_001_600.0; N];
+    let mut p = [1.0 / 720.0; N];
     for c in C {
         for i in 0..N {
             p[i] = p[i] * r[i] + c;
         }
     }
     for i in 0..N {
-        let ni = (t[i].to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
-        let e = p[i] * f64::from_bits(((ni + 1023) << 52) as u64);
+        // n = 32 m + j in the low bits of t (two's complement); 2^m 2^(j/32)
+        // is the table entry with m added to its exponent (1023 + m >= 1
+        // for x >= -708, so it stays a normal number).
+        let n = (t[i].to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
+        let scale = POW2_J32[(n & 31) as usize].to_bits() as i64 + ((n >> 5) << 52);
+        let e = p[i] * f64::from_bits(scale as u64);
         v[i] = if v[i] < -708.0 { 0.0 } else { e };
     }
 }
@@ -98,7 +113,23 @@ pub fn exp_sweep(v: &mut [f64]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{exp_nonpos, exp_sweep};
+    use super::{POW2_J32, exp_nonpos, exp_sweep};
+
+    #[test]
+    fn table_is_two_to_the_j_over_32() {
+        for (j, &v) in POW2_J32.iter().enumerate() {
+            let want = (j as f64 / 32.0).exp2();
+            assert!((v - want).abs() <= f64::EPSILON * want, "j={j}: {v} vs {want}");
+            // Squaring 2^(j/32) five times gives 2^j (to rounding).
+            let mut q = v;
+            for _ in 0..5 {
+                q *= q;
+            }
+            assert!((q / (j as f64).exp2() - 1.0).abs() < 1e-14, "j={j}");
+        }
+        assert_eq!(POW2_J32[0], 1.0);
+        assert_eq!(POW2_J32[16], std::f64::consts::SQRT_2);
+    }
 
     #[test]
     fn fast_exp_matches_std() {

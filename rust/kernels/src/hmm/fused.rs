@@ -147,14 +147,15 @@ pub fn e_step(
     if simd::avx2_available() {
         simd::e_step_avx2(data, start, a, means, gauss, ws, pre, want, gamma)
     } else {
-        e_step_portable(data, start, a, means, gauss, ws, pre, want, gamma)
+        e_step_portable::<false>(data, start, a, means, gauss, ws, pre, want, gamma)
     }
 }
 
-/// `e_step` compiled for the baseline target (inlined into the AVX2 build).
+/// `e_step` compiled for the baseline target (inlined into the AVX2 build,
+/// where `AVX2` also routes the backward sweep to explicit AVX2 vectors).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub fn e_step_portable(
+pub fn e_step_portable<const AVX2: bool>(
     data: &Data,
     start: &[f64],
     a: &[f64],
@@ -166,104 +167,215 @@ pub fn e_step_portable(
     gamma: Option<&mut [f64]>,
 ) -> Option<Suff> {
     let k = start.len();
+    // (K, P): P lanes per row, a vector width >= K.
     macro_rules! fixed {
-        ($k:literal) => {
+        ($k:literal, $p:literal) => {
             match data.d {
-                1 => run_fixed::<$k, 1>(data, start, a, means, gauss, ws, pre, want, gamma),
-                2 => run_fixed::<$k, 2>(data, start, a, means, gauss, ws, pre, want, gamma),
-                _ => run_fixed::<$k, 0>(data, start, a, means, gauss, ws, pre, want, gamma),
+                1 => {
+                    run_fixed::<$k, $p, 1, AVX2>(data, start, a, means, gauss, ws, pre, want, gamma)
+                }
+                2 => {
+                    run_fixed::<$k, $p, 2, AVX2>(data, start, a, means, gauss, ws, pre, want, gamma)
+                }
+                _ => {
+                    run_fixed::<$k, $p, 0, AVX2>(data, start, a, means, gauss, ws, pre, want, gamma)
+                }
             }
         };
     }
     match k {
-        1 => fixed!(1),
-        2 => fixed!(2),
-        3 => fixed!(3),
-        4 => fixed!(4),
-        5 => fixed!(5),
-        6 => fixed!(6),
+        1 => fixed!(1, 1),
+        2 => fixed!(2, 4),
+        3 => fixed!(3, 4),
+        4 => fixed!(4, 4),
+        5 => fixed!(5, 8),
+        6 => fixed!(6, 8),
         _ => run::<0>(k, data, start, a, means, gauss, ws, pre, want, gamma),
     }
 }
 
 /// Per-row sums for a fixed K kept in local arrays (registers) during the
-/// backward sweep; D = 1 or 2 is unrolled, D = 0 means "any d" via `Suff::add`.
-struct Acc<const K: usize> {
-    nk: [f64; K],
-    sx: [[f64; 2]; K],
-    ss: [[f64; 3]; K],
-    c: [[f64; 2]; K],
+/// backward sweep, one P-lane array per quantity (state s in lane s; lanes
+/// K..P stay 0). D = 1 or 2 is unrolled, D = 0 means "any d" via `Suff::add`.
+pub(super) struct Acc<const P: usize> {
+    pub nk: [f64; P],
+    pub sx: [[f64; P]; 2],
+    /// (0, 0), (1, 0) and (1, 1) terms about the centre.
+    pub ss: [[f64; P]; 3],
+    pub c: [[f64; P]; 2],
 }
 
-impl<const K: usize> Acc<K> {
-    fn new(centre: &[f64], d: usize) -> Self {
-        let mut c = [[0.0; 2]; K];
+impl<const P: usize> Acc<P> {
+    fn new(centre: &[f64], k: usize, d: usize) -> Self {
+        let mut c = [[0.0; P]; 2];
         if d <= 2 {
-            for s in 0..K {
+            for s in 0..k {
                 for i in 0..d {
-                    c[s][i] = centre[s * d + i];
+                    c[i][s] = centre[s * d + i];
                 }
             }
         }
         Self {
-            nk: [0.0; K],
-            sx: [[0.0; 2]; K],
-            ss: [[0.0; 3]; K],
+            nk: [0.0; P],
+            sx: [[0.0; P]; 2],
+            ss: [[0.0; P]; 3],
             c,
         }
     }
 
-    /// Same operations, in the same order, as `Suff::add` for d = 1 and 2.
+    /// Same operations, in the same order, as `Suff::add` for d = 1 and 2,
+    /// lane by lane.
     #[inline(always)]
-    fn add<const D: usize>(&mut self, g: &[f64; K], x: &[f64]) {
+    fn add<const D: usize>(&mut self, g: &[f64; P], x: &[f64]) {
         if D == 1 {
             let xv = x[0];
-            for s in 0..K {
+            for s in 0..P {
                 let gs = g[s];
                 self.nk[s] += gs;
-                self.sx[s][0] += gs * xv;
-                let z = xv - self.c[s][0];
-                self.ss[s][0] += gs * z * z;
+                self.sx[0][s] += gs * xv;
+                let z = xv - self.c[0][s];
+                self.ss[0][s] += gs * z * z;
             }
         } else {
             let (x0, x1) = (x[0], x[1]);
-            for s in 0..K {
+            for s in 0..P {
                 let gs = g[s];
                 self.nk[s] += gs;
-                self.sx[s][0] += gs * x0;
-                self.sx[s][1] += gs * x1;
-                let z0 = x0 - self.c[s][0];
-                let z1 = x1 - self.c[s][1];
-                self.ss[s][0] += gs * z0 * z0;
-                self.ss[s][1] += gs * z1 * z0;
-                self.ss[s][2] += gs * z1 * z1;
+                self.sx[0][s] += gs * x0;
+                self.sx[1][s] += gs * x1;
+                let z0 = x0 - self.c[0][s];
+                let z1 = x1 - self.c[1][s];
+                self.ss[0][s] += gs * z0 * z0;
+                self.ss[1][s] += gs * z1 * z0;
+                self.ss[2][s] += gs * z1 * z1;
             }
         }
     }
 
-    /// Add into `st` (the per-sequence partial sums, in sequence order).
-    fn flush<const D: usize>(&self, st: &mut Suff) {
-        for s in 0..K {
+    /// Add the first k lanes into `st` (the per-sequence partial sums, in
+    /// sequence order).
+    fn flush<const D: usize>(&self, k: usize, st: &mut Suff) {
+        for s in 0..k {
             st.nk[s] += self.nk[s];
             if D == 1 {
-                st.sx[s] += self.sx[s][0];
-                st.ss[s] += self.ss[s][0];
+                st.sx[s] += self.sx[0][s];
+                st.ss[s] += self.ss[0][s];
             } else {
-                st.sx[2 * s] += self.sx[s][0];
-                st.sx[2 * s + 1] += self.sx[s][1];
-                st.ss[4 * s] += self.ss[s][0];
-                st.ss[4 * s + 2] += self.ss[s][1];
-                st.ss[4 * s + 3] += self.ss[s][2];
+                st.sx[2 * s] += self.sx[0][s];
+                st.sx[2 * s + 1] += self.sx[1][s];
+                st.ss[4 * s] += self.ss[0][s];
+                st.ss[4 * s + 2] += self.ss[1][s];
+                st.ss[4 * s + 3] += self.ss[2][s];
             }
         }
     }
 }
 
+/// A row of k values as P lanes, the rest 0.
+#[inline(always)]
+pub(super) fn lanes<const K: usize, const P: usize>(row: &[f64]) -> [f64; P] {
+    let mut v = [0.0; P];
+    v[..K].copy_from_slice(&row[..K]);
+    v
+}
+
+/// One sequence's rows for the backward sweep (K values per row of b and alpha).
+pub(super) struct SeqRows<'a> {
+    pub x: &'a [f64],
+    pub b: &'a [f64],
+    pub alpha: &'a [f64],
+    /// 1 / c_t (1 on rows that were not rescaled).
+    pub c: &'a [f64],
+    pub d: usize,
+    /// Sum of the last alpha row when it was not rescaled, else 1.
+    pub tail: f64,
+}
+
+/// What one backward sweep leaves: the xi sums before the factor a[i][j],
+/// the M-step sums (d = 1, 2), and the first row's posterior and beta.
+pub(super) struct Back<const K: usize, const P: usize> {
+    pub xs: [[f64; P]; K],
+    pub acc: Acc<P>,
+    pub g: [f64; P],
+    pub beta: [f64; P],
+}
+
+/// The backward sweep of one sequence, posteriors and sums included, rows
+/// in P-lane arrays. Per step (for t + 1 < T), with b' = b~_{t+1} / c_{t+1}:
+/// w = b' beta (for xi), and beta_t[i] = sum_j beta[j] (b'[j] a[i][j]), j in
+/// order: the products b'[j] a[i][j] do not depend on beta, so the chain
+/// from one beta to the next is one multiply and K - 1 adds. `simd.rs` has
+/// the same operations with explicit AVX2 vectors. D = 0 adds into `st`.
+#[inline(always)]
+pub(super) fn backward<const K: usize, const P: usize, const D: usize>(
+    rows: &SeqRows,
+    ac: &[[f64; P]; K],
+    mut acc: Acc<P>,
+    mut gamma: Option<&mut [f64]>,
+    st: &mut Suff,
+) -> Back<K, P> {
+    let d = rows.d;
+    let len = rows.c.len();
+    let mut xs = [[0.0; P]; K];
+    let mut beta = lanes::<K, P>(&[1.0 / rows.tail; K]);
+    let mut g = [0.0; P];
+    for t in (0..len).rev() {
+        let at = lanes::<K, P>(&rows.alpha[t * K..(t + 1) * K]);
+        if t + 1 < len {
+            let inv = rows.c[t + 1];
+            let mut bn = lanes::<K, P>(&rows.b[(t + 1) * K..(t + 2) * K]);
+            // inv is 1 on rows that were not rescaled (x * 1 = x exactly).
+            if inv != 1.0 {
+                for j in 0..P {
+                    bn[j] *= inv;
+                }
+            }
+            let mut w = [0.0; P];
+            for j in 0..P {
+                w[j] = bn[j] * beta[j];
+            }
+            let mut nb = [0.0; P];
+            for i in 0..P {
+                nb[i] = beta[0] * (bn[0] * ac[0][i]);
+            }
+            for j in 1..K {
+                for i in 0..P {
+                    nb[i] += beta[j] * (bn[j] * ac[j][i]);
+                }
+            }
+            for i in 0..K {
+                let ai = at[i];
+                for j in 0..P {
+                    xs[i][j] += ai * w[j];
+                }
+            }
+            beta = nb;
+        }
+        for s in 0..P {
+            g[s] = at[s] * beta[s];
+        }
+        let xt = &rows.x[t * d..(t + 1) * d];
+        if D == 0 {
+            st.add(K, d, &g[..K], xt);
+        } else {
+            acc.add::<D>(&g, xt);
+        }
+        if let Some(out) = gamma.as_deref_mut() {
+            out[t * K..(t + 1) * K].copy_from_slice(&g[..K]);
+        }
+    }
+    Back { xs, acc, g, beta }
+}
+
 /// The fused pass for a fixed state count: the recursions keep their rows
-/// in local arrays so the dependency chain stays in registers.
+/// in local P-lane arrays (P >= K, a vector width; lanes K..P hold 0), so
+/// the dependency chains stay in registers and each row operation is one
+/// or two vector instructions. Every lane computes the same operations, in
+/// the same order, as a scalar loop over the states would; the extra lanes
+/// only ever add exact zeros, so results do not depend on P.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn run_fixed<const K: usize, const D: usize>(
+fn run_fixed<const K: usize, const P: usize, const D: usize, const AVX2: bool>(
     data: &Data,
     start: &[f64],
     a: &[f64],
@@ -276,12 +388,16 @@ fn run_fixed<const K: usize, const D: usize>(
 ) -> Option<Suff> {
     let d = data.d;
     let mut st = Suff::new(K, d, means);
-    let mut am = [[0.0; K]; K];
+    // am[i] is row i of A; ac[j] is column j (lane i = a[i][j]).
+    let mut am = [[0.0; P]; K];
+    let mut ac = [[0.0; P]; K];
     for i in 0..K {
-        am[i].copy_from_slice(&a[i * K..(i + 1) * K]);
+        for j in 0..K {
+            am[i][j] = a[i * K + j];
+            ac[j][i] = a[i * K + j];
+        }
     }
-    let mut st0 = [0.0; K];
-    st0.copy_from_slice(&start[..K]);
+    let st0: [f64; P] = lanes::<K, P>(start);
     let mut em = [[0.0; 6]; K];
     if D != 0 {
         for s in 0..K {
@@ -301,7 +417,7 @@ fn run_fixed<const K: usize, const D: usize>(
         // core overlaps the exp of one block with the latency-bound chain of
         // the previous one.
         let (mut last, mut msum) = (1.0f64, 0.0f64);
-        let mut prev = [0.0; K];
+        let mut prev = [0.0; P];
         let mut lrow = [0.0; K];
         for q in (0..len).step_by(BLOCK) {
             let r = q..(q + BLOCK).min(len);
@@ -350,18 +466,24 @@ fn run_fixed<const K: usize, const D: usize>(
                 .zip(mblk.iter())
                 .enumerate()
             {
-                let mut tmp = [0.0; K];
+                let bt = lanes::<K, P>(brow);
+                let mut tmp = [0.0; P];
                 if q + t == 0 {
-                    for j in 0..K {
-                        tmp[j] = st0[j] * brow[j];
+                    for j in 0..P {
+                        tmp[j] = st0[j] * bt[j];
                     }
                 } else {
-                    for j in 0..K {
-                        let mut s = prev[0] * am[0][j];
-                        for i in 1..K {
-                            s += prev[i] * am[i][j];
+                    let mut acc = [0.0; P];
+                    for j in 0..P {
+                        acc[j] = prev[0] * am[0][j];
+                    }
+                    for i in 1..K {
+                        for j in 0..P {
+                            acc[j] += prev[i] * am[i][j];
                         }
-                        tmp[j] = s * brow[j];
+                    }
+                    for j in 0..P {
+                        tmp[j] = acc[j] * bt[j];
                     }
                 }
                 let mut s = 0.0;
@@ -376,12 +498,12 @@ fn run_fixed<const K: usize, const D: usize>(
                     }
                     let inv = 1.0 / s;
                     *ct = inv;
-                    for j in 0..K {
+                    for j in 0..P {
                         tmp[j] *= inv;
                     }
                     st.ll += s.ln();
                 }
-                cur.copy_from_slice(&tmp);
+                cur.copy_from_slice(&tmp[..K]);
                 prev = tmp;
                 last = s;
                 msum += mt;
@@ -396,75 +518,40 @@ fn run_fixed<const K: usize, const D: usize>(
         return Some(st);
     }
     for (&(o, len), tail) in data.seqs.iter().zip(tails) {
-        let xseq = &data.x[o * d..(o + len) * d];
-        let bseq = &ws.b[o * K..(o + len) * K];
-        let aseq = &ws.alpha[o * K..(o + len) * K];
-        let cseq = &ws.c[o..o + len];
-        // Backward with posteriors and sums, rows in registers.
-        let mut xs = [[0.0; K]; K];
-        let mut acc = Acc::<K>::new(means, d);
-        let mut beta = [1.0 / tail; K];
-        let mut g = [0.0; K];
-        let mut w = [0.0; K];
-        for t in (0..len).rev() {
-            let at: &[f64; K] = aseq[t * K..(t + 1) * K].try_into().ok()?;
-            if t + 1 < len {
-                let inv = cseq[t + 1];
-                let bnext: &[f64; K] = bseq[(t + 1) * K..(t + 2) * K].try_into().ok()?;
-                // inv is 1 on rows that were not rescaled: skip that multiply
-                // (x * 1 = x exactly) to shorten the recursion's chain.
-                if inv == 1.0 {
-                    for j in 0..K {
-                        w[j] = bnext[j] * beta[j];
-                    }
-                } else {
-                    for j in 0..K {
-                        w[j] = bnext[j] * beta[j] * inv;
-                    }
-                }
-                let mut nb = [0.0; K];
-                for i in 0..K {
-                    let mut s = am[i][0] * w[0];
-                    for j in 1..K {
-                        s += am[i][j] * w[j];
-                    }
-                    nb[i] = s;
-                }
-                for i in 0..K {
-                    let ai = at[i];
-                    for j in 0..K {
-                        xs[i][j] += ai * w[j];
-                    }
-                }
-                beta = nb;
-            }
-            for s in 0..K {
-                g[s] = at[s] * beta[s];
-            }
-            let xt = &xseq[t * d..(t + 1) * d];
-            if D == 0 {
-                st.add(K, d, &g, xt);
-            } else {
-                acc.add::<D>(&g, xt);
-            }
-            if let Some(out) = gamma.as_deref_mut() {
-                out[(o + t) * K..(o + t + 1) * K].copy_from_slice(&g);
-            }
-        }
+        let rows = SeqRows {
+            x: &data.x[o * d..(o + len) * d],
+            b: &ws.b[o * K..(o + len) * K],
+            alpha: &ws.alpha[o * K..(o + len) * K],
+            c: &ws.c[o..o + len],
+            d,
+            tail,
+        };
+        let out = gamma.as_deref_mut().map(|g| &mut g[o * K..(o + len) * K]);
+        let acc = Acc::<P>::new(means, K, d);
+        let back = if AVX2 && D != 0 {
+            simd::backward::<K, P, D>(&rows, &ac, acc, out)
+        } else {
+            Err((acc, out))
+        };
+        let back = match back {
+            Ok(back) => back,
+            Err((acc, out)) => backward::<K, P, D>(&rows, &ac, acc, out, &mut st),
+        };
         if D != 0 {
-            acc.flush::<D>(&mut st);
+            back.acc.flush::<D>(K, &mut st);
         }
         for i in 0..K {
             for j in 0..K {
-                st.xi[i * K + j] += xs[i][j] * am[i][j];
+                st.xi[i * K + j] += back.xs[i][j] * am[i][j];
             }
         }
         for s in 0..K {
-            st.start[s] += g[s];
+            st.start[s] += back.g[s];
         }
         if let Some(ps) = pre {
+            let mut w = [0.0; K];
             for j in 0..K {
-                w[j] = bseq[j] * beta[j];
+                w[j] = rows.b[j] * back.beta[j];
             }
             ps.add_xi(a, &w, &mut st.xi);
         }

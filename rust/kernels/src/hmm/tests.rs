@@ -357,7 +357,7 @@ fn avx2_and_portable_builds_agree_bitwise() {
                             Some(&mut gamma),
                         )
                     } else {
-                        fused::e_step_portable(
+                        fused::e_step_portable::<false>(
                             args.0,
                             args.1,
                             args.2,
