@@ -98,7 +98,7 @@ def to_us(value: object, what: str) -> int | None:
     raise InvalidInput(f"{what} must be a datetime, date, ISO string or µs int, got {value!r}")
 
 
-TAIL_MIN = 32_768
+TAIL_MIN = 16_384
 """Smallest tail the hot tier keeps for `get_bars(last=...)`."""
 
 

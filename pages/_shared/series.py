@@ -35,13 +35,18 @@ def _window(key: str, default: int, maximum: int) -> int:
     )
 
 
+# Default windows: 15,000 bars (about ten days of minutes, all of a daily history) for
+# one-market pages, 2,520 for baskets. Both fit the hot tier's smallest cached tail
+# (TAIL_MIN = 16,384 rows), so every page's default read of a market is one shared entry.
+
+
 def pick_series(
     key: str,
     label: str = "Market",
     default: str = "SP500",
     *,
     last_key: str,
-    last: int = 20_000,
+    last: int = 15_000,
     max_last: int = 200_000,
 ) -> tuple[SeriesRef, pl.DataFrame]:
     """A selectbox of every series and a window size; returns the choice and its newest bars."""

@@ -132,9 +132,10 @@ def test_window_sizes_in_one_bucket_share_an_entry(tmp_path: Path) -> None:
     store = MarketStore(tmp_path)
     store.write_bars(frame)
     a = store.get_bars("SYN/USD", last=2520)
-    b = store.get_bars("SYN/USD", last=20_000)
+    b = store.get_bars("SYN/USD", last=15_000)
     assert store.stats()["hot"]["hits"] == 1  # both under TAIL_MIN
-    assert store_module.tail_rows(20_000) == store_module.TAIL_MIN
+    assert store_module.tail_rows(15_000) == store_module.TAIL_MIN
+    assert store_module.tail_rows(20_000) == 32_768
     assert store_module.tail_rows(40_000) == 65_536
     assert a.height == 2520
     assert b.height == frame.height
