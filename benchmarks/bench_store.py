@@ -157,6 +157,24 @@ def trace(
     return out[:n]
 
 
+def read_shapes(records: list[dict[str, Any]]) -> str:
+    """How the trace's reads were shaped: `last=` tails (and their sizes) or whole series."""
+    reads = [r for r in records if r.get("op") == "r"]
+    tails = [r for r in reads if r.get("n") is not None]
+    if not tails:
+        return (
+            "Every read in it is a whole series (pages that loaded full histories), so a small "
+            "budget holds only a few of them."
+        )
+    rows = sorted({int(r["n"]) for r in tails})
+    biggest = max(int(r["b"]) for r in tails)
+    return (
+        f"{len(tails):,} of its {len(reads):,} reads are `get_bars(last=n)` windows, cached as "
+        f"tails of {', '.join(f'{n:,}' for n in rows)} rows (at most {biggest / 2**20:.1f} MiB "
+        "each); the rest read whole series or ranges."
+    )
+
+
 def recorded_trace_lines(traces: Path = TRACES, pct: float = 10.0) -> list[str]:
     """One paragraph per recorded trace in benchmarks/traces: its provenance, then its reads
     and writes replayed in order through the hot-tier cache (S3-FIFO and plain LRU) at `pct`%
@@ -201,10 +219,7 @@ def recorded_trace_lines(traces: Path = TRACES, pct: float = 10.0) -> list[str]:
             f"{summ.best_hit_rate * 100:.1f}% on it (each distinct read misses once); the app "
             f"saw {summ.recorded_hit_rate * 100:.1f}% at its own "
             f"{k.get('app_cache_mb', 256)} MiB budget while recording. "
-            f"Target ≥ 95% at {pct:g}%: {met}. Every read in this trace is a whole series "
-            "(the analysis pages load full histories; a 90-day 1m series is about 8 MiB in "
-            "memory), so a 10% budget holds only a handful of the distinct series the users "
-            "moved between.",
+            f"Target ≥ 95% at {pct:g}%: {met}. {read_shapes(records)}",
             "",
         ]
     return out
