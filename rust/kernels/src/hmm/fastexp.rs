@@ -119,7 +119,10 @@ mod tests {
     fn table_is_two_to_the_j_over_32() {
         for (j, &v) in POW2_J32.iter().enumerate() {
             let want = (j as f64 / 32.0).exp2();
-            assert!((v - want).abs() <= f64::EPSILON * want, "j={j}: {v} vs {want}");
+            assert!(
+                (v - want).abs() <= f64::EPSILON * want,
+                "j={j}: {v} vs {want}"
+            );
             // Squaring 2^(j/32) five times gives 2^j (to rounding).
             let mut q = v;
             for _ in 0..5 {
