@@ -168,10 +168,14 @@ def read_shapes(records: list[dict[str, Any]]) -> str:
         )
     rows = sorted({int(r["n"]) for r in tails})
     biggest = max(int(r["b"]) for r in tails)
+    share = (
+        f"All {len(reads):,} of its reads are"
+        if len(tails) == len(reads)
+        else f"{len(tails):,} of its {len(reads):,} reads (the rest whole series or ranges) are"
+    )
     return (
-        f"{len(tails):,} of its {len(reads):,} reads are `get_bars(last=n)` windows, cached as "
-        f"tails of {', '.join(f'{n:,}' for n in rows)} rows (at most {biggest / 2**20:.1f} MiB "
-        "each); the rest read whole series or ranges."
+        f"{share} `get_bars(last=n)` windows of the analysis pages, cached as tails of "
+        f"{', '.join(f'{n:,}' for n in rows)} rows (at most {biggest / 2**20:.1f} MiB each)."
     )
 
 
