@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.common import OUT, REPORT, fmt_s, median_time
 from core.data import trace as access
+from core.data.hot import frame_bytes
 from core.data.store import MarketStore
 from core.native import ext
 from core.sql import SqlExplorer
@@ -431,7 +432,7 @@ def _run(work: Path) -> str:
     tr = trace(SYMBOLS, DAYS, 200_000)
     uniq = {k: n for n, k in enumerate(dict.fromkeys(tr))}
     keys = np.array([uniq[k] for k in tr], dtype=np.uint64)
-    bar_bytes = int(store.get_bars(sym, lo, hi, cache=False).estimated_size()) / 1440
+    bar_bytes = frame_bytes(store.get_bars(sym, lo, hi, cache=False)) / 1440
     sizes = {
         k: int((k[2] - k[1]) * 1440 / (60 if k[3] == "1h" else 1) * bar_bytes) + 256 for k in uniq
     }

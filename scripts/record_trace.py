@@ -102,6 +102,7 @@ def data_facts(data_dir: Path) -> dict[str, Any]:
     """Size of the bars data after the run: on disk (warm tier) and in memory (every series
     read whole at its stored timeframe, as the hot tier would weigh it)."""
     from core.config import Settings
+    from core.data.hot import frame_bytes
     from core.data.store import MarketStore
 
     settings = Settings.from_env({"HFT_DATA_DIR": str(data_dir)})
@@ -111,7 +112,7 @@ def data_facts(data_dir: Path) -> dict[str, Any]:
         memory = rows = 0
         for k in keys:
             frame = store.get_bars(k.symbol, timeframe=k.timeframe, venue=k.venue, cache=False)
-            memory += int(frame.estimated_size())
+            memory += frame_bytes(frame)
             rows += frame.height
         disk = sum(f.size for key, f in store.warm_files("bars"))
     finally:

@@ -11,7 +11,9 @@ hot tier and one per bars write (a version bump, which drops the series' frames)
 
 `t` is seconds since the recorder opened (monotonic), `s` the session label set
 with `set_session` (None when unknown), `n` the cached tail's rows for a
-`get_bars(last=...)` read (else None), `b` the frame's estimated size in bytes.
+`get_bars(last=...)` read (else None), `b` the frame's bytes as the hot tier charges
+them (`hot.frame_bytes`; traces recorded before 2026-11-25 08:40 UTC used Polars'
+`estimated_size`, which undercounts String views, for `b` and their data size alike).
 Records are buffered and written when the buffer fills, or by a background
 thread at most a second late; the file stops growing at the size limit
 (`HFT_ACCESS_TRACE_MB`), and the closing record counts what was dropped. Nothing
@@ -38,13 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from core.data.hot import ENTRY_OVERHEAD, frame_bytes
 from core.errors import InvalidInput
 
 if TYPE_CHECKING:
     import polars as pl
 
-HOT_OVERHEAD = 256
-"""Bytes the hot tier charges per entry on top of the frame's estimated size."""
+HOT_OVERHEAD = ENTRY_OVERHEAD
+"""Bytes the hot tier charges per entry on top of the frame."""
 
 _session: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "hfthot_trace_session", default=None
@@ -173,7 +176,7 @@ class AccessTrace:
                     "n": tail,
                     "ver": version,
                     "hit": hit,
-                    "b": int(frame.estimated_size()),
+                    "b": frame_bytes(frame),
                 }
             )
         except Exception as exc:  # never raise into a read

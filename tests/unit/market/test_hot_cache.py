@@ -54,3 +54,21 @@ def test_s3fifo_beats_lru_on_skewed_trace_with_scans() -> None:
     s3, _ = ext.cache_simulate(keys, weights, 100 * 300, "s3fifo")
     lru, _ = ext.cache_simulate(keys, weights, 100 * 300, "lru")
     assert s3 > lru
+
+
+def test_frames_are_charged_their_string_views() -> None:
+    from core.data.hot import ENTRY_OVERHEAD, HotTier, frame_bytes
+    from tests.unit.market.helpers import bars
+
+    frame = bars(1000)
+    n_str = sum(1 for dt in frame.dtypes if dt == pl.String)
+    n_num = frame.width - n_str
+    assert n_str == 3
+    # 8 bytes per number, a 16-byte view per String value (Polars' own estimate counts the
+    # characters: 9 + 7 + 2 per row here).
+    assert frame_bytes(frame) == 1000 * (8 * n_num + 16 * n_str)
+    assert frame.estimated_size() < frame_bytes(frame)
+    tier = HotTier(10 * 2**20)
+    assert tier.put("k", frame)
+    assert tier.stats()["bytes"] == frame_bytes(frame) + ENTRY_OVERHEAD
+    assert frame_bytes(frame.clear()) == 1

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from core.config import Settings
+from core.data.hot import frame_bytes
 from core.data.store import TAIL_MIN, MarketStore
 from core.data.trace import HOT_OVERHEAD, AccessTrace, load, read_key, replay
 from core.errors import InvalidInput
@@ -97,7 +98,7 @@ def test_store_records_reads_and_writes(
         None,
         None,
     )
-    assert read["b"] == first.estimated_size()
+    assert read["b"] == frame_bytes(first)
     assert read["s"] is None
     assert recs[-1]["records"] == 8
     assert recs[-1]["dropped"] == 0
