@@ -579,18 +579,4 @@ def _run(work: Path) -> str:
         "cover `write_bars` only (validation, de-duplication check, Parquet encode, fsync of file "
         "and directory, rollup update), not data generation."
     )
-    section = "\n".join(lines)
-    _splice(section)
-    return section
-
-
-def _splice(section: str) -> None:
-    """Put this section into REPORT.md, replacing an older one, so a lone run updates it."""
-    text = REPORT.read_text() if REPORT.exists() else "# HFThot benchmark report\n"
-    start = text.find(SECTION)
-    if start >= 0:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("\n" + text[nxt + 1 :] if nxt >= 0 else "\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    REPORT.write_text(text)
+    return "\n".join(lines)
