@@ -269,6 +269,14 @@ pub fn simulate(m: &Model, t: usize, n_paths: usize, seed: u64, full: bool) -> R
     if n_paths == 0 {
         return Err(invalid("n_paths must be at least 1"));
     }
+    if n_paths <= 4 {
+        // One group of lanes: nothing to spread over threads.
+        let sh: Vec<Vec<f64>> = (0..n_paths as u64)
+            .map(|s| path_shocks(m, seed, s, t))
+            .collect();
+        let lanes: Vec<&[f64]> = sh.iter().map(Vec::as_slice).collect();
+        return Ok(run_many(m, &lanes, t, full));
+    }
     let groups: Vec<Vec<Path>> = (0..n_paths)
         .collect::<Vec<_>>()
         .par_chunks(4)
@@ -304,6 +312,10 @@ pub fn simulate_with(m: &Model, t: usize, shocks: &[f64], full: bool) -> Result<
         return Err(invalid("shocks must be finite"));
     }
     let paths: Vec<&[f64]> = shocks.chunks_exact(per).collect();
+    if paths.len() <= 4 {
+        // One group of lanes: nothing to spread over threads.
+        return Ok(run_many(m, &paths, t, full));
+    }
     let groups: Vec<Vec<Path>> = paths
         .par_chunks(4)
         .map(|g| run_many(m, g, t, full))
