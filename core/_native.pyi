@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 __version__: str
 BUILD_PROFILE: str
+DE_STRATEGIES: list[str]
 
 class NumericalError(RuntimeError): ...
 class CancelledError(RuntimeError): ...

@@ -38,21 +38,9 @@ __all__ = [
 Method = Literal["lshade", "shade", "de"]
 METHODS: tuple[str, ...] = ("lshade", "shade", "de")
 PRESETS: tuple[str, ...] = ("lshade2014", "lshade_cec21")
-# Classic DE strategies (mutation x crossover, SciPy's names), for method="de".
-STRATEGIES: tuple[str, ...] = (
-    "rand1bin",
-    "rand1exp",
-    "best1bin",
-    "best1exp",
-    "currenttobest1bin",
-    "currenttobest1exp",
-    "randtobest1bin",
-    "randtobest1exp",
-    "rand2bin",
-    "rand2exp",
-    "best2bin",
-    "best2exp",
-)
+# Classic DE strategies (mutation x crossover, SciPy's names), for method="de"; the
+# Rust kernel's list, so the two cannot drift.
+STRATEGIES: tuple[str, ...] = tuple(ext.DE_STRATEGIES)
 # Layouts of the first population; "sobol" supports up to SOBOL_MAX_DIM dimensions.
 INITS: tuple[str, ...] = ("uniform", "lhs", "sobol")
 SOBOL_MAX_DIM = 64

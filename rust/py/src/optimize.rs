@@ -490,6 +490,7 @@ fn de_sobol_points<'py>(py: Python<'py>, n: usize, d: usize) -> PyResult<Bound<'
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("DE_STRATEGIES", step::Strategy::NAMES.to_vec())?;
     m.add_function(wrap_pyfunction!(de_init_population, m)?)?;
     m.add_function(wrap_pyfunction!(de_sobol_points, m)?)?;
     m.add_function(wrap_pyfunction!(de_minimize, m)?)?;
