@@ -144,11 +144,8 @@ pub fn e_step(
     want: Want,
     gamma: Option<&mut [f64]>,
 ) -> Option<Suff> {
-    if simd::avx2_available() {
-        simd::e_step_avx2(data, start, a, means, gauss, ws, pre, want, gamma)
-    } else {
-        e_step_portable::<false>(data, start, a, means, gauss, ws, pre, want, gamma)
-    }
+    // Checks the CPU itself and falls back to the portable build.
+    simd::e_step_avx2(data, start, a, means, gauss, ws, pre, want, gamma)
 }
 
 /// `e_step` compiled for the baseline target (inlined into the AVX2 build,

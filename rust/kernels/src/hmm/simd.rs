@@ -11,7 +11,7 @@ use super::fused;
 use super::fused::{Acc, Back, SeqRows, Suff, Want, e_step_portable};
 
 /// True when this CPU runs AVX2 (the check is cached by std).
-pub fn avx2_available() -> bool {
+fn avx2_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2")
