@@ -112,10 +112,10 @@ fn chiarella_simulate<'py>(
         Some(s) => chiarella::simulate_with(&m, n_steps, s, full),
         None => chiarella::simulate(&m, n_steps, n_paths, seed, full),
     };
-    // Up to 4 paths run as one group of lanes on this thread, with no rayon at all:
-    // handing the job to a pool thread cost more than the whole simulation at S=1
-    // (about 70 µs against 170 µs on the 2-core test machines).
-    let direct = shocks.as_ref().map_or(n_paths, |a| a.shape()[0]) <= 4;
+    // One group of lanes runs on this thread with no rayon at all: handing the job to a
+    // pool thread cost more than the whole simulation at S=1 (about 70 µs against
+    // 170 µs on the 2-core test machines).
+    let direct = shocks.as_ref().map_or(n_paths, |a| a.shape()[0]) <= chiarella::LANES;
     let paths = py
         .detach(|| {
             if direct {

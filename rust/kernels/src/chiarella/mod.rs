@@ -237,12 +237,20 @@ pub fn run_lanes<const L: usize>(
     out
 }
 
-/// Paths for a set of shock vectors, four lanes at a time.
+/// Paths run in lockstep by `run_many`, and the size of one parallel task.
+pub const LANES: usize = 4;
+
+/// Paths for a set of shock vectors, LANES at a time.
 pub fn run_many(m: &Model, shocks: &[&[f64]], t: usize, full: bool) -> Vec<Path> {
     let mut out = Vec::with_capacity(shocks.len());
-    let mut chunks = shocks.chunks_exact(4);
+    let mut chunks = shocks.chunks_exact(LANES);
     for c in &mut chunks {
-        out.extend(run_lanes::<4>(m, std::array::from_fn(|i| c[i]), t, full));
+        out.extend(run_lanes::<LANES>(
+            m,
+            std::array::from_fn(|i| c[i]),
+            t,
+            full,
+        ));
     }
     out.extend(chunks.remainder().iter().map(|sh| run_path(m, sh, t, full)));
     out
@@ -269,30 +277,25 @@ pub fn simulate(m: &Model, t: usize, n_paths: usize, seed: u64, full: bool) -> R
     if n_paths == 0 {
         return Err(invalid("n_paths must be at least 1"));
     }
-    if n_paths <= 4 {
-        // One group of lanes: nothing to spread over threads.
-        let sh: Vec<Vec<f64>> = (0..n_paths as u64)
-            .map(|s| path_shocks(m, seed, s, t))
+    // One group of LANES paths, its shocks drawn by index.
+    let group = |idx: &[usize]| {
+        let sh: Vec<Vec<f64>> = idx
+            .iter()
+            .map(|&s| path_shocks(m, seed, s as u64, t))
             .collect();
-        let lanes: Vec<&[f64]> = sh.iter().map(Vec::as_slice).collect();
-        return Ok(run_many(m, &lanes, t, full));
+        run_many(
+            m,
+            &sh.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+            t,
+            full,
+        )
+    };
+    let idx: Vec<usize> = (0..n_paths).collect();
+    if n_paths <= LANES {
+        // One group: nothing to spread over threads.
+        return Ok(group(&idx));
     }
-    let groups: Vec<Vec<Path>> = (0..n_paths)
-        .collect::<Vec<_>>()
-        .par_chunks(4)
-        .map(|idx| {
-            let sh: Vec<Vec<f64>> = idx
-                .iter()
-                .map(|&s| path_shocks(m, seed, s as u64, t))
-                .collect();
-            run_many(
-                m,
-                &sh.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-                t,
-                full,
-            )
-        })
-        .collect();
+    let groups: Vec<Vec<Path>> = idx.par_chunks(LANES).map(group).collect();
     Ok(groups.into_iter().flatten().collect())
 }
 
@@ -312,12 +315,12 @@ pub fn simulate_with(m: &Model, t: usize, shocks: &[f64], full: bool) -> Result<
         return Err(invalid("shocks must be finite"));
     }
     let paths: Vec<&[f64]> = shocks.chunks_exact(per).collect();
-    if paths.len() <= 4 {
-        // One group of lanes: nothing to spread over threads.
+    if paths.len() <= LANES {
+        // One group: nothing to spread over threads.
         return Ok(run_many(m, &paths, t, full));
     }
     let groups: Vec<Vec<Path>> = paths
-        .par_chunks(4)
+        .par_chunks(LANES)
         .map(|g| run_many(m, g, t, full))
         .collect();
     Ok(groups.into_iter().flatten().collect())

@@ -1,7 +1,7 @@
 //! Method of simulated moments with common random numbers.
 
 use super::facts::{N_MOMENTS, moments};
-use super::{Model, path_shocks, run_many};
+use super::{LANES, Model, path_shocks, run_many};
 use crate::error::{Result, invalid};
 use crate::optimize::{self, Config, Method, Outcome, Progress};
 use rayon::prelude::*;
@@ -105,7 +105,7 @@ impl Objective {
         let m = self.model(theta)?;
         let per: Vec<Option<[f64; N_MOMENTS]>> = self
             .shocks
-            .par_chunks(4)
+            .par_chunks(LANES)
             .flat_map_iter(|g| {
                 let refs: Vec<&[f64]> = g.iter().map(Vec::as_slice).collect();
                 run_many(&m, &refs, self.t, false).into_iter().map(|p| {
