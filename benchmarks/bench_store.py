@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from benchmarks.common import OUT, REPORT, fmt_s, median_time
 from core.data import trace as access
-from core.data.hot import frame_bytes
+from core.data.hot import ENTRY_OVERHEAD, frame_bytes
 from core.data.store import MarketStore
 from core.native import ext
 from core.sql import SqlExplorer
@@ -429,24 +429,25 @@ def _run(work: Path) -> str:
     # Cache hit rate on the dashboard trace at a budget of 10% of the data.
     data_bytes = store.stats()["warm"]["bytes"]
     budget = max(1, data_bytes // 10)
-    tr = trace(SYMBOLS, DAYS, 200_000)
-    uniq = {k: n for n, k in enumerate(dict.fromkeys(tr))}
-    keys = np.array([uniq[k] for k in tr], dtype=np.uint64)
     bar_bytes = frame_bytes(store.get_bars(sym, lo, hi, cache=False)) / 1440
-    sizes = {
-        k: int((k[2] - k[1]) * 1440 / (60 if k[3] == "1h" else 1) * bar_bytes) + 256 for k in uniq
-    }
-    weights = np.array([sizes[k] for k in tr], dtype=np.uint64)
+
+    def keys_weights(tr: list[tuple[str, int, int, str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Each request's key id and the bytes its frame is charged in the hot tier."""
+        uniq = {k: n for n, k in enumerate(dict.fromkeys(tr))}
+        size = {
+            k: int((k[2] - k[1]) * 1440 / (60 if k[3] == "1h" else 1) * bar_bytes) + ENTRY_OVERHEAD
+            for k in uniq
+        }
+        keys = np.array([uniq[k] for k in tr], dtype=np.uint64)
+        return keys, np.array([size[k] for k in tr], dtype=np.uint64)
+
+    tr = trace(SYMBOLS, DAYS, 200_000)
+    keys, weights = keys_weights(tr)
     sim = {p: ext.cache_simulate(keys, weights, budget, p) for p in ("s3fifo", "lru")}
     rate = {p: h / (h + m) for p, (h, m) in sim.items()}
     # A harder mix: half the requests are research scroll-backs anywhere in the year.
     tr2 = trace(SYMBOLS, DAYS, 200_000, seed=8, explore=0.5, mean_back=DAYS / 3)
-    uniq2 = {k: n for n, k in enumerate(dict.fromkeys(tr2))}
-    keys2 = np.array([uniq2[k] for k in tr2], dtype=np.uint64)
-    size2 = {
-        k: int((k[2] - k[1]) * 1440 / (60 if k[3] == "1h" else 1) * bar_bytes) + 256 for k in uniq2
-    }
-    weights2 = np.array([size2[k] for k in tr2], dtype=np.uint64)
+    keys2, weights2 = keys_weights(tr2)
     budget2 = max(1, budget // 10)
     rate2 = {}
     for p in ("s3fifo", "lru"):
@@ -523,8 +524,8 @@ def _run(work: Path) -> str:
         "",
         *recorded_trace_lines(),
         f"Secondary stress test, a GENERATED dashboard trace ({len(tr):,} requests, "
-        f"{len(uniq):,} distinct; 20 users × 5 watched symbols refreshing a 1-day 1m panel and a "
-        f"7-day 1h panel, 5% scroll-backs to older days) at a budget of 10% of the data "
+        f"{len(set(tr)):,} distinct; 20 users × 5 watched symbols refreshing a 1-day 1m panel "
+        f"and a 7-day 1h panel, 5% scroll-backs to older days) at a budget of 10% of the data "
         f"({budget / 2**20:,.0f} MiB): **S3-FIFO {rate['s3fifo'] * 100:.1f}%**, "
         f"plain LRU {rate['lru'] * 100:.1f}% (Rust replay of the whole trace). Replaying the "
         f"first {replay_n:,} requests through `get_bars` on a store with that budget: "
@@ -532,7 +533,7 @@ def _run(work: Path) -> str:
         f"{replay_p50 or 0:.1f} µs.",
         "",
         f"A harder trace where half the requests scroll back anywhere in the year "
-        f"({len(uniq2):,} distinct requests) at 1% of the data ({budget2 / 2**20:,.1f} MiB): "
+        f"({len(set(tr2)):,} distinct requests) at 1% of the data ({budget2 / 2**20:,.1f} MiB): "
         f"S3-FIFO {rate2['s3fifo'] * 100:.1f}%, LRU {rate2['lru'] * 100:.1f}%"
         + (
             " (S3-FIFO keeps the refreshed panels while one-off scroll-backs pass through its "

@@ -652,7 +652,7 @@ class MarketStore:
             if hit is not None:
                 self.counters["hot"].record(time.perf_counter_ns() - t0, True)
                 self.trace.read(key, timeframe, lo, hi, version, hit, True, span)
-                return hit if last is None or hit.height <= last else hit.tail(last)
+                return hit if last is None else hit.tail(last)
         if span is None:
             frame = self._read_range(key, timeframe, lo, hi)
         else:
@@ -661,7 +661,7 @@ class MarketStore:
             self.hot.put(ckey, frame)
             self.counters["hot"].record(0, False, timed=False)
             self.trace.read(key, timeframe, lo, hi, version, frame, False, span)
-        return frame if last is None or frame.height <= last else frame.tail(last)
+        return frame if last is None else frame.tail(last)
 
     def _read_range(
         self, key: SeriesKey, timeframe: str, lo: int | None, hi: int | None
@@ -702,7 +702,7 @@ class MarketStore:
         if frame.height < rows and start != lo:
             # Upserts made the files overlap: fewer distinct bars than rows counted.
             frame = self._read_range(key, timeframe, lo, hi)
-        return frame.tail(rows) if frame.height > rows else frame
+        return frame.tail(rows)
 
     def get_trades(
         self, symbol: str, start: object = None, end: object = None, venue: str | None = None

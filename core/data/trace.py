@@ -46,9 +46,6 @@ from core.errors import InvalidInput
 if TYPE_CHECKING:
     import polars as pl
 
-HOT_OVERHEAD = ENTRY_OVERHEAD
-"""Bytes the hot tier charges per entry on top of the frame."""
-
 _session: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "hfthot_trace_session", default=None
 )
@@ -333,7 +330,7 @@ def replay(
                 hits += 1
             else:
                 misses += 1
-                cache.put(key, True, max(1, int(rec["b"])) + HOT_OVERHEAD)
+                cache.put(key, True, max(1, int(rec["b"])) + ENTRY_OVERHEAD)
         elif op == "w":
             writes += 1
             cache.remove_prefix(f"{rec['v']}|{rec['y']}|")

@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 
 from core.config import Settings
-from core.data.hot import frame_bytes
+from core.data.hot import ENTRY_OVERHEAD, frame_bytes
 from core.data.store import TAIL_MIN, MarketStore
-from core.data.trace import HOT_OVERHEAD, AccessTrace, load, read_key, replay
+from core.data.trace import AccessTrace, load, read_key, replay
 from core.errors import InvalidInput
 from tests.unit.market.helpers import bars
 
@@ -224,7 +224,7 @@ def _r(symbol: str, ver: int = 0, b: int = 100) -> dict[str, object]:
 
 @pytest.mark.parametrize("policy", ["s3fifo", "lru"])
 def test_replay_hand_made_trace(policy: str) -> None:
-    w = 100 + HOT_OVERHEAD
+    w = 100 + ENTRY_OVERHEAD
     trace = [
         {"op": "open"},
         _r("A"),  # miss
@@ -249,7 +249,7 @@ def test_replay_hand_made_trace(policy: str) -> None:
 def test_replay_budget_decides(tmp_path: Path) -> None:
     # Three entries cycling through room for two: LRU misses every time.
     cycle = [_r(s) for s in "ABC"] * 20
-    w = 100 + HOT_OVERHEAD
+    w = 100 + ENTRY_OVERHEAD
     assert replay(cycle, 3 * w, "lru").hit_rate == pytest.approx(57 / 60)
     assert replay(cycle, 2 * w, "lru").hits == 0
     with pytest.raises(InvalidInput):
@@ -267,7 +267,10 @@ META = {
     "by": "scripts/record_trace.py",
     "commit": "abc1234",
     "knobs": {"users": 2, "minutes": 1, "seed": 1, "symbols": 3, "days": 2, "app_cache_mb": 8},
-    "data": {"memory_bytes": 40 * (100 + HOT_OVERHEAD), "disk_bytes": 20 * (100 + HOT_OVERHEAD)},
+    "data": {
+        "memory_bytes": 40 * (100 + ENTRY_OVERHEAD),
+        "disk_bytes": 20 * (100 + ENTRY_OVERHEAD),
+    },
 }
 
 
