@@ -7,6 +7,7 @@ pub mod backtest;
 pub mod cache;
 pub mod cec2014;
 pub mod chiarella;
+pub mod cpu;
 pub mod error;
 pub mod hmm;
 pub mod meanrev;

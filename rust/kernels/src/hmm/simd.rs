@@ -9,18 +9,7 @@ use super::Data;
 use super::estep::{Gauss, Presample, Work};
 use super::fused;
 use super::fused::{Acc, Back, SeqRows, Suff, Want, e_step_portable};
-
-/// True when this CPU runs AVX2 (the check is cached by std).
-fn avx2_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
+use crate::cpu::has_avx2;
 
 /// The fused E-step through the AVX2 build, or the portable one when the
 /// CPU lacks AVX2.
@@ -37,7 +26,7 @@ pub fn e_step_avx2(
     gamma: Option<&mut [f64]>,
 ) -> Option<Suff> {
     #[cfg(target_arch = "x86_64")]
-    if avx2_available() {
+    if has_avx2() {
         // SAFETY: `avx2_body` only needs AVX2, and the CPU was just checked
         // to have it; the function itself is safe Rust.
         return unsafe { avx2_body(data, start, a, means, gauss, ws, pre, want, gamma) };
@@ -73,7 +62,7 @@ pub(super) fn backward<'g, const K: usize, const P: usize, const D: usize>(
     gamma: Option<&'g mut [f64]>,
 ) -> Result<Back<K, P>, (Acc<P>, Option<&'g mut [f64]>)> {
     #[cfg(target_arch = "x86_64")]
-    if P == 4 && K <= 4 && (D == 1 || D == 2) && avx2_available() {
+    if P == 4 && K <= 4 && (D == 1 || D == 2) && has_avx2() {
         // SAFETY: the CPU was just checked to have AVX2; the body only reads
         // and writes through slices of checked length (see its comments).
         return Ok(unsafe { backward_body::<K, P, D>(rows, ac, acc, gamma) });

@@ -52,13 +52,25 @@ const SIN_C: [f64; 9] = [
 /// Inputs up to this size take the fast cos(2πx) (the rounding trick needs |4x| < 2^51).
 const COS2PI_MAX: f64 = 1e14;
 
+/// Σ c_k z^k by Estrin's scheme (pairs, then pairs of pairs, ...): the
+/// dependency chain is about log2(N) multiply-adds long, against N for Horner,
+/// which matters where one value is wanted at a time (the RNG transforms).
 #[inline(always)]
-fn horner(c: &[f64; 9], z: f64) -> f64 {
-    let mut acc = c[8];
-    for k in (0..8).rev() {
-        acc = acc * z + c[k];
+fn poly<const N: usize>(c: &[f64; N], z: f64) -> f64 {
+    let mut a = *c;
+    let (mut m, mut p) = (N, z);
+    while m > 1 {
+        for k in 0..m.div_ceil(2) {
+            a[k] = if 2 * k + 1 < m {
+                a[2 * k] + a[2 * k + 1] * p
+            } else {
+                a[2 * k]
+            };
+        }
+        m = m.div_ceil(2);
+        p *= p;
     }
-    acc
+    a[0]
 }
 
 /// (sin 2πx, cos 2πx) for |x| <= COS2PI_MAX, branch-free so a loop of it
@@ -73,10 +85,7 @@ pub fn sincos2pi(x: f64) -> (f64, f64) {
     let f = x - q * 0.25;
     let k = t.to_bits() & 3; // q mod 4
     let z = f * f;
-    let (c, s) = (
-        horner(&COS_C, z).to_bits(),
-        (f * horner(&SIN_C, z)).to_bits(),
-    );
+    let (c, s) = (poly(&COS_C, z).to_bits(), (f * poly(&SIN_C, z)).to_bits());
     // With θ = 2πf: cos(θ + kπ/2) = c, -s, -c, s and sin(θ + kπ/2) = s, c, -s, -c.
     let odd = (k & 1).wrapping_neg();
     let cos = ((s & odd) | (c & !odd)) ^ ((((k + 1) >> 1) & 1) << 63);
@@ -84,21 +93,51 @@ pub fn sincos2pi(x: f64) -> (f64, f64) {
     (f64::from_bits(sin), f64::from_bits(cos))
 }
 
-/// cos(2πx), see `sincos2pi`.
+/// Taylor coefficients in z = b² of R(z) = cos(2πb) / (1/16 - b²), which has
+/// no zero for |b| <= 1/4; the first dropped term is below 2e-18 of R.
+const COS_R: [f64; 11] = [
+    16.0,
+    -59.827_340_834_859_48,
+    81.792_851_004_941_06,
+    -58.623_459_228_042_826,
+    25.938_914_301_341_324,
+    -7.797_479_712_529_167,
+    1.696_906_540_628_820_2,
+    -0.279_746_727_357_631_23,
+    0.036_147_857_570_559_924,
+    -0.003_759_737_151_771_980_4,
+    0.000_321_552_782_528_943_9,
+];
+
+/// cos(2πx) for |x| <= COS2PI_MAX, branch-free so loops of it vectorise.
+/// r = x - round(x) is exact; cos is even with period 1, and for |r| > 1/4
+/// cos(2πr) = -cos(2π(1/2 - |r|)), where 1/2 - |r| is exact too. On
+/// b in [0, 1/4], cos(2πb) = (1/4 - b)(1/4 + b) R(b²): the factor carries the
+/// zero at 1/4 exactly, so the value has a small relative error everywhere
+/// (within about 2e-16 of the truth, exact at multiples of 1/4), and unlike
+/// libm's cos(2π·x) the argument is never rounded.
 #[inline(always)]
 pub fn cos2pi(x: f64) -> f64 {
-    sincos2pi(x).1
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2^52: adding it rounds to an integer
+    let q = (x + MAGIC) - MAGIC;
+    let a = (x - q).abs();
+    let flip = a > 0.25;
+    let b = if flip { 0.5 - a } else { a };
+    let z = b * b;
+    let c = ((0.25 - b) * (0.25 + b)) * poly(&COS_R, z);
+    if flip { -c } else { c }
 }
 
-/// Σ (x_j² - 10 cos 2πx_j) in index order (so the sum is the plain loop's),
-/// with the terms computed in small vectorisable blocks.
-#[inline]
-fn rastrigin_sum(x: &[f64]) -> f64 {
+/// Σ term(x_j) in index order, with the terms computed in small vectorisable
+/// blocks. Every sum of `term`s here (per point and in `block_sums`) adds in
+/// index order from 0.0, so a point's value is bitwise the same either way.
+#[inline(always)]
+fn term_sum(x: &[f64], term: impl Fn(f64) -> f64) -> f64 {
     let mut acc = 0.0;
     for chunk in x.chunks(16) {
         let mut terms = [0.0; 16];
         for (t, v) in terms.iter_mut().zip(chunk) {
-            *t = v * v - 10.0 * cos2pi(*v);
+            *t = term(*v);
         }
         for t in &terms[..chunk.len()] {
             acc += t;
@@ -107,24 +146,55 @@ fn rastrigin_sum(x: &[f64]) -> f64 {
     acc
 }
 
-/// Σ cos 2πx_j in index order, like `rastrigin_sum`.
-#[inline]
-fn cos2pi_sum(x: &[f64]) -> f64 {
-    let mut acc = 0.0;
-    for chunk in x.chunks(16) {
-        let mut terms = [0.0; 16];
-        for (t, v) in terms.iter_mut().zip(chunk) {
-            *t = cos2pi(*v);
-        }
-        for t in &terms[..chunk.len()] {
-            acc += t;
-        }
-    }
-    acc
+#[inline(always)]
+fn rastrigin_term(v: f64) -> f64 {
+    v * v - 10.0 * cos2pi(v)
 }
 
+#[inline(always)]
+fn square(v: f64) -> f64 {
+    v * v
+}
+
+/// Values per block in `block_sums`.
+const BLOCK: usize = 256;
+
+/// out[i] = Σ_j term(x_ij) for the rows of `xs`, like `term_sum`: the terms of
+/// whole blocks of rows come from one contiguous loop (full vector width), then
+/// each row adds its own in index order (rows' sums overlap in the pipeline).
+#[inline(always)]
+fn block_sums(xs: &[f64], d: usize, out: &mut [f64], term: impl Fn(f64) -> f64 + Copy) {
+    let per = BLOCK / d;
+    if per < 2 {
+        for (o, x) in out.iter_mut().zip(xs.chunks_exact(d)) {
+            *o = term_sum(x, term);
+        }
+        return;
+    }
+    let mut buf = [0.0; BLOCK];
+    for (o, rows) in out.chunks_mut(per).zip(xs.chunks(per * d)) {
+        let terms = &mut buf[..rows.len()];
+        for (t, v) in terms.iter_mut().zip(rows) {
+            *t = term(*v);
+        }
+        for (o, r) in o.iter_mut().zip(terms.chunks_exact(d)) {
+            let mut acc = 0.0;
+            for t in r {
+                acc += t;
+            }
+            *o = acc;
+        }
+    }
+}
+
+fn ackley(s2: f64, sc: f64, d: f64) -> f64 {
+    -20.0 * (-0.2 * (s2 / d).sqrt()).exp() - (sc / d).exp() + 20.0 + E
+}
+
+/// Every |x_j| <= COS2PI_MAX (false for NaN), without a branch per value.
+#[inline(always)]
 fn fast_cos_ok(x: &[f64]) -> bool {
-    x.iter().fold(0.0_f64, |m, v| m.max(v.abs())) <= COS2PI_MAX
+    x.iter().fold(true, |ok, v| ok & (v.abs() <= COS2PI_MAX))
 }
 
 impl Builtin {
@@ -167,21 +237,17 @@ impl Builtin {
                 .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
                 .sum(),
             // NaN fails the size check and takes the libm path (NaN out).
-            Self::Rastrigin if fast_cos_ok(x) => 10.0 * d + rastrigin_sum(x),
+            Self::Rastrigin if fast_cos_ok(x) => 10.0 * d + term_sum(x, rastrigin_term),
             Self::Rastrigin => {
                 10.0 * d
                     + x.iter()
                         .map(|v| v * v - 10.0 * (2.0 * PI * v).cos())
                         .sum::<f64>()
             }
+            Self::Ackley if fast_cos_ok(x) => ackley(term_sum(x, square), term_sum(x, cos2pi), d),
             Self::Ackley => {
-                let s2 = x.iter().map(|v| v * v).sum::<f64>() / d;
-                let sc = if fast_cos_ok(x) {
-                    cos2pi_sum(x)
-                } else {
-                    x.iter().map(|v| (2.0 * PI * v).cos()).sum::<f64>()
-                } / d;
-                -20.0 * (-0.2 * s2.sqrt()).exp() - sc.exp() + 20.0 + E
+                let sc = x.iter().map(|v| (2.0 * PI * v).cos()).sum::<f64>();
+                ackley(term_sum(x, square), sc, d)
             }
             Self::Griewank => {
                 let s = x.iter().map(|v| v * v).sum::<f64>() / 4000.0;
@@ -199,9 +265,47 @@ impl Builtin {
     }
 }
 
+#[inline(always)]
 fn serial(xs: &[f64], d: usize, out: &mut [f64], g: impl Fn(&[f64]) -> f64) {
     for (o, x) in out.iter_mut().zip(xs.chunks_exact(d)) {
         *o = g(x);
+    }
+}
+
+/// Rastrigin or Ackley by blocks; a point with a huge or NaN coordinate is
+/// evaluated again on the libm path.
+#[inline(always)]
+fn serial_cos_family(f: Builtin, xs: &[f64], d: usize, out: &mut [f64]) {
+    let xs = &xs[..out.len() * d];
+    let n = d as f64;
+    if f == Builtin::Rastrigin {
+        block_sums(xs, d, out, rastrigin_term);
+        out.iter_mut().for_each(|o| *o += 10.0 * n);
+    } else {
+        let mut s2 = vec![0.0; out.len()];
+        block_sums(xs, d, &mut s2, square);
+        block_sums(xs, d, out, cos2pi);
+        for (o, s2) in out.iter_mut().zip(s2) {
+            *o = ackley(s2, *o, n);
+        }
+    }
+    for (o, x) in out.iter_mut().zip(xs.chunks_exact(d)) {
+        if !fast_cos_ok(x) {
+            *o = f.eval(x);
+        }
+    }
+}
+
+/// One thread's share of a batch. Inlined into both builds of `simd::serial_batch`.
+#[inline(always)]
+pub(super) fn serial_batch_portable(f: Builtin, xs: &[f64], d: usize, out: &mut [f64]) {
+    // One loop per function, so the match is not taken per point.
+    match f {
+        Builtin::Sphere => serial(xs, d, out, |x| Builtin::Sphere.eval(x)),
+        Builtin::Rosenbrock => serial(xs, d, out, |x| Builtin::Rosenbrock.eval(x)),
+        Builtin::Rastrigin | Builtin::Ackley => serial_cos_family(f, xs, d, out),
+        Builtin::Griewank => serial(xs, d, out, |x| Builtin::Griewank.eval(x)),
+        Builtin::Schwefel => serial(xs, d, out, |x| Builtin::Schwefel.eval(x)),
     }
 }
 
@@ -210,21 +314,12 @@ pub fn eval_batch(f: Builtin, xs: &[f64], d: usize, out: &mut [f64]) {
     use rayon::prelude::*;
     // Small batches, or a one-thread pool, run serially: no rayon bookkeeping.
     if out.len() < 128 || rayon::current_num_threads() == 1 {
-        // One loop per function, so the match is not taken per point.
-        match f {
-            Builtin::Sphere => serial(xs, d, out, |x| Builtin::Sphere.eval(x)),
-            Builtin::Rosenbrock => serial(xs, d, out, |x| Builtin::Rosenbrock.eval(x)),
-            Builtin::Rastrigin => serial(xs, d, out, |x| Builtin::Rastrigin.eval(x)),
-            Builtin::Ackley => serial(xs, d, out, |x| Builtin::Ackley.eval(x)),
-            Builtin::Griewank => serial(xs, d, out, |x| Builtin::Griewank.eval(x)),
-            Builtin::Schwefel => serial(xs, d, out, |x| Builtin::Schwefel.eval(x)),
-        }
+        super::simd::serial_batch(f, xs, d, out);
         return;
     }
-    out.par_iter_mut()
-        .zip(xs.par_chunks(d))
-        .with_min_len(64)
-        .for_each(|(o, x)| *o = f.eval(x));
+    out.par_chunks_mut(64)
+        .zip(xs.par_chunks(64 * d))
+        .for_each(|(o, x)| super::simd::serial_batch(f, x, d, o));
 }
 
 #[cfg(test)]

@@ -34,11 +34,12 @@ pub trait Source {
         (-2.0 * (1.0 - u1).ln()).sqrt() * super::functions::cos2pi(u2)
     }
 
-    /// `out.len()` 32-bit uniforms, in order.
+    /// Binomial crossover coins, one 32-bit uniform per coordinate in order:
+    /// `take[j]` is all ones where U_j < cr, else zero.
     #[inline]
-    fn fill_uniform32(&mut self, out: &mut [f64]) {
-        for o in out {
-            *o = self.uniform32();
+    fn coins(&mut self, cr: f64, take: &mut [u64]) {
+        for t in take {
+            *t = u64::from(self.uniform32() < cr).wrapping_neg();
         }
     }
 }
@@ -53,6 +54,24 @@ impl Source for ChaCha8Rng {
     fn uniform32(&mut self) -> f64 {
         use rand::Rng;
         f64::from(self.next_u32()) * (1.0 / 4_294_967_296.0)
+    }
+
+    /// floor(U·n) in integers: with U = u/2^32, U·n is exact in f64 for the
+    /// n used here, so (u·n) >> 32 is the same index without the float round trip.
+    #[inline]
+    fn index(&mut self, n: usize) -> usize {
+        use rand::Rng;
+        ((u64::from(self.next_u32()) * n as u64) >> 32) as usize
+    }
+
+    /// U < cr with U = u/2^32 is u < cr·2^32 (exact), i.e. u < ceil(cr·2^32).
+    #[inline]
+    fn coins(&mut self, cr: f64, take: &mut [u64]) {
+        use rand::Rng;
+        let below = (cr * 4_294_967_296.0).ceil() as u64;
+        for t in take {
+            *t = u64::from(u64::from(self.next_u32()) < below).wrapping_neg();
+        }
     }
 }
 
@@ -580,13 +599,18 @@ fn trial<S: Source + ?Sized>(
         }
     } else {
         let jrand = src.index(d);
-        // The D crossover uniforms go through `u` itself.
-        src.fill_uniform32(u);
-        // A bit mask instead of a branch: the coin flips are unpredictable.
-        for (j, (uj, (vj, x))) in u.iter_mut().zip(v.iter().zip(xi)).enumerate() {
-            let take = ((*uj < cr) | (j == jrand)) as u64;
-            let mask = take.wrapping_neg();
-            *uj = f64::from_bits((vj.to_bits() & mask) | (x.to_bits() & !mask));
+        // Coins in blocks of 16 coordinates, drawn in coordinate order. A bit
+        // mask instead of a branch: the coin flips are unpredictable.
+        let mut take = [0_u64; 16];
+        let blocks = u.chunks_mut(16).zip(v.chunks(16).zip(xi.chunks(16)));
+        for (b, (ub, (vb, xb))) in blocks.enumerate() {
+            let take = &mut take[..ub.len()];
+            src.coins(cr, take);
+            let rows = ub.iter_mut().zip(vb.iter().zip(xb).zip(take.iter()));
+            for (j, (uj, ((vj, x), t))) in rows.enumerate() {
+                let mask = t | u64::from(16 * b + j == jrand).wrapping_neg();
+                *uj = f64::from_bits((vj.to_bits() & mask) | (x.to_bits() & !mask));
+            }
         }
     }
     match p.repair {
