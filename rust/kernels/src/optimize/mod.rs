@@ -7,6 +7,7 @@
 
 pub mod functions;
 pub mod init;
+mod shade;
 mod simd;
 pub mod sobol;
 pub mod step;

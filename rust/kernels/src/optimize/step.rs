@@ -68,7 +68,9 @@ impl Source for ChaCha8Rng {
     #[inline]
     fn coins(&mut self, cr: f64, take: &mut [u64]) {
         use rand::Rng;
-        let below = (cr * 4_294_967_296.0).ceil() as u64;
+        // ceil(t) without a libm call (no SSE4.1 rounding in the baseline build).
+        let t = cr * 4_294_967_296.0;
+        let below = t as u64 + u64::from(((t as u64) as f64) < t);
         for t in take {
             *t = u64::from(u64::from(self.next_u32()) < below).wrapping_neg();
         }
@@ -294,12 +296,12 @@ impl State {
         self.fit.len()
     }
 
-    fn row(&self, i: usize) -> &[f64] {
+    pub(super) fn row(&self, i: usize) -> &[f64] {
         &self.pop[i * self.d..(i + 1) * self.d]
     }
 
     /// Row `i` of the virtual concatenation population ‖ archive.
-    fn row_pa(&self, i: usize) -> &[f64] {
+    pub(super) fn row_pa(&self, i: usize) -> &[f64] {
         let n = self.n();
         if i < n {
             self.row(i)
@@ -350,6 +352,8 @@ pub struct Scratch {
     s_cr: Vec<f64>,
     s_f: Vec<f64>,
     s_df: Vec<f64>,
+    picks: Vec<super::shade::Picks>,
+    thresholds: Vec<f64>,
 }
 
 /// The `m` best indices into `out`, equal to `argsort(fit)[..m]` (sorted) or the
@@ -373,12 +377,12 @@ fn best(fit: &[f64], m: usize, sorted: bool, ranked: &mut Vec<(i64, usize)>, out
 }
 
 /// L-SHADE's pbest pool size for population `n`.
-fn pbest_count(p: f64, n: usize) -> usize {
+pub(super) fn pbest_count(p: f64, n: usize) -> usize {
     ((p * n as f64).round() as usize).clamp(2, n)
 }
 
 #[inline]
-fn distinct<S: Source + ?Sized>(src: &mut S, n: usize, avoid: &[usize]) -> usize {
+pub(super) fn distinct<S: Source + ?Sized>(src: &mut S, n: usize, avoid: &[usize]) -> usize {
     loop {
         let r = src.index(n);
         if !avoid.contains(&r) {
@@ -389,7 +393,7 @@ fn distinct<S: Source + ?Sized>(src: &mut S, n: usize, avoid: &[usize]) -> usize
 
 /// tan(πv) for |v| <= 1/2, from the exactly reduced sin and cos.
 #[inline]
-fn tanpi(v: f64) -> f64 {
+pub(super) fn tanpi(v: f64) -> f64 {
     let (s, c) = super::functions::sincos2pi(0.5 * v);
     s / c
 }
@@ -465,6 +469,11 @@ pub fn make_trials_into<S: Source + ?Sized>(
         lshade_best,
         f,
     };
+    if p.method != Method::De && p.repair == Repair::Midpoint {
+        let (picks, thresholds) = (&mut w.picks, &mut w.thresholds);
+        super::shade::trials(p, s, &g, lower, upper, src, t, picks, thresholds);
+        return;
+    }
     w.v.resize(d, 0.0);
     let rows = t.x.chunks_exact_mut(d).zip(t.cr.iter_mut().zip(&mut t.f));
     for (i, (u, (cr, f))) in rows.enumerate() {
