@@ -6,7 +6,7 @@
 //! those of the one-pass path (tested against it in `step.rs`).
 
 use super::step::{Generation, Params, Source, State, TERMINAL, Trials, distinct, tanpi};
-use super::step::{Method, pbest_count};
+use super::step::{Method, pbest_count, pick};
 
 /// What pass 1 keeps of a trial's draws.
 #[derive(Debug, Clone, Copy, Default)]
@@ -117,17 +117,13 @@ pub(super) fn trials<S: Source + ?Sized>(
     for (i, (u, (pk, (&cr, &f)))) in rows.enumerate() {
         let xi = s.row(i);
         let (xb, x1, x2) = (s.row(pk.pbest), s.row(pk.r1), s.row_pa(pk.r2));
+        let (xi, xb, x1, x2, u) = (&xi[..d], &xb[..d], &x1[..d], &x2[..d], &mut u[..d]);
         for j in 0..d {
             let x = xi[j];
             let v = x + f * (xb[j] - x) + f * (x1[j] - x2[j]);
-            let c = if u[j] < cr || j == pk.jrand { v } else { x };
-            u[j] = if c < lower[j] {
-                0.5 * (lower[j] + x)
-            } else if c > upper[j] {
-                0.5 * (upper[j] + x)
-            } else {
-                c
-            };
+            let c = pick((u[j] < cr) | (j == pk.jrand), v, x);
+            let (lo, hi) = (lower[j], upper[j]);
+            u[j] = pick(c < lo, 0.5 * (lo + x), pick(c > hi, 0.5 * (hi + x), c));
         }
     }
 }

@@ -617,25 +617,15 @@ fn trial<S: Source + ?Sized>(
             src.coins(cr, take);
             let rows = ub.iter_mut().zip(vb.iter().zip(xb).zip(take.iter()));
             for (j, (uj, ((vj, x), t))) in rows.enumerate() {
-                let mask = t | u64::from(16 * b + j == jrand).wrapping_neg();
-                *uj = f64::from_bits((vj.to_bits() & mask) | (x.to_bits() & !mask));
+                *uj = pick((*t != 0) | (16 * b + j == jrand), *vj, *x);
             }
         }
     }
     match p.repair {
-        // Branch-free: whether a coordinate is out of bounds is unpredictable.
         Repair::Midpoint => {
             for (uj, ((l, h), x)) in u.iter_mut().zip(lower.iter().zip(upper).zip(xi)) {
-                let below = 0.5 * (l + x);
-                let above = 0.5 * (h + x);
-                let v = *uj;
-                *uj = if v < *l {
-                    below
-                } else if v > *h {
-                    above
-                } else {
-                    v
-                };
+                let c = *uj;
+                *uj = pick(c < *l, 0.5 * (l + x), pick(c > *h, 0.5 * (h + x), c));
             }
         }
         Repair::Resample => {
@@ -648,6 +638,14 @@ fn trial<S: Source + ?Sized>(
         }
     }
     (cr, f)
+}
+
+/// `if take { a } else { b }` by bit masks: crossover coins and bound checks
+/// are unpredictable, so a branch would mispredict often; this also vectorises.
+#[inline(always)]
+pub(super) fn pick(take: bool, a: f64, b: f64) -> f64 {
+    let m = u64::from(take).wrapping_neg();
+    f64::from_bits((a.to_bits() & m) | (b.to_bits() & !m))
 }
 
 fn archive_cap(p: &Params, n: usize) -> usize {
