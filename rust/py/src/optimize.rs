@@ -212,6 +212,14 @@ fn de_minimize<'py>(
     let out = py.detach(|| {
         let mut hook = progress_hook(&callback, &mut cb_err);
         match builtin {
+            // One thread: evaluate on this one, with no pool to hand the run to.
+            Some(b) if workers == 1 => {
+                let mut eval = |xs: &[f64], d: usize, out: &mut [f64]| {
+                    kernels::optimize::functions::eval_serial(b, xs, d, out);
+                    Ok(())
+                };
+                kernels::optimize::minimize(&cfg, &lo, &hi, init_s, &mut eval, &mut hook)
+            }
             Some(b) => with_workers(workers, || {
                 let mut eval = |xs: &[f64], d: usize, out: &mut [f64]| {
                     kernels::optimize::functions::eval_batch(b, xs, d, out);

@@ -309,12 +309,17 @@ pub(super) fn serial_batch_portable(f: Builtin, xs: &[f64], d: usize, out: &mut 
     }
 }
 
+/// Evaluate `n = out.len()` points stored row-major in `xs` on this thread.
+pub fn eval_serial(f: Builtin, xs: &[f64], d: usize, out: &mut [f64]) {
+    super::simd::serial_batch(f, xs, d, out);
+}
+
 /// Evaluate `n = out.len()` points stored row-major in `xs`, in parallel.
 pub fn eval_batch(f: Builtin, xs: &[f64], d: usize, out: &mut [f64]) {
     use rayon::prelude::*;
     // Small batches, or a one-thread pool, run serially: no rayon bookkeeping.
     if out.len() < 128 || rayon::current_num_threads() == 1 {
-        super::simd::serial_batch(f, xs, d, out);
+        eval_serial(f, xs, d, out);
         return;
     }
     out.par_chunks_mut(64)
