@@ -161,7 +161,7 @@ def definition(n: int, d: int, x: np.ndarray) -> float:
 # ---- tests -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("d", [10, 30])
+@pytest.mark.parametrize("d", [10, 30, 50, 100])
 @pytest.mark.parametrize("n", MATCH_OPFUNU)
 def test_matches_opfunu(n: int, d: int) -> None:
     x = points(n, d)
@@ -172,7 +172,7 @@ def test_matches_opfunu(n: int, d: int) -> None:
     assert ours[-1] == pytest.approx(100 * n, rel=TOL)
 
 
-@pytest.mark.parametrize("d", [10, 30])
+@pytest.mark.parametrize("d", [10, 30, 50, 100])
 @pytest.mark.parametrize("n", BY_DEFINITION)
 def test_matches_definition_where_opfunu_deviates(n: int, d: int) -> None:
     x = points(n, d)
