@@ -58,6 +58,7 @@ pub(super) fn trials<S: Source + ?Sized>(
             .map(|m| 0.5 + (-10.0 * m).atan() / std::f64::consts::PI),
     );
     // Pass 1: the draws, in `step::trial`'s order; the coins go into the rows.
+    let pool = n + s.archive_len();
     picks.clear();
     for (i, coins) in t.x.chunks_exact_mut(d).enumerate() {
         let slot = src.index(s.mem_cr.len());
@@ -80,7 +81,7 @@ pub(super) fn trials<S: Source + ?Sized>(
         };
         let pbest = g.order[src.index(n_best)];
         let r1 = distinct(src, n, &[i]);
-        let r2 = distinct(src, n + s.archive_len(), &[i, r1]);
+        let r2 = distinct(src, pool, &[i, r1]);
         let jrand = src.index(d);
         for c in coins.iter_mut() {
             *c = src.uniform32();
