@@ -204,7 +204,34 @@ def speed_rows() -> tuple[list[DualRow], str]:
         DualRow(de, t_de, "scipy DE vectorized, our Rust batch objective", s_rv),
     ]
     peers = {"SciPy deferred": s_py, "SciPy immediate": s_imm}
-    return rows, overhead_line(t_py, peers)
+    return rows, overhead_line(t_py, peers) + "\n\n" + targets_line(t_nat, t_de, t_py, s_py, s_imm)
+
+
+def targets_line(
+    lshade: Timing, de: Timing, py: Timing, deferred: Timing, immediate: Timing
+) -> str:
+    """Issue #5's two DE targets against this run's CPU-time ratios."""
+    f_cost = measure(lambda: [rastrigin(np.zeros(D)) for _ in range(1000)]).per(1000).cpu
+
+    def r(a: Timing, b: Timing) -> float:
+        return a.cpu / b.cpu
+
+    def verdict(values: list[float], target: float) -> str:
+        met = sum(v >= target for v in values)
+        return "all met" if met == len(values) else f"{met} of {len(values)} met"
+
+    native = [r(deferred, lshade), r(immediate, lshade), r(deferred, de), r(immediate, de)]
+    scalar = [r(deferred, py), r(immediate, py)]
+    return (
+        f"Targets, by CPU time per point. Built-in Rust objective >= 100x SciPy with the Python "
+        f"Rastrigin: L-SHADE {native[0]:.1f}x (deferred) and {native[1]:.1f}x (immediate), "
+        f"classic DE {native[2]:.1f}x and {native[3]:.1f}x: {verdict(native, 100)}. "
+        f"Same Python scalar objective >= 10x: {scalar[0]:.1f}x (deferred) and "
+        f"{scalar[1]:.1f}x (immediate): {verdict(scalar, 10)}; no optimiser can beat SciPy by "
+        f"more than its time per point over one objective call ({fmt_s(f_cost)}): "
+        f"{deferred.cpu / f_cost:.1f}x (deferred) and {immediate.cpu / f_cost:.1f}x (immediate) "
+        "here."
+    )
 
 
 def run() -> str:
