@@ -360,9 +360,23 @@ pub struct Scratch {
 /// same set in any order. (key, index) pairs are distinct, so the partial
 /// selection gives exactly the stable argsort's prefix.
 fn best(fit: &[f64], m: usize, sorted: bool, ranked: &mut Vec<(i64, usize)>, out: &mut Vec<usize>) {
+    out.clear();
+    let n = fit.len();
+    if !sorted && m < n && n - m <= 2 {
+        // Dropping one or two (LPSR's usual step): scan for the worst pairs.
+        let worst = |skip: usize| {
+            (0..n)
+                .filter(|&i| i != skip)
+                .max_by_key(|&i| (rank_key(fit[i]), i))
+                .unwrap_or(n)
+        };
+        let w1 = worst(n);
+        let w2 = if n - m == 2 { worst(w1) } else { n };
+        out.extend((0..n).filter(|&i| i != w1 && i != w2));
+        return;
+    }
     ranked.clear();
     ranked.extend(fit.iter().enumerate().map(|(i, &v)| (rank_key(v), i)));
-    out.clear();
     if m == 0 {
         return;
     }
@@ -778,5 +792,27 @@ pub fn reduce_with<S: Source + ?Sized>(p: &Params, s: &mut State, src: &mut S, w
             head[k * d..(k + 1) * d].copy_from_slice(&tail[..d]);
         }
         s.archive.truncate(last * d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_is_the_stable_argsort_prefix() {
+        // Ties, NaN (sorts last) and -0.0 against 0.0.
+        let fit = [3.0, f64::NAN, 1.0, 3.0, -0.0, 0.0, 7.0, 1.0, f64::NAN, -2.5];
+        let order = argsort(&fit);
+        let (mut ranked, mut out) = (Vec::new(), Vec::new());
+        for m in 0..=fit.len() {
+            best(&fit, m, true, &mut ranked, &mut out);
+            assert_eq!(out, order[..m], "sorted, m={m}");
+            best(&fit, m, false, &mut ranked, &mut out);
+            out.sort_unstable();
+            let mut want = order[..m].to_vec();
+            want.sort_unstable();
+            assert_eq!(out, want, "unsorted, m={m}");
+        }
     }
 }
