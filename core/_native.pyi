@@ -229,6 +229,32 @@ def ou_cara_position(
 def ou_cara_ce(
     x0: float, w0: float, horizon_t: float, theta: float, mu: float, sigma: float, gamma: float
 ) -> float: ...
+def ou_power_coefficients(
+    tau: NDArray[np.float64], theta: float, sigma: float, gamma: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...
+def ou_power_position(
+    x: NDArray[np.float64],
+    t: NDArray[np.float64],
+    wealth: NDArray[np.float64],
+    horizon_t: float,
+    theta: float,
+    mu: float,
+    sigma: float,
+    gamma: float,
+) -> NDArray[np.float64]: ...
+def ou_power_ce(
+    x0: float, w0: float, horizon_t: float, theta: float, mu: float, sigma: float, gamma: float
+) -> float: ...
+def ou_power_path(
+    x: NDArray[np.float64],
+    t: NDArray[np.float64],
+    w0: float,
+    horizon_t: float,
+    theta: float,
+    mu: float,
+    sigma: float,
+    gamma: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int | None]: ...
 def sparse_box_tiao(
     m: NDArray[np.float64], g: NDArray[np.float64], n: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...

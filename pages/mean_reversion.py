@@ -1,5 +1,5 @@
-"""Mean reversion: a sparse mean-reverting basket, its OU fit, z-score bands, CARA positions
-and a backtest with costs."""
+"""Mean reversion: a sparse mean-reverting basket, its OU fit, z-score bands, CARA (or power
+utility) positions and a backtest with costs."""
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,26 @@ with st.form("mr_form"):
     capital = float(d2.number_input("Capital", 1_000.0, 1e12, 1e6, step=1e5, key="mr_capital"))
     aversion = float(
         d3.slider("CARA risk-aversion multiplier", 0.25, 4.0, 1.0, 0.25, key="mr_gamma")
+    )
+    e1, e2, e3 = st.columns(3)
+    utility = e1.selectbox(
+        "Optimal-rule utility",
+        ["cara", "power"],
+        key="mr_utility",
+        format_func=lambda v: {"cara": "CARA  −exp(−γW)", "power": "power  W^γ/γ"}[v],
+    )
+    power_gamma = float(
+        e2.number_input(
+            "Power γ (< 1; 0 = log, risk aversion 1 − γ)",
+            -20.0,
+            0.95,
+            -1.0,
+            step=0.25,
+            key="mr_power_gamma",
+        )
+    )
+    wealth0 = float(
+        e3.number_input("Initial wealth (power)", 1.0, 1e12, 1e6, step=1e5, key="mr_wealth")
     )
     submitted = st.form_submit_button("Run", type="primary")
 
@@ -128,6 +148,17 @@ if submitted:
                     u_max=2.0 * units,
                     **{**common, "zscore": "ou", "ou_window": max(window, 252)},
                 )
+            power = None
+            if utility == "power" and fit.mean_reverting:
+                power = mr.power_position_path(
+                    spread,
+                    np.arange(spread.size) * dt,
+                    theta=fit.theta,
+                    mu=fit.mu,
+                    sigma=fit.sigma,
+                    gamma=power_gamma,
+                    w0=wealth0,
+                )
         st.session_state[RESULT_KEY] = {
             "key": (tuple(names), use_log, last_n),
             "names": names,
@@ -143,6 +174,10 @@ if submitted:
             "bands": bands,
             "cara": cara,
             "gamma": gamma,
+            "utility": utility,
+            "power": power,
+            "power_gamma": power_gamma,
+            "wealth0": wealth0,
             "z_in": z_in,
             "z_out": z_out,
             "a": a,
@@ -305,7 +340,12 @@ pos_fig = go.Figure()
 pos_fig.add_trace(go.Scattergl(x=ts, y=bands.positions, name="bands", mode="lines"))
 if cara is not None:
     pos_fig.add_trace(go.Scattergl(x=ts, y=cara.positions, name="CARA", mode="lines"))
-pos_fig.update_layout(height=300, margin={"t": 30, "b": 10}, yaxis_title="spread units")
+pos_fig.update_layout(
+    height=300,
+    margin={"t": 30, "b": 10},
+    yaxis_title="spread units",
+    title="Bands and the CARA rule (backtest)",
+)
 st.plotly_chart(pos_fig, width="stretch")
 if cara is None:
     st.warning("The spread is not mean-reverting over this window, so there is no CARA rule.")
@@ -315,6 +355,41 @@ else:
         f"refit every 21), γ = {res['gamma']:.3g}, "
         "clipped to ±2× the band size (the clip makes it sub-optimal)."
     )
+
+power: mr.PowerPath | None = res["power"]
+if res["utility"] == "power":
+    pg = res["power_gamma"]
+    if power is None:
+        st.warning("The spread is not mean-reverting over this window: no power-utility rule.")
+    else:
+        pw_fig = go.Figure()
+        pw_fig.add_trace(
+            go.Scattergl(x=ts, y=power.units, name=f"power utility γ = {pg:g}", mode="lines")
+        )
+        pw_fig.add_trace(
+            go.Scattergl(x=ts, y=power.wealth, name="wealth", mode="lines", yaxis="y2")
+        )
+        pw_fig.update_layout(
+            height=300,
+            margin={"t": 30, "b": 10},
+            title=f"Power utility W^γ/γ, γ = {pg:g}: optimal position",
+            yaxis_title="spread units",
+            yaxis2={"title": "wealth", "overlaying": "y", "side": "right"},
+            legend={"orientation": "h"},
+        )
+        st.plotly_chart(pw_fig, width="stretch")
+        st.caption(
+            f"Power utility W_T^γ/γ with γ = {pg:g} (relative risk aversion {1 - pg:g}; "
+            "Boguslavsky & Boguslavskaya 2004): q* = W θ(μ − s)/σ² · h(T − t), h going from "
+            "1/(1 − γ) at the horizon to 1/√(1 − γ) far from it. OU fit of the whole window "
+            "(in-sample), horizon T = last bar, self-financed from an initial wealth of "
+            f"{res['wealth0']:,.0f} without costs; final wealth {power.wealth[-1]:,.0f}."
+        )
+        if power.ruined_at is not None:
+            st.warning(
+                f"Wealth fell to zero or below at bar {power.ruined_at} (a discrete-time jump); "
+                "the power-utility trader stops there."
+            )
 
 st.subheader("Equity with costs")
 eq_fig = go.Figure()

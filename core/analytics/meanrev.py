@@ -1,4 +1,5 @@
-"""Mean reversion: OU estimation, CARA positions, sparse portfolios, Johansen (COMPUTE-SPEC 3).
+"""Mean reversion: OU estimation, CARA and power-utility positions, sparse portfolios, Johansen
+(COMPUTE-SPEC 3).
 
 The numerics run in the Rust kernels (core._native); this module validates input,
 converts units and assembles results. Johansen and ADF live in core.analytics.cointegration
@@ -24,6 +25,8 @@ __all__ = [
     "BoxTiao",
     "JohansenResult",
     "OUFit",
+    "PowerCoefficients",
+    "PowerPath",
     "SparsePortfolio",
     "adf",
     "box_tiao",
@@ -33,6 +36,11 @@ __all__ = [
     "fit_ou",
     "johansen",
     "ou_exact_loglik",
+    "ou_optimal_position",
+    "power_certainty_equivalent",
+    "power_coefficients",
+    "power_position",
+    "power_position_path",
     "rolling_ou",
     "select_support",
     "sparse_portfolio",
@@ -237,6 +245,163 @@ def certainty_equivalent(
             float(gamma),
         )
     )
+
+
+# --- 3b power utility (Boguslavsky & Boguslavskaya 2004) ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PowerCoefficients:
+    """Riccati solution per time to maturity tau: V = w^gamma / gamma * exp(A y^2 / 2 + C)
+    with y = x - mu, and q* = w theta (mu - x) h / sigma^2."""
+
+    tau: F64
+    A: F64
+    C: F64
+    h: F64
+
+
+def power_coefficients(
+    tau: ArrayLike, *, theta: float, sigma: float, gamma: float
+) -> PowerCoefficients:
+    """Closed-form A(tau), C(tau) and the position factor h(tau) for U = W^gamma / gamma.
+
+    (1 - gamma) A' = sigma^2 A^2 - 2 theta A + gamma theta^2 / sigma^2, C' = sigma^2 A / 2,
+    A(0) = C(0) = 0. With s = theta tau, k = sqrt(1 - gamma), t = tanh(s / k):
+    A = theta gamma t / (sigma^2 (k + t)), h = (1 + k t) / (k (k + t)); see
+    rust/kernels/src/meanrev/power.rs for C and the (absent) blow-up.
+    """
+    tb = np.ascontiguousarray(np.atleast_1d(np.asarray(tau, dtype=np.float64)).reshape(-1))
+    a, c, h = call_kernel(ext.ou_power_coefficients, tb, float(theta), float(sigma), float(gamma))
+    return PowerCoefficients(tb, np.asarray(a), np.asarray(c), np.asarray(h))
+
+
+def power_position(
+    x: ArrayLike,
+    t: ArrayLike = 0.0,
+    *,
+    theta: float,
+    mu: float,
+    sigma: float,
+    gamma: float,
+    wealth: ArrayLike,
+    T: float = 1.0,
+) -> F64:
+    """Optimal units of an OU spread under power utility W_T^gamma / gamma (gamma < 1, 0 = log).
+
+    q* = wealth theta (mu - x) / sigma^2 * h(T - t), h = (1 + k tanh(s/k)) / (k (k + tanh(s/k))),
+    k = sqrt(1 - gamma), s = theta (T - t). h is the Merton factor 1 / (1 - gamma) at t = T and
+    tends to 1 / k for long horizons; gamma = 0 gives the Kelly position (h = 1).
+    Linear in wealth and in the mispricing. Broadcasts x, t and wealth.
+    """
+    xb, tb, wb = np.broadcast_arrays(
+        np.asarray(x, dtype=np.float64),
+        np.asarray(t, dtype=np.float64),
+        np.asarray(wealth, dtype=np.float64),
+    )
+    q = call_kernel(
+        ext.ou_power_position,
+        np.ascontiguousarray(xb).reshape(-1),
+        np.ascontiguousarray(tb).reshape(-1),
+        np.ascontiguousarray(wb).reshape(-1),
+        float(T),
+        float(theta),
+        float(mu),
+        float(sigma),
+        float(gamma),
+    )
+    return np.asarray(q).reshape(xb.shape)
+
+
+def power_certainty_equivalent(
+    x0: float, *, theta: float, mu: float, sigma: float, gamma: float, T: float, w0: float
+) -> float:
+    """CE at t = 0 of the power-utility optimum: w0 exp((A(T) y0^2 / 2 + C(T)) / gamma),
+    y0 = x0 - mu (the gamma -> 0 limit for log utility)."""
+    return float(
+        call_kernel(
+            ext.ou_power_ce,
+            float(x0),
+            float(w0),
+            float(T),
+            float(theta),
+            float(mu),
+            float(sigma),
+            float(gamma),
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PowerPath:
+    """Power-optimal units along a path; wealth[i] is before trading at bar i and
+    wealth[i + 1] = wealth[i] + units[i] (x[i + 1] - x[i]) (no costs). ruined_at is the
+    first bar with wealth <= 0 (possible only in discrete time); units are 0 from there on."""
+
+    units: F64
+    wealth: F64
+    ruined_at: int | None
+
+
+def power_position_path(
+    x: ArrayLike,
+    t: ArrayLike,
+    *,
+    theta: float,
+    mu: float,
+    sigma: float,
+    gamma: float,
+    w0: float,
+    T: float | None = None,
+) -> PowerPath:
+    """Trade the power-optimal rule self-financed along an observed spread path x at times t
+    (years). T defaults to the last time."""
+    xs = series(x, "x", 2)
+    ts = series(t, "t", 2)
+    if ts.shape != xs.shape:
+        raise InvalidInput(f"x and t differ in length ({xs.size} vs {ts.size})")
+    horizon = float(ts[-1]) if T is None else float(T)
+    q, w, ruined = call_kernel(
+        ext.ou_power_path,
+        xs,
+        ts,
+        float(w0),
+        horizon,
+        float(theta),
+        float(mu),
+        float(sigma),
+        float(gamma),
+    )
+    return PowerPath(np.asarray(q), np.asarray(w), None if ruined is None else int(ruined))
+
+
+def ou_optimal_position(
+    x: ArrayLike,
+    t: ArrayLike = 0.0,
+    *,
+    theta: float,
+    mu: float,
+    sigma: float,
+    gamma: float,
+    T: float = 1.0,
+    utility: Literal["cara", "power"] = "cara",
+    wealth: ArrayLike | None = None,
+) -> F64:
+    """Finite-horizon optimal units of an OU spread for either utility.
+
+    utility="cara": -exp(-gamma W_T), gamma > 0 absolute risk aversion (`cara_position`);
+    wealth is not used. utility="power": W_T^gamma / gamma, gamma < 1 (relative risk aversion
+    1 - gamma), needs wealth (`power_position`).
+    """
+    if utility == "cara":
+        return cara_position(x, t, theta=theta, mu=mu, sigma=sigma, gamma=gamma, T=T)
+    if utility == "power":
+        if wealth is None:
+            raise InvalidInput('utility="power" needs the wealth (wealth=...)')
+        return power_position(
+            x, t, theta=theta, mu=mu, sigma=sigma, gamma=gamma, wealth=wealth, T=T
+        )
+    raise InvalidInput(f'utility must be "cara" or "power", got {utility!r}')
 
 
 # --- 3c sparse mean-reverting portfolios ---------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -83,3 +84,40 @@ def test_a_single_market_is_refused(app_as: AppAs) -> None:
     at.run()
     assert not at.exception, at.exception
     assert "at least two markets" in " ".join(e.value for e in at.error)
+
+
+def _values(arr: object) -> np.ndarray:
+    """A plotly trace array from its JSON spec (a list, or base64 with a dtype)."""
+    if isinstance(arr, dict):
+        return np.frombuffer(base64.b64decode(arr["bdata"]), dtype=arr["dtype"])
+    return np.asarray(arr, dtype=np.float64)
+
+
+def test_power_utility_position_path(app_as: AppAs) -> None:
+    at = app_as("analyst", PAGE, timeout=120).run()
+    at.selectbox(key="mr_utility").set_value("power")
+    at.number_input(key="mr_power_gamma").set_value(-2.0)
+    at.number_input(key="mr_wealth").set_value(5e5)
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    specs = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+    assert len(specs) == 5
+    titles = [s["layout"].get("title", {}).get("text", "") for s in specs]
+    assert titles[2] == "Bands and the CARA rule (backtest)"
+    assert titles[3] == "Power utility W^γ/γ, γ = -2: optimal position"
+    traces = specs[3]["data"]
+    assert [t["name"] for t in traces] == ["power utility γ = -2", "wealth"]
+    units, wealth = _values(traces[0]["y"]), _values(traces[1]["y"])
+    res = at.session_state["mean_reversion_result"]
+    fit, spread = res["fit"], res["spread"]
+    assert wealth[0] == 5e5
+    np.testing.assert_allclose(wealth[1:], wealth[:-1] + units[:-1] * np.diff(spread), rtol=1e-12)
+    # first bar: q = W0 theta (mu - s) / sigma^2 * h(T), h = (1 + k tanh) / (k (k + tanh))
+    k = np.sqrt(3.0)
+    th = np.tanh(fit.theta * (spread.size - 1) / res["a"] / k)
+    h = (1 + k * th) / (k * (k + th))
+    q0 = 5e5 * fit.theta * (fit.mu - spread[0]) / fit.sigma**2 * h
+    assert units[0] == pytest.approx(q0, rel=1e-12)
+    assert any("Power utility W_T^γ/γ with γ = -2" in c.value for c in at.caption)

@@ -1,8 +1,9 @@
-//! Bindings: Mean reversion: OU estimation, CARA positions, sparse portfolios (COMPUTE-SPEC 3).
+//! Bindings: Mean reversion: OU estimation, CARA and power-utility positions, sparse portfolios
+//! (COMPUTE-SPEC 3).
 
 use kernels::meanrev::cara::{self, Horizon, OuParams};
 use kernels::meanrev::ou::{self, OuFit};
-use kernels::meanrev::{linalg, sparse};
+use kernels::meanrev::{linalg, power, sparse};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -153,6 +154,97 @@ fn ou_cara_ce(
         .map_err(to_py)
 }
 
+type Triple<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+/// Power-utility Riccati solution per time to maturity: (A, C, position factor h).
+#[pyfunction]
+fn ou_power_coefficients<'py>(
+    py: Python<'py>,
+    tau: PyReadonlyArray1<'py, f64>,
+    theta: f64,
+    sigma: f64,
+    gamma: f64,
+) -> PyResult<Triple<'py>> {
+    let tau = slice1(&tau);
+    let co = py
+        .detach(|| power::coefficients(&tau, theta, sigma, gamma))
+        .map_err(to_py)?;
+    let a: Vec<f64> = co.iter().map(|c| c.a).collect();
+    let c: Vec<f64> = co.iter().map(|c| c.c).collect();
+    let h: Vec<f64> = co.iter().map(|c| c.factor).collect();
+    Ok((a.into_pyarray(py), c.into_pyarray(py), h.into_pyarray(py)))
+}
+
+/// Power-utility optimal spread position for each (x, t, wealth).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn ou_power_position<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    t: PyReadonlyArray1<'py, f64>,
+    wealth: PyReadonlyArray1<'py, f64>,
+    horizon_t: f64,
+    theta: f64,
+    mu: f64,
+    sigma: f64,
+    gamma: f64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (x, t, w) = (slice1(&x), slice1(&t), slice1(&wealth));
+    let p = OuParams { theta, mu, sigma };
+    let q = py
+        .detach(|| power::position(&x, &t, &w, horizon_t, p, gamma))
+        .map_err(to_py)?;
+    Ok(q.into_pyarray(py))
+}
+
+/// Closed-form certainty equivalent of the power-utility optimum at t = 0.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn ou_power_ce(
+    x0: f64,
+    w0: f64,
+    horizon_t: f64,
+    theta: f64,
+    mu: f64,
+    sigma: f64,
+    gamma: f64,
+) -> PyResult<f64> {
+    power::certainty_equivalent(x0, w0, horizon_t, OuParams { theta, mu, sigma }, gamma)
+        .map_err(to_py)
+}
+
+type Traded<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Option<usize>,
+);
+
+/// Self-financed power-optimal trading along a path: (units, wealth, first ruined bar or None).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn ou_power_path<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    t: PyReadonlyArray1<'py, f64>,
+    w0: f64,
+    horizon_t: f64,
+    theta: f64,
+    mu: f64,
+    sigma: f64,
+    gamma: f64,
+) -> PyResult<Traded<'py>> {
+    let (x, t) = (slice1(&x), slice1(&t));
+    let p = OuParams { theta, mu, sigma };
+    let r = py
+        .detach(|| power::path(&x, &t, w0, horizon_t, p, gamma))
+        .map_err(to_py)?;
+    Ok((r.q.into_pyarray(py), r.wealth.into_pyarray(py), r.ruined_at))
+}
+
 type Picked<'py> = (Vec<usize>, f64, Bound<'py, PyArray1<f64>>);
 type Searched<'py> = (Vec<usize>, f64, Bound<'py, PyArray1<f64>>, usize);
 type Decomposed<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
@@ -249,6 +341,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ou_rolling, m)?)?;
     m.add_function(wrap_pyfunction!(ou_cara_position, m)?)?;
     m.add_function(wrap_pyfunction!(ou_cara_ce, m)?)?;
+    m.add_function(wrap_pyfunction!(ou_power_coefficients, m)?)?;
+    m.add_function(wrap_pyfunction!(ou_power_position, m)?)?;
+    m.add_function(wrap_pyfunction!(ou_power_ce, m)?)?;
+    m.add_function(wrap_pyfunction!(ou_power_path, m)?)?;
     m.add_function(wrap_pyfunction!(sparse_box_tiao, m)?)?;
     m.add_function(wrap_pyfunction!(sparse_greedy, m)?)?;
     m.add_function(wrap_pyfunction!(sparse_exhaustive, m)?)?;
