@@ -261,9 +261,9 @@ fn sparse_on_support<'py>(
 ) -> PyResult<Picked<'py>> {
     let (m, g) = (slice1(&m), slice1(&g));
     let s = py
-        .detach(|| sparse::swaps(&m, &g, n, &support, 0))
+        .detach(|| sparse::polish(&m, &g, n, &support))
         .map_err(to_py)?;
-    Ok(picked(py, s.0))
+    Ok(picked(py, s))
 }
 
 /// Condition number (largest / smallest eigenvalue) of a symmetric n x n matrix.

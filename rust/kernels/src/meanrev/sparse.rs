@@ -137,6 +137,20 @@ pub fn greedy(m: &[f64], g: &[f64], n: usize, k_max: usize) -> Result<Vec<Select
     Ok(path)
 }
 
+/// `on_support` for a caller-given support: checks it is 1..=n distinct indices below n.
+pub fn polish(m: &[f64], g: &[f64], n: usize, support: &[usize]) -> Result<Selection> {
+    check(m, g, n, support.len())?;
+    if let Some(&i) = support.iter().find(|&&i| i >= n) {
+        return Err(invalid(format!("support index {i} is not below n = {n}")));
+    }
+    let mut sorted = support.to_vec();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|p| p[0] == p[1]) {
+        return Err(invalid("support indices must be distinct"));
+    }
+    on_support(m, g, n, &sorted)
+}
+
 /// Largest relative decrease of nu that still counts as no improvement in `swaps`.
 pub const SWAP_RTOL: f64 = 1e-12;
 
@@ -152,16 +166,7 @@ pub fn swaps(
     support: &[usize],
     max_swaps: usize,
 ) -> Result<(Selection, usize)> {
-    check(m, g, n, support.len())?;
-    if let Some(&i) = support.iter().find(|&&i| i >= n) {
-        return Err(invalid(format!("support index {i} is not below n = {n}")));
-    }
-    let mut start = support.to_vec();
-    start.sort_unstable();
-    if start.windows(2).any(|p| p[0] == p[1]) {
-        return Err(invalid("support indices must be distinct"));
-    }
-    let mut cur = on_support(m, g, n, &start)?;
+    let mut cur = polish(m, g, n, support)?;
     let mut made = 0;
     while made < max_swaps {
         let outside: Vec<usize> = (0..n)
