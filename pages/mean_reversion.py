@@ -30,6 +30,12 @@ with st.form("mr_form"):
     use_log = c1.checkbox("Log prices", value=True, key="mr_log")
     k = int(c2.number_input("Assets in the portfolio (k)", 1, 20, 2, key="mr_k"))
     method = c2.selectbox("Selection", ["greedy", "truncated_power", "exhaustive"], key="mr_method")
+    swaps = c2.checkbox(
+        "Refine by 1-in-1-out swaps",
+        value=False,
+        key="mr_swaps",
+        help="Local search after the selection: swap one asset out and one in while ν falls.",
+    )
     zscore = c3.selectbox(
         "z-score",
         ["rolling", "ou"],
@@ -105,7 +111,7 @@ if submitted:
         with st.spinner("Selecting the portfolio and running the backtests …"):
             a = periods_per_year(ts)
             dt = 1.0 / a
-            port = mr.sparse_portfolio(closes, k, method, dt=dt)
+            port = mr.sparse_portfolio(closes, k, method, swaps=swaps, dt=dt)
             w = port.weights
             spread = closes @ w
             fit = mr.fit_ou(spread, dt)
@@ -223,8 +229,9 @@ path = pd.DataFrame(
     }
 )
 right.dataframe(path, hide_index=True)
+swap_note = f" ({port.swaps} swaps made)" if port.method.endswith("+swaps") else ""
 st.caption(
-    f"Method {port.method}; condition number of the scaled covariance "
+    f"Method {port.method}{swap_note}; condition number of the scaled covariance "
     f"{port.condition_number:,.1f}. Weights are in price units with Σ|w| = 1."
 )
 

@@ -62,6 +62,18 @@ def test_run_shows_fit_bands_positions_and_backtest(app_as: AppAs) -> None:
     assert any("ddof = 1" in c.value for c in at.caption)
 
 
+def test_swap_refinement_is_offered_and_reported(app_as: AppAs) -> None:
+    at = app_as("analyst", PAGE, timeout=120).run()
+    at.selectbox(key="mr_method").set_value("greedy")
+    at.checkbox(key="mr_swaps").check()
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    # two markets and k = 2: the support is everything, so no swap is possible
+    assert any("Method greedy+swaps (0 swaps made)" in c.value for c in at.caption)
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [("mr_k", 3, "above the number of assets"), ("mr_last", 10, "too few rows")],

@@ -181,6 +181,7 @@ from core.analytics import meanrev as mr
 rng = np.random.default_rng(3)
 p = 50 + np.cumsum(rng.normal(size=(800, 12)), axis=0) @ rng.normal(size=(12, 12))
 out = [mr.sparse_portfolio(p, 3, m).weights for m in ("greedy", "exhaustive", "truncated_power")]
+out.append(mr.sparse_portfolio(p, 3, "greedy", swaps=True).weights)
 out += list(mr.rolling_ou(p, 100).values())
 print(hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in out)).hexdigest())
 """

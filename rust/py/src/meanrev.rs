@@ -324,6 +324,40 @@ fn sparse_tpower<'py>(
     Ok((support, nu, w, iters))
 }
 
+/// 1-in-1-out local search from a support: (support, nu, weights, swaps made).
+#[pyfunction]
+fn sparse_swaps<'py>(
+    py: Python<'py>,
+    m: PyReadonlyArray1<'py, f64>,
+    g: PyReadonlyArray1<'py, f64>,
+    n: usize,
+    support: Vec<usize>,
+    max_swaps: usize,
+) -> PyResult<Searched<'py>> {
+    let (m, g) = (slice1(&m), slice1(&g));
+    let (s, made) = py
+        .detach(|| sparse::swaps(&m, &g, n, &support, max_swaps))
+        .map_err(to_py)?;
+    let (support, nu, w) = picked(py, s);
+    Ok((support, nu, w, made))
+}
+
+/// Exact smallest generalised eigenpair on a given support: (support, nu, weights).
+#[pyfunction]
+fn sparse_on_support<'py>(
+    py: Python<'py>,
+    m: PyReadonlyArray1<'py, f64>,
+    g: PyReadonlyArray1<'py, f64>,
+    n: usize,
+    support: Vec<usize>,
+) -> PyResult<Picked<'py>> {
+    let (m, g) = (slice1(&m), slice1(&g));
+    let s = py
+        .detach(|| sparse::polish(&m, &g, n, &support))
+        .map_err(to_py)?;
+    Ok(picked(py, s))
+}
+
 /// Condition number (largest / smallest eigenvalue) of a symmetric n x n matrix.
 #[pyfunction]
 fn sym_condition_number(py: Python<'_>, a: PyReadonlyArray1<'_, f64>, n: usize) -> PyResult<f64> {
@@ -349,6 +383,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sparse_greedy, m)?)?;
     m.add_function(wrap_pyfunction!(sparse_exhaustive, m)?)?;
     m.add_function(wrap_pyfunction!(sparse_tpower, m)?)?;
+    m.add_function(wrap_pyfunction!(sparse_swaps, m)?)?;
+    m.add_function(wrap_pyfunction!(sparse_on_support, m)?)?;
     m.add_function(wrap_pyfunction!(sym_condition_number, m)?)?;
     Ok(())
 }

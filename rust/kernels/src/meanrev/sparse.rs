@@ -137,6 +137,61 @@ pub fn greedy(m: &[f64], g: &[f64], n: usize, k_max: usize) -> Result<Vec<Select
     Ok(path)
 }
 
+/// `on_support` for a caller-given support: checks it is 1..=n distinct indices below n.
+pub fn polish(m: &[f64], g: &[f64], n: usize, support: &[usize]) -> Result<Selection> {
+    check(m, g, n, support.len())?;
+    if let Some(&i) = support.iter().find(|&&i| i >= n) {
+        return Err(invalid(format!("support index {i} is not below n = {n}")));
+    }
+    let mut sorted = support.to_vec();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|p| p[0] == p[1]) {
+        return Err(invalid("support indices must be distinct"));
+    }
+    on_support(m, g, n, &sorted)
+}
+
+/// Largest relative decrease of nu that still counts as no improvement in `swaps`.
+pub const SWAP_RTOL: f64 = 1e-12;
+
+/// Local search by 1-in-1-out swaps from a starting support (best improvement).
+/// Each round evaluates every swap of one member for one non-member and takes the
+/// lowest nu (ties by support); it stops when that is not below the current nu by
+/// more than `SWAP_RTOL` relative, or after `max_swaps` swaps. Returns the polished
+/// selection and the number of swaps made.
+pub fn swaps(
+    m: &[f64],
+    g: &[f64],
+    n: usize,
+    support: &[usize],
+    max_swaps: usize,
+) -> Result<(Selection, usize)> {
+    let mut cur = polish(m, g, n, support)?;
+    let mut made = 0;
+    while made < max_swaps {
+        let outside: Vec<usize> = (0..n)
+            .filter(|i| cur.support.binary_search(i).is_err())
+            .collect();
+        let k = cur.support.len();
+        let cands: Vec<Result<Selection>> = (0..k * outside.len())
+            .into_par_iter()
+            .map(|c| {
+                let mut s = cur.support.clone();
+                s[c / outside.len()] = outside[c % outside.len()];
+                on_support(m, g, n, &s)
+            })
+            .collect();
+        match best_of(cands)? {
+            Some(b) if cur.nu - b.nu > SWAP_RTOL * cur.nu.abs() => {
+                cur = b;
+                made += 1;
+            }
+            _ => break,
+        }
+    }
+    Ok((cur, made))
+}
+
 fn binom(n: usize, k: usize) -> f64 {
     (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
 }
@@ -354,5 +409,67 @@ mod tests {
     fn k_above_n_is_rejected() {
         let (m, g) = problem(3, 1);
         assert!(greedy(&m, &g, 3, 4).is_err());
+    }
+
+    #[test]
+    fn swaps_reach_a_local_optimum_never_worse_than_the_start() {
+        for (n, seed) in [(8, 3), (10, 17), (12, 29)] {
+            let (m, g) = problem(n, seed);
+            for k in 1..=4 {
+                let start = greedy(&m, &g, n, k).unwrap().pop().unwrap();
+                let (sw, made) = swaps(&m, &g, n, &start.support, 1000).unwrap();
+                let (ex, _) = exhaustive(&m, &g, n, k).unwrap();
+                assert!(sw.nu <= start.nu);
+                assert!(sw.nu >= ex.nu - 1e-12);
+                assert_eq!(made == 0, sw.support == start.support);
+                assert!((nu(&m, &g, n, &sw.weights) - sw.nu).abs() < 1e-10);
+                // no single swap improves the result
+                for out in 0..k {
+                    for inn in (0..n).filter(|i| !sw.support.contains(i)) {
+                        let mut s = sw.support.clone();
+                        s[out] = inn;
+                        assert!(on_support(&m, &g, n, &s).unwrap().nu >= sw.nu * (1.0 - 1e-12));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn swaps_from_a_bad_start_improve_and_zero_cap_only_polishes() {
+        let n = 9;
+        let (m, g) = problem(n, 11);
+        let k = 3;
+        let (ex, _) = exhaustive(&m, &g, n, k).unwrap();
+        // the worst support of size k as the start
+        let mut worst = on_support(&m, &g, n, &[0, 1, 2]).unwrap();
+        for a in 0..n {
+            for b in a + 1..n {
+                for c in b + 1..n {
+                    let s = on_support(&m, &g, n, &[a, b, c]).unwrap();
+                    if s.nu > worst.nu {
+                        worst = s;
+                    }
+                }
+            }
+        }
+        let (none, zero) = swaps(&m, &g, n, &worst.support, 0).unwrap();
+        assert_eq!(zero, 0);
+        assert_eq!(none, worst);
+        let (sw, made) = swaps(&m, &g, n, &worst.support, 1000).unwrap();
+        assert!(made >= 1);
+        assert!(sw.nu < worst.nu);
+        assert!(sw.nu >= ex.nu - 1e-12);
+    }
+
+    #[test]
+    fn swaps_reject_bad_supports() {
+        let (m, g) = problem(4, 1);
+        assert!(swaps(&m, &g, 4, &[], 10).is_err());
+        assert!(swaps(&m, &g, 4, &[0, 4], 10).is_err());
+        assert!(swaps(&m, &g, 4, &[1, 1], 10).is_err());
+        assert!(swaps(&m, &g, 4, &[0, 1, 2, 3, 0], 10).is_err());
+        let (full, made) = swaps(&m, &g, 4, &[3, 2, 1, 0], 10).unwrap();
+        assert_eq!((full.support, made), (vec![0, 1, 2, 3], 0));
     }
 }
