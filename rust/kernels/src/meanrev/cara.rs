@@ -26,22 +26,30 @@ pub struct OuParams {
     pub sigma: f64,
 }
 
+impl OuParams {
+    /// theta > 0, sigma > 0 and mu finite (NaN fails every check).
+    pub fn check(&self) -> Result<()> {
+        if !(self.theta.is_finite() && self.theta > 0.0) {
+            return Err(invalid(format!(
+                "theta must be finite and > 0, got {}",
+                self.theta
+            )));
+        }
+        if !(self.sigma.is_finite() && self.sigma > 0.0) {
+            return Err(invalid(format!(
+                "sigma must be finite and > 0, got {}",
+                self.sigma
+            )));
+        }
+        if !self.mu.is_finite() {
+            return Err(invalid("mu must be finite"));
+        }
+        Ok(())
+    }
+}
+
 fn check(p: &OuParams, gamma: f64) -> Result<()> {
-    if !(p.theta.is_finite() && p.theta > 0.0) {
-        return Err(invalid(format!(
-            "theta must be finite and > 0, got {}",
-            p.theta
-        )));
-    }
-    if !(p.sigma.is_finite() && p.sigma > 0.0) {
-        return Err(invalid(format!(
-            "sigma must be finite and > 0, got {}",
-            p.sigma
-        )));
-    }
-    if !p.mu.is_finite() {
-        return Err(invalid("mu must be finite"));
-    }
+    p.check()?;
     if !(gamma.is_finite() && gamma > 0.0) {
         return Err(invalid(format!(
             "gamma must be finite and > 0, got {gamma}"

@@ -45,21 +45,7 @@ pub struct Coefficients {
 }
 
 fn check(p: &OuParams, gamma: f64) -> Result<()> {
-    if !(p.theta.is_finite() && p.theta > 0.0) {
-        return Err(invalid(format!(
-            "theta must be finite and > 0, got {}",
-            p.theta
-        )));
-    }
-    if !(p.sigma.is_finite() && p.sigma > 0.0) {
-        return Err(invalid(format!(
-            "sigma must be finite and > 0, got {}",
-            p.sigma
-        )));
-    }
-    if !p.mu.is_finite() {
-        return Err(invalid("mu must be finite"));
-    }
+    p.check()?;
     if !(gamma.is_finite() && gamma < 1.0) {
         return Err(invalid(format!(
             "gamma must be finite and < 1 (U = W^gamma / gamma; 0 is log utility), got {gamma}"
