@@ -156,6 +156,7 @@ def chiarella_simulate(
     rule: str = ...,
     gamma: float = ...,
     alpha: float = ...,
+    window: int = ...,
     burn_in: int = ...,
     n_paths: int = ...,
     seed: int = ...,
@@ -167,9 +168,9 @@ def stat_kurtosis(x: NDArray[np.float64]) -> float: ...
 def stat_acf(x: NDArray[np.float64], lags: list[int]) -> NDArray[np.float64]: ...
 def stat_hill(x: NDArray[np.float64], q: float) -> float: ...
 def stat_aggregated_kurtosis(x: NDArray[np.float64], h: int) -> float: ...
-def chiarella_moments(r: NDArray[np.float64]) -> NDArray[np.float64]: ...
+def chiarella_moments(r: NDArray[np.float64], *, kurtosis: bool = ...) -> NDArray[np.float64]: ...
 def chiarella_bootstrap_moments(
-    r: NDArray[np.float64], block: int, n_boot: int, seed: int
+    r: NDArray[np.float64], block: int, n_boot: int, seed: int, *, kurtosis: bool = ...
 ) -> NDArray[np.float64]: ...
 def chiarella_objective(
     params: list[float],
@@ -184,7 +185,9 @@ def chiarella_objective(
     rule: str = ...,
     gamma: float = ...,
     alpha: float = ...,
+    window: int = ...,
     burn_in: int = ...,
+    kurtosis: bool = ...,
 ) -> tuple[float, NDArray[np.float64] | None]: ...
 def chiarella_calibrate(
     params: list[float],
@@ -202,7 +205,9 @@ def chiarella_calibrate(
     rule: str = ...,
     gamma: float = ...,
     alpha: float = ...,
+    window: int = ...,
     burn_in: int = ...,
+    kurtosis: bool = ...,
     callback: Callable[[int, int, int, float], bool] | None = ...,
     workers: int = ...,
 ) -> dict[str, Any]: ...

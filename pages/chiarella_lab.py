@@ -16,6 +16,11 @@ JOB_KEY = "chiarella_job"
 SHOWN_KEY = "chiarella_job_shown"
 LAGS = (1, 5, 10, 25, 50, 100)
 D = ch.ChiarellaParams()
+RULE_LABELS = {
+    "fw_linear": "FW linear trend",
+    "chiarella_tanh": "Chiarella tanh of an EWMA trend",
+    "ma_tanh": "tanh of price minus moving average (He–Hommes)",
+}
 
 st.title("Chiarella lab")
 st.caption(
@@ -41,12 +46,7 @@ st.warning("SIMULATED data: every path on this section comes from the model, not
 with st.expander("Model parameters", expanded=True):
     c1, c2, c3 = st.columns(3)
     rule = c1.selectbox(
-        "Chartist rule",
-        ["fw_linear", "chiarella_tanh"],
-        format_func=lambda r: {"fw_linear": "FW linear trend", "chiarella_tanh": "Chiarella tanh"}[
-            r
-        ],
-        key="ch_rule",
+        "Chartist rule", list(RULE_LABELS), format_func=RULE_LABELS.__getitem__, key="ch_rule"
     )
     phi = c1.slider("φ fundamentalist reaction", 0.0, 0.5, D.phi, 0.01, key="ch_phi")
     chi = c1.slider("χ chartist reaction", 0.0, 3.0, D.chi, 0.05, key="ch_chi")
@@ -57,6 +57,13 @@ with st.expander("Model parameters", expanded=True):
     alpha_p = c3.slider("α_p misalignment", 0.0, 40.0, D.alpha_p, 0.1, key="ch_ap")
     n_steps = c3.slider("Days", 500, 20_000, 5030, 10, key="ch_steps")
     seed = c1.number_input("Seed", 0, 2**31 - 1, 1, key="ch_seed")
+    gamma, alpha_m, ma_window = D.gamma, D.alpha_m, D.ma_window
+    if rule != "fw_linear":
+        gamma = c1.slider("γ trend sensitivity", 0.5, 50.0, D.gamma, 0.5, key="ch_gamma")
+    if rule == "chiarella_tanh":
+        alpha_m = c2.slider("α_M trend memory weight", 0.01, 1.0, D.alpha_m, 0.01, key="ch_am")
+    if rule == "ma_tanh":
+        ma_window = c2.slider("L moving-average days", 1, 250, D.ma_window, 1, key="ch_ma")
 params = ch.ChiarellaParams(
     phi=phi,
     chi=chi,
@@ -66,6 +73,9 @@ params = ch.ChiarellaParams(
     alpha_n=alpha_n,
     alpha_p=alpha_p,
     rule=rule,
+    gamma=gamma,
+    alpha_m=alpha_m,
+    ma_window=int(ma_window),
 )
 sim = ch.simulate(params, int(n_steps), seed=int(seed))
 if sim.blown_up[0]:
@@ -106,10 +116,11 @@ st.plotly_chart(fig, key="ch_acf")
 # --- calibrate ----------------------------------------------------------------------
 st.subheader("Calibrate")
 st.caption(
-    f"Method of simulated moments on {ref.label}: {len(ch.MOMENT_NAMES)} moments, common random "
-    "numbers, moving-block bootstrap weight (block 250), L-SHADE over "
+    f"Method of simulated moments on {ref.label}: {len(ch.MOMENT_NAMES)} moments (the kurtosis "
+    "is optional, as it is not robust), common random numbers, moving-block bootstrap weight "
+    "(block 250), L-SHADE over "
     + ", ".join(ch.DEFAULT_FREE)
-    + ". β, μ and α₀ stay fixed."
+    + f". β, μ, α₀ and the chartist rule ({RULE_LABELS[rule]}) stay as set above."
 )
 job: ch.CalibrationJob | None = st.session_state.get(JOB_KEY)
 running = job is not None and not job.done
@@ -118,11 +129,17 @@ with st.form("ch_calibrate"):
     budget = b1.number_input("Budget (J evaluations)", 60, 20_000, 1000, 60, key="ch_budget")
     n_paths = b2.number_input("Simulated paths S", 1, 200, 20, key="ch_paths")
     cal_seed = b3.number_input("Seed", 0, 2**31 - 1, 0, key="ch_cal_seed")
+    with_kurtosis = st.checkbox("Also match the kurtosis", key="ch_kurt")
     start = st.form_submit_button("Calibrate", disabled=running)
 if start and not running:
     try:
         job = ch.start_calibration(
-            mkt_r, budget=int(budget), seed=int(cal_seed), n_paths=int(n_paths)
+            mkt_r,
+            budget=int(budget),
+            seed=int(cal_seed),
+            n_paths=int(n_paths),
+            base=params,
+            include_kurtosis=with_kurtosis,
         )
     except InvalidInput as exc:
         st.error(str(exc))
@@ -133,19 +150,23 @@ if start and not running:
 def show_result(res: ch.Calibration) -> None:
     status = "cancelled, best so far" if res.cancelled else "done"
     st.success(
-        f"Calibration {status}: J = {res.J:.3f} after {res.nfev} evaluations; "
+        f"Calibration {status} ({RULE_LABELS[res.params.rule]}, {len(res.moment_names)} "
+        f"moments): J = {res.J:.3f} after {res.nfev} evaluations; "
         f"J-test {res.j_stat:.2f} on {res.dof} dof, p = {res.p_value:.3g}."
     )
     st.dataframe(pd.DataFrame({"fitted": res.theta}).style.format("{:.4f}"), key="ch_theta")
-    sim_m = res.sim_moments if res.sim_moments is not None else np.full(9, np.nan)
+    names = list(res.moment_names)
+    if res.sim_moments is None:
+        st.warning("A simulated path blew up at the fitted θ; its moments are not defined.")
+    sim_m = res.sim_moments if res.sim_moments is not None else np.full(len(names), np.nan)
     table = pd.DataFrame(
         {"data": res.data_moments, "SIMULATED (fitted)": sim_m, "t-ratio": res.t_ratios},
-        index=list(ch.MOMENT_NAMES),
+        index=names,
     )
     st.dataframe(table.style.format("{:.3f}"), key="ch_moments")
     fig = go.Figure()
-    fig.add_bar(x=list(ch.MOMENT_NAMES), y=res.data_moments, name=ref.label)
-    fig.add_bar(x=list(ch.MOMENT_NAMES), y=sim_m, name="SIMULATED at fitted θ")
+    fig.add_bar(x=names, y=res.data_moments, name=ref.label)
+    fig.add_bar(x=names, y=sim_m, name="SIMULATED at fitted θ")
     fig.update_layout(title="Fitted vs data moments", height=320, margin={"t": 40, "b": 20})
     st.plotly_chart(fig, key="ch_fit_chart")
 

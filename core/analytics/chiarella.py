@@ -3,12 +3,13 @@
 The default simulator is Franke & Westerhoff's (2012) DCA-HPM model:
 fundamentalists and chartists whose shares switch by herding, predisposition
 and misalignment, giving structural stochastic volatility. `rule=
-"chiarella_tanh"` swaps in Chiarella's nonlinear trend rule for the chartists.
+"chiarella_tanh"` swaps in Chiarella's nonlinear trend rule for the chartists,
+and `rule="ma_tanh"` the moving-average rule of Chiarella, He & Hommes (2006).
 Returns are in percent, r_t = 100 (p_t - p_{t-1}). All output is SIMULATED.
 
 `calibrate` fits it to a return series by the method of simulated moments:
-9 moments, common random numbers, a moving-block bootstrap weight matrix and
-our own L-SHADE optimiser (core.analytics.optimize).
+9 moments (10 with the opt-in kurtosis), common random numbers, a moving-block
+bootstrap weight matrix and our own L-SHADE optimiser (core.analytics.optimize).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "StylizedFacts",
     "calibrate",
     "chi2_sf",
+    "moment_names",
     "moments",
     "objective",
     "percent_returns",
@@ -48,7 +50,9 @@ __all__ = [
     "weight_matrix",
 ]
 
-Rule = Literal["fw_linear", "chiarella_tanh"]
+Rule = Literal["fw_linear", "chiarella_tanh", "ma_tanh"]
+RULES: tuple[str, ...] = ("fw_linear", "chiarella_tanh", "ma_tanh")
+MAX_WINDOW = 100_000
 MOMENT_NAMES: tuple[str, ...] = (
     "mean |r|",
     "Hill index (5%)",
@@ -60,6 +64,7 @@ MOMENT_NAMES: tuple[str, ...] = (
     "ACF |r| lag 50",
     "ACF |r| lag 100",
 )
+KURTOSIS_NAME = "kurtosis"
 FACT_LAGS: tuple[int, ...] = (1, 5, 10, 25, 50, 100)
 # FW 2012: beta, mu and alpha0 stay fixed (scale normalisation, weak identification).
 DEFAULT_FREE: tuple[str, ...] = ("phi", "chi", "sigma_f", "sigma_c", "alpha_n", "alpha_p")
@@ -90,9 +95,12 @@ class ChiarellaParams:
     # Random-walk fundamental step sd; 0 keeps p* = 0.
     sigma_star: float = 0.0
     rule: Rule = "fw_linear"
-    # chiarella_tanh only: demand chi*tanh(gamma*M), M an EWMA (weight alpha_m) of price changes.
+    # chiarella_tanh: demand chi*tanh(gamma*M), M an EWMA (weight alpha_m) of price changes.
+    # ma_tanh: demand chi*tanh(gamma*(p_t - MA_L)), MA_L the mean of the last ma_window
+    # log-prices including p_t (padded with p_0 before the start).
     gamma: float = 20.0
     alpha_m: float = 0.1
+    ma_window: int = 20
     burn_in: int = 500
 
     def vector(self) -> list[float]:
@@ -115,10 +123,13 @@ def _params(params: ChiarellaParams | Mapping[str, Any] | None) -> ChiarellaPara
         p = replace(ChiarellaParams(), **dict(params))
     else:
         raise InvalidInput("params must be a ChiarellaParams, a mapping or None")
-    if p.rule not in ("fw_linear", "chiarella_tanh"):
-        raise InvalidInput(f"unknown rule {p.rule!r}; choose fw_linear or chiarella_tanh")
-    if not all(math.isfinite(v) for v in p.vector()):
+    if p.rule not in RULES:
+        raise InvalidInput(f"unknown rule {p.rule!r}; choose {', '.join(RULES)}")
+    if not all(math.isfinite(v) for v in (*p.vector(), p.gamma, p.alpha_m)):
         raise InvalidInput("every model parameter must be finite")
+    w = p.ma_window
+    if isinstance(w, bool) or not isinstance(w, int | np.integer) or not 1 <= w <= MAX_WINDOW:
+        raise InvalidInput(f"ma_window must be an int in 1..{MAX_WINDOW}, got {w!r}")
     if isinstance(p.burn_in, bool) or not isinstance(p.burn_in, int) or p.burn_in < 0:
         raise InvalidInput(f"burn_in must be an int >= 0, got {p.burn_in!r}")
     return p
@@ -199,6 +210,7 @@ def simulate(
         rule=p.rule,
         gamma=p.gamma,
         alpha=p.alpha_m,
+        window=int(p.ma_window),
         burn_in=p.burn_in,
         n_paths=paths,
         seed=used_seed or 0,
@@ -249,16 +261,31 @@ def stylized_facts(
     )
 
 
-def moments(returns: ArrayLike) -> NDArray[np.float64]:
-    """The 9 MSM moments (MOMENT_NAMES) of one return series (> 200 values)."""
+def moment_names(include_kurtosis: bool = False) -> tuple[str, ...]:
+    """Names of the MSM moment vector, in order; the kurtosis, when included, is last."""
+    return (*MOMENT_NAMES, KURTOSIS_NAME) if include_kurtosis else MOMENT_NAMES
+
+
+def moments(returns: ArrayLike, *, include_kurtosis: bool = False) -> NDArray[np.float64]:
+    """The MSM moments (`moment_names(include_kurtosis)`) of one return series (> 200 values).
+
+    The kurtosis is opt-in: one extreme day moves it a lot, so it is not a robust moment.
+    """
     out: NDArray[np.float64] = call_kernel(
-        ext.chiarella_moments, series(returns, "returns", 201, nonconstant=True)
+        ext.chiarella_moments,
+        series(returns, "returns", 201, nonconstant=True),
+        kurtosis=bool(include_kurtosis),
     )
     return out
 
 
 def weight_matrix(
-    returns: ArrayLike, *, block: int = 250, n_boot: int = 2000, seed: int = 0
+    returns: ArrayLike,
+    *,
+    block: int = 250,
+    n_boot: int = 2000,
+    seed: int = 0,
+    include_kurtosis: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(W, Omega): Omega is the moving-block bootstrap covariance of the moments, W its inverse."""
     r = series(returns, "returns", 201, nonconstant=True)
@@ -268,6 +295,7 @@ def weight_matrix(
         _int("block", block, 1),
         _int("n_boot", n_boot, 10),
         _int("seed", seed, 0),
+        kurtosis=bool(include_kurtosis),
     )
     omega = np.cov(reps, rowvar=False)
     try:
@@ -326,14 +354,18 @@ def objective(
     n_steps: int,
     n_paths: int = 50,
     seed: int = 0,
+    include_kurtosis: bool = False,
 ) -> tuple[float, NDArray[np.float64] | None]:
     """J at `params` under the common random numbers of `seed`, and the mean simulated
     moments (None when a path blows up, J is then 1e6)."""
     p = _params(params)
     target = np.ascontiguousarray(data_moments, dtype=np.float64)
     w = np.ascontiguousarray(weight, dtype=np.float64)
-    if target.shape != (9,) or w.shape != (9, 9):
-        raise InvalidInput("need 9 data moments and a 9x9 weight matrix")
+    q = len(moment_names(include_kurtosis))
+    if target.shape != (q,) or w.shape != (q, q):
+        raise InvalidInput(
+            f"need {q} data moments and a {q}x{q} weight matrix, got {target.shape} and {w.shape}"
+        )
     j, m = call_kernel(
         ext.chiarella_objective,
         p.vector(),
@@ -347,7 +379,9 @@ def objective(
         rule=p.rule,
         gamma=p.gamma,
         alpha=p.alpha_m,
+        window=int(p.ma_window),
         burn_in=p.burn_in,
+        kurtosis=bool(include_kurtosis),
     )
     return float(j), m
 
@@ -357,7 +391,7 @@ class Calibration:
     params: ChiarellaParams
     theta: dict[str, float]
     J: float
-    # J / (1 + 1/S), asymptotically chi2 with dof = 9 - len(theta) when W = Omega^-1.
+    # J / (1 + 1/S), asymptotically chi2 with dof = q - len(theta) when W = Omega^-1.
     j_stat: float
     dof: int
     p_value: float
@@ -373,6 +407,8 @@ class Calibration:
     message: str
     n_paths: int
     seed: int
+    # Names of data_moments / sim_moments / t_ratios, in order.
+    moment_names: tuple[str, ...] = MOMENT_NAMES
 
 
 def calibrate(
@@ -391,13 +427,15 @@ def calibrate(
     n_boot: int = 2000,
     pop_size: int | None = None,
     workers: int | None = None,
+    include_kurtosis: bool = False,
 ) -> Calibration:
     """Fit the free parameters to `returns` (percent) by simulated moments.
 
     S = n_paths simulated paths of the data's length share fixed shocks (common
     random numbers from `seed`), so J is deterministic. The weight is the inverse
     of `omega`, by default the moving-block bootstrap covariance (block, n_boot).
-    L-SHADE spends `budget` J evaluations. progress(Progress) is called after
+    L-SHADE spends `budget` J evaluations. `include_kurtosis` adds the kurtosis as a
+    10th moment (it is not robust to single extreme days). progress(Progress) is called after
     each generation (returning True stops); setting `cancel` stops after the
     current generation and returns the best point so far (cancelled=True).
     """
@@ -407,13 +445,16 @@ def calibrate(
     s = _int("n_paths", n_paths, 1)
     run_budget = _int("budget", budget, 10)
     run_seed = _int("seed", seed, 0)
-    data_m = moments(r)
+    kurt = bool(include_kurtosis)
+    names_m = moment_names(kurt)
+    q = len(names_m)
+    data_m = moments(r, include_kurtosis=kurt)
     if omega is None:
-        w, om = weight_matrix(r, block=block, n_boot=n_boot, seed=run_seed)
+        w, om = weight_matrix(r, block=block, n_boot=n_boot, seed=run_seed, include_kurtosis=kurt)
     else:
         om = np.ascontiguousarray(omega, dtype=np.float64)
-        if om.shape != (9, 9) or not np.all(np.isfinite(om)):
-            raise InvalidInput("omega must be a finite 9x9 matrix")
+        if om.shape != (q, q) or not np.all(np.isfinite(om)):
+            raise InvalidInput(f"omega must be a finite {q}x{q} matrix, got shape {om.shape}")
         try:
             w = np.asarray(np.linalg.inv(om), dtype=np.float64)
         except np.linalg.LinAlgError as exc:
@@ -443,7 +484,9 @@ def calibrate(
         rule=p0.rule,
         gamma=p0.gamma,
         alpha=p0.alpha_m,
+        window=int(p0.ma_window),
         burn_in=p0.burn_in,
+        kurtosis=kurt,
         callback=hook,
         workers=_workers(workers),
     )
@@ -451,9 +494,9 @@ def calibrate(
     fitted = replace(p0, **theta)  # type: ignore[arg-type]
     sim_m = raw["sim_moments"]
     scale = np.sqrt(np.diag(om) * (1.0 + 1.0 / s))
-    t = (sim_m - data_m) / scale if sim_m is not None else np.full(9, np.nan)
+    t = (sim_m - data_m) / scale if sim_m is not None else np.full(q, np.nan)
     j = float(raw["fun"])
-    dof = 9 - len(names)
+    dof = q - len(names)
     j_stat = j / (1.0 + 1.0 / s)
     return Calibration(
         params=fitted,
@@ -474,6 +517,7 @@ def calibrate(
         message=str(raw["message"]),
         n_paths=s,
         seed=run_seed,
+        moment_names=names_m,
     )
 
 

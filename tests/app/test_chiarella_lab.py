@@ -39,16 +39,32 @@ def test_simulate_compare_and_calibrate(app_as: AppAs) -> None:
     assert not at.exception, at.exception
     assert at.dataframe[0].value.iloc[0, 0] != before
 
-    # a small calibration, followed through the polling fragment to its result
+    # the moving-average rule brings its own window slider, which changes the path
+    at.selectbox(key="ch_rule").set_value("ma_tanh")
+    at.run()
+    assert not at.exception, at.exception
+    ma_before = at.dataframe[0].value.iloc[0, 0]
+    at.slider(key="ch_ma").set_value(60)
+    at.run()
+    assert at.dataframe[0].value.iloc[0, 0] != ma_before
+
+    # a small calibration with the kurtosis as 10th moment, followed through the polling
+    # fragment to its result
     at.number_input(key="ch_budget").set_value(120)
     at.number_input(key="ch_paths").set_value(2)
+    at.checkbox(key="ch_kurt").check()
     at.button[0].click()
     at.run()
     rerun_until(at, lambda: "Calibration done" in texts(at) or "failed" in texts(at))
     assert "J-test" in texts(at), texts(at)
+    assert "10 moments" in texts(at)
+    assert "moving average" in texts(at)
     moments = at.dataframe[-1].value
     assert list(moments.columns) == ["data", "SIMULATED (fitted)", "t-ratio"]
-    assert len(moments) == 9
+    assert len(moments) == 10
+    assert moments.index[-1] == "kurtosis"
+    # the data kurtosis is the market's, as in the facts table
+    assert moments.loc["kurtosis", "data"] == pytest.approx(facts.iloc[0, 1], rel=1e-12)
 
 
 def test_cancel_stops_a_running_calibration(app_as: AppAs) -> None:

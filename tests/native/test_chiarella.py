@@ -26,18 +26,24 @@ def sp500() -> np.ndarray:
 def np_path(p: ch.ChiarellaParams, shocks: np.ndarray, t: int) -> dict[str, np.ndarray]:
     """The reference recursion (COMPUTE-SPEC 2c), one path, plain Python floats."""
     price = prev = x = mom = pstar = 0.0
+    # ma_tanh: the last ma_window log-prices including p_t, padded with p_0 = 0.
+    window = [0.0] * p.ma_window
     out = {k: np.full(t, np.nan) for k in ("returns", "log_price", "x", "nf")}
     for step, e in enumerate(shocks):
         nf = (1 + x) / 2
         df = p.phi * (pstar - price) + p.sigma_f * e[0]
         if p.rule == "fw_linear":
             dc = p.chi * (price - prev) + p.sigma_c * e[1]
-        else:
+        elif p.rule == "chiarella_tanh":
             dc = p.chi * math.tanh(p.gamma * mom) + p.sigma_c * e[1]
+        else:
+            ma = math.fsum(window) / p.ma_window
+            dc = p.chi * math.tanh(p.gamma * (price - ma)) + p.sigma_c * e[1]
         new = price + p.mu * (nf * df + (1 - nf) * dc)
         a = min(max(p.alpha0 + p.alpha_n * x + p.alpha_p * (price - pstar) ** 2, -700), 700)
         x_new = math.tanh(p.beta * a / 2)
         mom = (1 - p.alpha_m) * mom + p.alpha_m * (new - price)
+        window = [*window[1:], new]
         if shocks.shape[1] == 3:
             pstar += p.sigma_star * e[2]
         if step >= p.burn_in:
@@ -55,6 +61,7 @@ def np_path(p: ch.ChiarellaParams, shocks: np.ndarray, t: int) -> dict[str, np.n
     [
         ch.ChiarellaParams(),
         ch.ChiarellaParams(rule="chiarella_tanh", chi=0.8, gamma=15.0, alpha_m=0.2),
+        ch.ChiarellaParams(rule="ma_tanh", chi=1.2, gamma=12.0, ma_window=30),
         ch.ChiarellaParams(sigma_star=0.3, burn_in=300),
     ],
 )
@@ -146,6 +153,63 @@ def test_moment_functions_match_scipy_and_statsmodels() -> None:
     assert f.hill == pytest.approx(2.93, abs=0.01)
 
 
+def test_kurtosis_moment_is_opt_in_and_last() -> None:
+    r = sp500()
+    base = ch.moments(r)
+    ten = ch.moments(r, include_kurtosis=True)
+    assert ch.moment_names() == ch.MOMENT_NAMES
+    assert ch.moment_names(True)[-1] == "kurtosis"
+    assert ten.shape == (10,)
+    assert np.array_equal(ten[:9], base)
+    assert ten[9] == pytest.approx(kurtosis(r, fisher=False), rel=1e-12)
+    w, om = ch.weight_matrix(r, n_boot=200, seed=1, include_kurtosis=True)
+    _, om9 = ch.weight_matrix(r, n_boot=200, seed=1)
+    assert w.shape == om.shape == (10, 10)
+    # the same bootstrap resamples: the first 9 moments' covariance is unchanged
+    np.testing.assert_allclose(om[:9, :9], om9, rtol=1e-12)
+    j, m = ch.objective(None, ten, w, n_steps=1000, n_paths=4, seed=2, include_kurtosis=True)
+    assert m is not None
+    assert m.shape == (10,)
+    gap = m - ten
+    assert j == pytest.approx(gap @ w @ gap, rel=1e-10)
+
+
+def test_calibration_with_kurtosis_and_ma_rule() -> None:
+    r = sp500()[:1500]
+    base = ch.ChiarellaParams(rule="ma_tanh", ma_window=10, gamma=5.0)
+    res = ch.calibrate(
+        r, budget=60, seed=1, n_paths=3, n_boot=50, pop_size=12, base=base, include_kurtosis=True
+    )
+    assert res.moment_names == ch.moment_names(True)
+    assert res.data_moments.shape == res.t_ratios.shape == (10,)
+    assert res.dof == 10 - len(ch.DEFAULT_FREE)
+    assert res.params.rule == "ma_tanh"
+    assert res.params.ma_window == 10
+    j, _ = ch.objective(
+        res.params,
+        res.data_moments,
+        res.weight,
+        n_steps=r.size,
+        n_paths=3,
+        seed=1,
+        include_kurtosis=True,
+    )
+    assert j == res.J
+
+
+def test_ma_rule_reacts_to_the_window() -> None:
+    """Same shocks, different windows: the chartist demand, and so the path, changes;
+    a window of 1 makes the MA the price itself, so chartists only add noise."""
+    shocks = np.random.default_rng(5).standard_normal((1, 2500, 2))
+    paths = {
+        w: ch.simulate({"rule": "ma_tanh", "ma_window": w}, 2000, shocks=shocks).returns[0]
+        for w in (1, 5, 50)
+    }
+    noise_only = ch.simulate({"chi": 0.0}, 2000, shocks=shocks).returns[0]
+    np.testing.assert_allclose(paths[1], noise_only, rtol=0, atol=1e-12)
+    assert not np.allclose(paths[5], paths[50])
+
+
 def test_ar2_linear_limit_within_4se() -> None:
     """alpha0 = alpha_n = alpha_p = 0 makes n_f = 1/2 and the log-price an AR(2)."""
     p = ch.ChiarellaParams(alpha0=0.0, alpha_n=0.0, alpha_p=0.0)
@@ -232,6 +296,17 @@ def test_background_job_reports_progress_result_and_cancel() -> None:
         (lambda: ch.simulate(None, 0), "n_steps"),
         (lambda: ch.simulate({"nope": 1.0}, 10), "unknown parameter"),
         (lambda: ch.simulate({"rule": "x"}, 10), "unknown rule"),
+        (lambda: ch.simulate({"rule": "ma_tanh", "ma_window": 0}, 10), "ma_window"),
+        (lambda: ch.simulate({"ma_window": 2.5}, 10), "ma_window"),
+        (lambda: ch.simulate({"gamma": float("inf")}, 10), "finite"),
+        (
+            lambda: ch.objective(None, np.zeros(9), np.eye(9), n_steps=300, include_kurtosis=True),
+            "need 10 data moments",
+        ),
+        (
+            lambda: ch.calibrate(sp500(), budget=100, omega=np.eye(9), include_kurtosis=True),
+            "10x10",
+        ),
         (lambda: ch.simulate({"sigma_f": -1.0}, 10), "sigma"),
         (lambda: ch.simulate({"phi": float("nan")}, 10), "finite"),
         (lambda: ch.simulate(None, 10, shocks=np.zeros((3, 2))), "shape"),
@@ -291,3 +366,29 @@ def test_msm_recovers_synthetic_truth() -> None:
     assert np.all(np.abs(res.t_ratios) < 2.5), res.t_ratios
     assert res.nfev == 1500
     assert 0 <= res.p_value <= 1
+
+
+@pytest.mark.slow
+def test_msm_recovers_identified_parameters_on_average() -> None:
+    """COMPUTE-SPEC 2, oracle 5(c): sigma_f, sigma_c and alpha_n within 15%, averaged over
+    synthetic datasets. phi, chi and alpha_p are weakly identified and stay fixed at the truth:
+    left free, they drift along a ridge that drags sigma_c and alpha_n with them (measured with
+    all six free, 12 paths of 6866 days: sigma_c +26% +- 10% on average, and a single 30000-day
+    path still puts sigma_c at +47% and alpha_n at -50%)."""
+    theta0 = ch.ChiarellaParams()
+    t, n_data = 20_000, 8
+    free = ("sigma_f", "sigma_c", "alpha_n")
+    reps = ch.simulate(theta0, t, n_paths=200, seed=999).returns
+    omega = np.cov(np.array([ch.moments(r) for r in reps]), rowvar=False)
+    observed = ch.simulate(theta0, t, n_paths=n_data, seed=4242).returns
+    fits = [
+        ch.calibrate(observed[i], budget=600, seed=5 + i, n_paths=20, omega=omega, free=free)
+        for i in range(n_data)
+    ]
+    for name in free:
+        rel = np.mean([f.theta[name] for f in fits]) / getattr(theta0, name) - 1
+        assert abs(rel) < 0.15, (name, rel)
+    # each fit is at least as good as the truth under its own CRN
+    for i, f in enumerate(fits):
+        j0, _ = ch.objective(theta0, f.data_moments, f.weight, n_steps=t, n_paths=20, seed=5 + i)
+        assert j0 + 1e-9 >= f.J, (i, f.J, j0)

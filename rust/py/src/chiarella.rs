@@ -1,7 +1,7 @@
 //! Bindings: Franke–Westerhoff / Chiarella agent model, stylized facts and MSM (COMPUTE-SPEC 2).
 
 use kernels::Result as KResult;
-use kernels::chiarella::facts::{self, N_MOMENTS};
+use kernels::chiarella::facts;
 use kernels::chiarella::msm::Objective;
 use kernels::chiarella::{self, Model, Path, Rule};
 use kernels::error::invalid;
@@ -17,8 +17,25 @@ use crate::arrays::slice1;
 use crate::errors::to_py;
 use crate::optimize::{outcome_dict, progress_hook, slice2, with_workers};
 
+/// The chartist rule and the run length settings that come with the parameter vector.
+#[derive(Clone, Copy)]
+struct Spec<'a> {
+    rule: &'a str,
+    gamma: f64,
+    alpha: f64,
+    window: usize,
+    burn_in: usize,
+}
+
 /// Model from [beta, mu, phi, chi, sigma_f, sigma_c, alpha0, alpha_n, alpha_p, sigma_star].
-fn model(params: &[f64], rule: &str, gamma: f64, alpha: f64, burn_in: usize) -> KResult<Model> {
+fn model(params: &[f64], spec: Spec<'_>) -> KResult<Model> {
+    let Spec {
+        rule,
+        gamma,
+        alpha,
+        window,
+        burn_in,
+    } = spec;
     let [
         beta,
         mu,
@@ -37,9 +54,10 @@ fn model(params: &[f64], rule: &str, gamma: f64, alpha: f64, burn_in: usize) -> 
     let rule = match rule {
         "fw_linear" => Rule::FwLinear,
         "chiarella_tanh" => Rule::ChiarellaTanh { gamma, alpha },
+        "ma_tanh" => Rule::MaTanh { gamma, window },
         _ => {
             return Err(invalid(format!(
-                "unknown rule {rule:?}; choose fw_linear or chiarella_tanh"
+                "unknown rule {rule:?}; choose fw_linear, chiarella_tanh or ma_tanh"
             )));
         }
     };
@@ -77,7 +95,7 @@ fn stack<'py>(
 /// Simulate paths (seeded, or from injected shocks of shape (S, burn_in + T, k)).
 #[pyfunction]
 #[pyo3(signature = (params, n_steps, *, rule="fw_linear", gamma=20.0, alpha=0.1,
-    burn_in=500, n_paths=1, seed=0, shocks=None, full=true, workers=0))]
+    window=20, burn_in=500, n_paths=1, seed=0, shocks=None, full=true, workers=0))]
 #[allow(clippy::too_many_arguments)]
 fn chiarella_simulate<'py>(
     py: Python<'py>,
@@ -86,6 +104,7 @@ fn chiarella_simulate<'py>(
     rule: &str,
     gamma: f64,
     alpha: f64,
+    window: usize,
     burn_in: usize,
     n_paths: usize,
     seed: u64,
@@ -93,7 +112,14 @@ fn chiarella_simulate<'py>(
     full: bool,
     workers: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let m = model(&params, rule, gamma, alpha, burn_in).map_err(to_py)?;
+    let spec = Spec {
+        rule,
+        gamma,
+        alpha,
+        window,
+        burn_in,
+    };
+    let m = model(&params, spec).map_err(to_py)?;
     let sh: Option<Cow<[f64]>> = shocks.as_ref().map(|a| match a.as_slice() {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
@@ -169,58 +195,64 @@ fn stat_aggregated_kurtosis(py: Python<'_>, x: PyReadonlyArray1<'_, f64>, h: usi
     py.detach(|| facts::aggregated_kurtosis(&x, h))
 }
 
-/// The 9-moment MSM vector of one return series.
+/// The MSM moment vector of one return series (9, or 10 with the kurtosis last).
 #[pyfunction]
+#[pyo3(signature = (r, *, kurtosis=false))]
 fn chiarella_moments<'py>(
     py: Python<'py>,
     r: PyReadonlyArray1<'py, f64>,
+    kurtosis: bool,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let r = slice1(&r);
-    let m = py.detach(|| facts::moments(&r)).map_err(to_py)?;
-    Ok(m.to_vec().into_pyarray(py))
+    let m = py
+        .detach(|| facts::moment_vector(&r, kurtosis))
+        .map_err(to_py)?;
+    Ok(m.into_pyarray(py))
 }
 
-/// Moving-block bootstrap replications of the moment vector, shape (B, 9).
+/// Moving-block bootstrap replications of the moment vector, shape (B, q).
 #[pyfunction]
+#[pyo3(signature = (r, block, n_boot, seed, *, kurtosis=false))]
 fn chiarella_bootstrap_moments<'py>(
     py: Python<'py>,
     r: PyReadonlyArray1<'py, f64>,
     block: usize,
     n_boot: usize,
     seed: u64,
+    kurtosis: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let r = slice1(&r);
     let out = py
-        .detach(|| facts::bootstrap_moments(&r, block, n_boot, seed))
+        .detach(|| facts::bootstrap_moments(&r, block, n_boot, seed, kurtosis))
         .map_err(to_py)?;
     Ok(out
         .into_pyarray(py)
-        .reshape([n_boot, N_MOMENTS])?
+        .reshape([n_boot, facts::n_moments(kurtosis)])?
         .into_any())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn objective(
-    params: &[f64],
-    rule: &str,
-    gamma: f64,
-    alpha: f64,
-    burn_in: usize,
+/// The MSM problem: what is simulated, what is matched, under which shocks.
+struct Problem<'a> {
     free: Vec<String>,
-    target: &[f64],
-    weight: &[f64],
+    target: &'a [f64],
+    weight: &'a [f64],
     n_steps: usize,
     n_paths: usize,
     seed: u64,
-) -> KResult<Objective> {
-    let m = model(params, rule, gamma, alpha, burn_in)?;
-    Objective::new(m, free, target, weight, n_steps, n_paths, seed)
+    kurtosis: bool,
+}
+
+fn objective(params: &[f64], spec: Spec<'_>, p: Problem<'_>) -> KResult<Objective> {
+    let m = model(params, spec)?;
+    Objective::new(
+        m, p.free, p.target, p.weight, p.n_steps, p.n_paths, p.seed, p.kurtosis,
+    )
 }
 
 /// J(θ) and the averaged simulated moments (None when a path blows up).
 #[pyfunction]
 #[pyo3(signature = (params, free, theta, target, weight, *, n_steps, n_paths, seed,
-    rule="fw_linear", gamma=20.0, alpha=0.1, burn_in=500))]
+    rule="fw_linear", gamma=20.0, alpha=0.1, window=20, burn_in=500, kurtosis=false))]
 #[allow(clippy::too_many_arguments)]
 fn chiarella_objective<'py>(
     py: Python<'py>,
@@ -235,28 +267,43 @@ fn chiarella_objective<'py>(
     rule: &str,
     gamma: f64,
     alpha: f64,
+    window: usize,
     burn_in: usize,
+    kurtosis: bool,
 ) -> PyResult<(f64, Option<Bound<'py, PyArray1<f64>>>)> {
     if theta.len() != free.len() {
         return Err(to_py(invalid("theta needs one value per free parameter")));
     }
     let (tg, w) = (slice1(&target), slice2(&weight));
-    let obj = objective(
-        &params, rule, gamma, alpha, burn_in, free, &tg, &w, n_steps, n_paths, seed,
-    )
-    .map_err(to_py)?;
+    let spec = Spec {
+        rule,
+        gamma,
+        alpha,
+        window,
+        burn_in,
+    };
+    let problem = Problem {
+        free,
+        target: &tg,
+        weight: &w,
+        n_steps,
+        n_paths,
+        seed,
+        kurtosis,
+    };
+    let obj = objective(&params, spec, problem).map_err(to_py)?;
     let (j, m) = py
         .detach(|| -> KResult<_> { Ok((obj.j(&theta)?, obj.sim_moments(&theta)?)) })
         .map_err(to_py)?;
-    Ok((j, m.map(|v| v.to_vec().into_pyarray(py))))
+    Ok((j, m.map(|v| v.into_pyarray(py))))
 }
 
 /// L-SHADE calibration by simulated moments; returns the optimiser's result dict
 /// plus the simulated moments at the optimum.
 #[pyfunction]
 #[pyo3(signature = (params, free, lower, upper, target, weight, *, n_steps, n_paths, seed,
-    budget, pop_size=None, rule="fw_linear", gamma=20.0, alpha=0.1, burn_in=500,
-    callback=None, workers=0))]
+    budget, pop_size=None, rule="fw_linear", gamma=20.0, alpha=0.1, window=20, burn_in=500,
+    kurtosis=false, callback=None, workers=0))]
 #[allow(clippy::too_many_arguments)]
 fn chiarella_calibrate<'py>(
     py: Python<'py>,
@@ -274,19 +321,35 @@ fn chiarella_calibrate<'py>(
     rule: &str,
     gamma: f64,
     alpha: f64,
+    window: usize,
     burn_in: usize,
+    kurtosis: bool,
     callback: Option<Py<PyAny>>,
     workers: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (lo, hi) = (slice1(&lower), slice1(&upper));
     let (tg, w) = (slice1(&target), slice2(&weight));
+    let spec = Spec {
+        rule,
+        gamma,
+        alpha,
+        window,
+        burn_in,
+    };
     let mut cb_err: Option<PyErr> = None;
     let res = py.detach(|| {
         let mut hook = progress_hook(&callback, &mut cb_err);
         with_workers(workers, || -> KResult<_> {
-            let obj = objective(
-                &params, rule, gamma, alpha, burn_in, free, &tg, &w, n_steps, n_paths, seed,
-            )?;
+            let problem = Problem {
+                free,
+                target: &tg,
+                weight: &w,
+                n_steps,
+                n_paths,
+                seed,
+                kurtosis,
+            };
+            let obj = objective(&params, spec, problem)?;
             let out = obj.calibrate(&lo, &hi, budget, seed, pop_size, &mut hook)?;
             let m = obj.sim_moments(&out.x)?;
             Ok((out, m))
@@ -298,7 +361,7 @@ fn chiarella_calibrate<'py>(
     }
     let (out, m) = res.map_err(to_py)?;
     let d = outcome_dict(py, out)?;
-    d.set_item("sim_moments", m.map(|v| v.to_vec().into_pyarray(py)))?;
+    d.set_item("sim_moments", m.map(|v| v.into_pyarray(py)))?;
     Ok(d)
 }
 

@@ -78,6 +78,20 @@ pub const ABS_LAGS: [usize; 6] = [1, 5, 10, 25, 50, 100];
 /// Number of moments: mean |r|, Hill(5%), ACF_1(r), ACF_k(|r|) at ABS_LAGS.
 pub const N_MOMENTS: usize = 9;
 
+/// The moment vector's length: 9, or 10 with the (non-robust, opt-in) kurtosis last.
+pub fn n_moments(kurt: bool) -> usize {
+    N_MOMENTS + usize::from(kurt)
+}
+
+/// `moments`, with the Pearson kurtosis appended when `kurt` is set.
+pub fn moment_vector(r: &[f64], kurt: bool) -> Result<Vec<f64>> {
+    let mut v = moments(r)?.to_vec();
+    if kurt {
+        v.push(kurtosis(r));
+    }
+    Ok(v)
+}
+
 /// The FW-style moment vector of one return series.
 pub fn moments(r: &[f64]) -> Result<[f64; N_MOMENTS]> {
     if r.len() <= 2 * ABS_LAGS[5] {
@@ -96,8 +110,14 @@ pub fn moments(r: &[f64]) -> Result<[f64; N_MOMENTS]> {
     Ok(m)
 }
 
-/// Moving-block bootstrap replications of the moment vector (B × 9, row-major).
-pub fn bootstrap_moments(r: &[f64], block: usize, n_boot: usize, seed: u64) -> Result<Vec<f64>> {
+/// Moving-block bootstrap replications of the moment vector (B × q, row-major).
+pub fn bootstrap_moments(
+    r: &[f64],
+    block: usize,
+    n_boot: usize,
+    seed: u64,
+    kurt: bool,
+) -> Result<Vec<f64>> {
     use crate::rng::{purpose, stream, uniform};
     use rayon::prelude::*;
     moments(r)?;
@@ -108,7 +128,7 @@ pub fn bootstrap_moments(r: &[f64], block: usize, n_boot: usize, seed: u64) -> R
     if n_boot < 2 {
         return Err(invalid("n_boot must be at least 2"));
     }
-    let reps: Vec<Result<[f64; N_MOMENTS]>> = (0..n_boot)
+    let reps: Vec<Result<Vec<f64>>> = (0..n_boot)
         .into_par_iter()
         .map(|b| {
             let mut rng = stream(seed, purpose::BOOTSTRAP, b as u64);
@@ -118,10 +138,10 @@ pub fn bootstrap_moments(r: &[f64], block: usize, n_boot: usize, seed: u64) -> R
                 y.extend_from_slice(&r[start..start + block]);
             }
             y.truncate(n);
-            moments(&y)
+            moment_vector(&y, kurt)
         })
         .collect();
-    let mut out = Vec::with_capacity(n_boot * N_MOMENTS);
+    let mut out = Vec::with_capacity(n_boot * n_moments(kurt));
     for m in reps {
         out.extend_from_slice(&m?);
     }
@@ -140,5 +160,17 @@ mod tests {
         assert!((a[0] - 1.0).abs() < 1e-15 && (a[1] - 0.25).abs() < 1e-15 && a[2].is_nan());
         let pareto: Vec<f64> = (1..=2000).map(|i| (2000.0 / i as f64).powf(0.5)).collect();
         assert!((hill(&pareto, 0.05) - 2.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn kurtosis_is_appended_last() {
+        let r: Vec<f64> = (0..500).map(|i| ((i * 7919) % 101) as f64 - 50.0).collect();
+        let base = moments(&r).unwrap();
+        let v = moment_vector(&r, true).unwrap();
+        assert_eq!(v.len(), n_moments(true));
+        assert_eq!(&v[..N_MOMENTS], &base[..]);
+        assert_eq!(v[N_MOMENTS], kurtosis(&r));
+        let b = bootstrap_moments(&r, 50, 4, 1, true).unwrap();
+        assert_eq!(b.len(), 4 * 10);
     }
 }

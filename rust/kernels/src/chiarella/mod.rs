@@ -18,7 +18,13 @@ pub enum Rule {
     FwLinear,
     /// d_c = chi tanh(gamma M_t) + sigma_c eps, M an EWMA of price changes.
     ChiarellaTanh { gamma: f64, alpha: f64 },
+    /// d_c = chi tanh(gamma (p_t - p̄_{t,L})) + sigma_c eps, p̄ the L-day moving
+    /// average of the log-price including p_t (Chiarella, He & Hommes 2006).
+    MaTanh { gamma: f64, window: usize },
 }
+
+/// The longest moving-average window `Rule::MaTanh` accepts.
+pub const MAX_WINDOW: usize = 100_000;
 
 /// The DCA-HPM parameters (FW 2012 daily S&P 500 estimates by default).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -91,6 +97,13 @@ impl Model {
                 "chiarella_tanh needs a finite gamma and alpha in [0, 1]",
             ));
         }
+        if let Rule::MaTanh { gamma, window } = self.rule
+            && (!gamma.is_finite() || !(1..=MAX_WINDOW).contains(&window))
+        {
+            return Err(invalid(format!(
+                "ma_tanh needs a finite gamma and a window in 1..={MAX_WINDOW}, got {window}"
+            )));
+        }
         Ok(())
     }
 }
@@ -110,13 +123,70 @@ pub struct Path {
 }
 
 /// The state carried from one step to the next.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Lane {
     p: f64,
     prev: f64,
     x: f64,
     mom: f64,
     ps: f64,
+    ma: Window,
+}
+
+impl Lane {
+    /// Start at p = p* = 0, x = 0, p_{-1} = p_0; the MA window is padded with p_0.
+    fn new(m: &Model) -> Self {
+        let ma = match m.rule {
+            Rule::MaTanh { window, .. } => Window::new(window, 0.0),
+            _ => Window::default(),
+        };
+        Self {
+            ma,
+            ..Self::default()
+        }
+    }
+}
+
+/// Running mean of the last L prices. The sum is compensated (Neumaier), so its
+/// error stays O(eps) over any number of steps instead of drifting.
+#[derive(Debug, Clone, Default)]
+struct Window {
+    buf: Vec<f64>,
+    head: usize,
+    sum: f64,
+    comp: f64,
+}
+
+impl Window {
+    fn new(len: usize, fill: f64) -> Self {
+        Self {
+            buf: vec![fill; len],
+            head: 0,
+            sum: fill * len as f64,
+            comp: 0.0,
+        }
+    }
+
+    fn mean(&self) -> f64 {
+        (self.sum + self.comp) / self.buf.len() as f64
+    }
+
+    fn add(&mut self, v: f64) {
+        let t = self.sum + v;
+        self.comp += if self.sum.abs() >= v.abs() {
+            (self.sum - t) + v
+        } else {
+            (v - t) + self.sum
+        };
+        self.sum = t;
+    }
+
+    fn push(&mut self, p: f64) {
+        let old = std::mem::replace(&mut self.buf[self.head], p);
+        self.head = (self.head + 1) % self.buf.len();
+        self.add(p);
+        self.add(-old);
+    }
 }
 
 /// tanh as 1 - 2/(e^{2z} + 1): half the latency of libm's tanh on the serial
@@ -136,13 +206,16 @@ fn advance(m: &Model, s: &mut Lane, e: &[f64]) -> (f64, f64) {
     let dc = match m.rule {
         Rule::FwLinear => m.chi * (s.p - s.prev),
         Rule::ChiarellaTanh { gamma, .. } => m.chi * fast_tanh(gamma * s.mom),
+        Rule::MaTanh { gamma, .. } => m.chi * fast_tanh(gamma * (s.p - s.ma.mean())),
     } + m.sigma_c * e[1];
     let p_new = s.p + m.mu * (nf * df + nc * dc);
     let dev = s.p - s.ps;
     let a = (m.alpha0 + m.alpha_n * s.x + m.alpha_p * dev * dev).clamp(-700.0, 700.0);
     let x_new = fast_tanh(0.5 * m.beta * a);
-    if let Rule::ChiarellaTanh { alpha, .. } = m.rule {
-        s.mom = (1.0 - alpha) * s.mom + alpha * (p_new - s.p);
+    match m.rule {
+        Rule::ChiarellaTanh { alpha, .. } => s.mom = (1.0 - alpha) * s.mom + alpha * (p_new - s.p),
+        Rule::MaTanh { .. } => s.ma.push(p_new),
+        Rule::FwLinear => {}
     }
     if e.len() == 3 {
         s.ps += m.sigma_star * e[2];
@@ -170,7 +243,7 @@ pub fn run_path(m: &Model, shocks: &[f64], t: usize, full: bool) -> Path {
         out.x = vec![f64::NAN; t];
         out.nf = vec![f64::NAN; t];
     }
-    let mut s = Lane::default();
+    let mut s = Lane::new(m);
     for (step, e) in shocks.chunks_exact(k).take(m.burn_in + t).enumerate() {
         let p_old = s.p;
         let (p_new, x_new) = advance(m, &mut s, e);
@@ -210,7 +283,7 @@ pub fn run_lanes<const L: usize>(
             blown_up: false,
         }
     });
-    let mut lanes = [Lane::default(); L];
+    let mut lanes: [Lane; L] = std::array::from_fn(|_| Lane::new(m));
     let mut alive = [true; L];
     for step in 0..m.burn_in + t {
         let at = step * k;
@@ -357,6 +430,13 @@ mod tests {
                 ..Model::default()
             },
             Model {
+                rule: Rule::MaTanh {
+                    gamma: 8.0,
+                    window: 20,
+                },
+                ..Model::default()
+            },
+            Model {
                 phi: -50.0,
                 chi: 50.0,
                 ..Model::default()
@@ -378,6 +458,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn window_mean_tracks_exact_mean() {
+        let mut w = Window::new(7, 0.0);
+        let xs: Vec<f64> = (0..5000).map(|i| 1e3 * ((i as f64) * 0.37).sin()).collect();
+        for (i, &x) in xs.iter().enumerate() {
+            w.push(x);
+            // Before 7 pushes the window still holds its zero padding.
+            let exact = xs[(i + 1).saturating_sub(7)..=i].iter().sum::<f64>() / 7.0;
+            assert!((w.mean() - exact).abs() < 1e-12, "{i}");
+        }
+    }
+
+    #[test]
+    fn ma_rule_with_window_one_is_pure_noise_demand() {
+        // p̄_{t,1} = p_t, so tanh(0) = 0: the chartists only add sigma_c noise,
+        // the same path as fw_linear with chi = 0.
+        let ma = Model {
+            rule: Rule::MaTanh {
+                gamma: 5.0,
+                window: 1,
+            },
+            ..Model::default()
+        };
+        let lin = Model {
+            chi: 0.0,
+            ..Model::default()
+        };
+        let sh = path_shocks(&ma, 4, 0, 300);
+        let (a, b) = (
+            run_path(&ma, &sh, 300, false),
+            run_path(&lin, &sh, 300, false),
+        );
+        assert!(
+            a.returns
+                .iter()
+                .zip(&b.returns)
+                .all(|(x, y)| (x - y).abs() < 1e-12)
+        );
+        let bad = Model {
+            rule: Rule::MaTanh {
+                gamma: 5.0,
+                window: 0,
+            },
+            ..Model::default()
+        };
+        assert!(bad.validate().is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Method of simulated moments with common random numbers.
 
-use super::facts::{N_MOMENTS, moments};
+use super::facts::{moment_vector, n_moments};
 use super::{LANES, Model, path_shocks, run_many};
 use crate::error::{Result, invalid};
 use crate::optimize::{self, Config, Method, Outcome, Progress};
@@ -37,7 +37,9 @@ pub fn set_param(m: &mut Model, name: &str, v: f64) -> Result<()> {
 pub struct Objective {
     pub base: Model,
     pub free: Vec<String>,
-    pub target: [f64; N_MOMENTS],
+    /// The data moments m̂: 9, or 10 with the kurtosis.
+    pub target: Vec<f64>,
+    pub kurtosis: bool,
     /// Row-major q × q weight matrix.
     pub weight: Vec<f64>,
     pub t: usize,
@@ -49,6 +51,7 @@ pub struct Objective {
 pub const PENALTY: f64 = 1e6;
 
 impl Objective {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         base: Model,
         free: Vec<String>,
@@ -57,11 +60,15 @@ impl Objective {
         t: usize,
         n_paths: usize,
         seed: u64,
+        kurtosis: bool,
     ) -> Result<Self> {
         base.validate()?;
-        if target.len() != N_MOMENTS || weight.len() != N_MOMENTS * N_MOMENTS {
+        let q = n_moments(kurtosis);
+        if target.len() != q || weight.len() != q * q {
             return Err(invalid(format!(
-                "need {N_MOMENTS} target moments and a {N_MOMENTS}x{N_MOMENTS} weight"
+                "need {q} target moments and a {q}x{q} weight, got {} and {}",
+                target.len(),
+                weight.len()
             )));
         }
         if target.iter().chain(weight).any(|v| !v.is_finite()) {
@@ -74,17 +81,16 @@ impl Objective {
         for name in &free {
             set_param(&mut probe, name, 0.0)?;
         }
-        moments(&vec![0.0; t])?;
+        moment_vector(&vec![0.0; t], kurtosis)?;
         let shocks = (0..n_paths)
             .into_par_iter()
             .map(|s| path_shocks(&base, seed, s as u64, t))
             .collect();
-        let mut tg = [0.0; N_MOMENTS];
-        tg.copy_from_slice(target);
         Ok(Self {
             base,
             free,
-            target: tg,
+            target: target.to_vec(),
+            kurtosis,
             weight: weight.to_vec(),
             t,
             shocks,
@@ -101,9 +107,9 @@ impl Objective {
     }
 
     /// Average moments over the paths; None when a path blows up or a moment is NaN.
-    pub fn sim_moments(&self, theta: &[f64]) -> Result<Option<[f64; N_MOMENTS]>> {
+    pub fn sim_moments(&self, theta: &[f64]) -> Result<Option<Vec<f64>>> {
         let m = self.model(theta)?;
-        let per: Vec<Option<[f64; N_MOMENTS]>> = self
+        let per: Vec<Option<Vec<f64>>> = self
             .shocks
             .par_chunks(LANES)
             .flat_map_iter(|g| {
@@ -112,13 +118,14 @@ impl Objective {
                     if p.blown_up {
                         return None;
                     }
-                    moments(&p.returns)
+                    moment_vector(&p.returns, self.kurtosis)
                         .ok()
                         .filter(|v| v.iter().all(|x| x.is_finite()))
                 })
             })
             .collect();
-        let mut acc = [0.0; N_MOMENTS];
+        let q = self.target.len();
+        let mut acc = vec![0.0; q];
         for v in per {
             let Some(v) = v else { return Ok(None) };
             for (a, b) in acc.iter_mut().zip(v) {
@@ -126,7 +133,7 @@ impl Objective {
             }
         }
         let s = self.shocks.len() as f64;
-        Ok(Some(acc.map(|a| a / s)))
+        Ok(Some(acc.into_iter().map(|a| a / s).collect()))
     }
 
     pub fn j(&self, theta: &[f64]) -> Result<f64> {
@@ -134,10 +141,11 @@ impl Objective {
             return Ok(PENALTY);
         };
         let g: Vec<f64> = m.iter().zip(&self.target).map(|(a, b)| a - b).collect();
+        let q = g.len();
         let mut j = 0.0;
         for (r, gi) in g.iter().enumerate() {
             for (c, gj) in g.iter().enumerate() {
-                j += gi * self.weight[r * N_MOMENTS + c] * gj;
+                j += gi * self.weight[r * q + c] * gj;
             }
         }
         Ok(if j.is_finite() { j } else { PENALTY })
@@ -181,11 +189,31 @@ mod tests {
             id[i * 9 + i] = 1.0;
         }
         let free = vec!["sigma_c".to_string()];
-        let obj = Objective::new(base, free, &[0.0; 9], &id, 400, 3, 5).unwrap();
+        let obj = Objective::new(base, free, &[0.0; 9], &id, 400, 3, 5, false).unwrap();
         let m = obj.sim_moments(&[2.147]).unwrap().unwrap();
-        let obj2 = Objective::new(base, vec!["sigma_c".into()], &m, &id, 400, 3, 5).unwrap();
+        let obj2 = Objective::new(base, vec!["sigma_c".into()], &m, &id, 400, 3, 5, false).unwrap();
         assert_eq!(obj2.j(&[2.147]).unwrap(), 0.0);
         assert_eq!(obj2.j(&[1.5]).unwrap(), obj2.j(&[1.5]).unwrap());
         assert!(obj2.j(&[1.5]).unwrap() > 0.0);
+    }
+
+    #[test]
+    fn kurtosis_moment_extends_the_vector() {
+        let base = Model::default();
+        let mut id = vec![0.0; 100];
+        for i in 0..10 {
+            id[i * 10 + i] = 1.0;
+        }
+        let free = || vec!["sigma_c".to_string()];
+        let nine = Objective::new(base, free(), &[0.0; 9], &id[..81], 400, 3, 5, false).unwrap();
+        let ten = Objective::new(base, free(), &[0.0; 10], &id, 400, 3, 5, true).unwrap();
+        let (a, b) = (
+            nine.sim_moments(&[2.0]).unwrap().unwrap(),
+            ten.sim_moments(&[2.0]).unwrap().unwrap(),
+        );
+        assert_eq!(b.len(), 10);
+        assert_eq!(&b[..9], &a[..]);
+        assert!(b[9] > 3.0, "{}", b[9]);
+        assert!(Objective::new(base, free(), &[0.0; 9], &id[..81], 400, 3, 5, true).is_err());
     }
 }
