@@ -3,7 +3,7 @@
 use kernels::Result as KResult;
 use kernels::chiarella::facts;
 use kernels::chiarella::msm::Objective;
-use kernels::chiarella::{self, Model, Path, Rule};
+use kernels::chiarella::{self, Model, Rule};
 use kernels::error::invalid;
 use numpy::{
     IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
@@ -79,17 +79,9 @@ fn model(params: &[f64], spec: Spec<'_>) -> KResult<Model> {
     Ok(m)
 }
 
-fn stack<'py>(
-    py: Python<'py>,
-    paths: &[Path],
-    t: usize,
-    get: impl Fn(&Path) -> &Vec<f64>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let mut v = Vec::with_capacity(paths.len() * t);
-    for p in paths {
-        v.extend_from_slice(get(p));
-    }
-    Ok(v.into_pyarray(py).reshape([paths.len(), t])?.into_any())
+/// A flat S × T buffer as an (S, T) array, without a copy.
+fn rows(py: Python<'_>, v: Vec<f64>, s: usize, t: usize) -> PyResult<Bound<'_, PyAny>> {
+    Ok(v.into_pyarray(py).reshape([s, t])?.into_any())
 }
 
 /// Simulate paths (seeded, or from injected shocks of shape (S, burn_in + T, k)).
@@ -151,15 +143,15 @@ fn chiarella_simulate<'py>(
             }
         })
         .map_err(to_py)?;
+    let s = paths.len();
     let d = PyDict::new(py);
-    d.set_item("returns", stack(py, &paths, n_steps, |p| &p.returns)?)?;
+    d.set_item("returns", rows(py, paths.returns, s, n_steps)?)?;
     if full {
-        d.set_item("log_price", stack(py, &paths, n_steps, |p| &p.log_price)?)?;
-        d.set_item("x", stack(py, &paths, n_steps, |p| &p.x)?)?;
-        d.set_item("nf", stack(py, &paths, n_steps, |p| &p.nf)?)?;
+        d.set_item("log_price", rows(py, paths.log_price, s, n_steps)?)?;
+        d.set_item("x", rows(py, paths.x, s, n_steps)?)?;
+        d.set_item("nf", rows(py, paths.nf, s, n_steps)?)?;
     }
-    let blown: Vec<bool> = paths.iter().map(|p| p.blown_up).collect();
-    d.set_item("blown_up", blown)?;
+    d.set_item("blown_up", paths.blown_up)?;
     Ok(d)
 }
 

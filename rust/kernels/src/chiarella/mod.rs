@@ -108,18 +108,98 @@ impl Model {
     }
 }
 
-/// One simulated path after burn-in (length T each).
+/// Simulated paths after burn-in, row-major S × T. A path that left the sane
+/// range (|p| > 1e3 or non-finite) is flagged and NaN from that step on.
 #[derive(Debug, Clone, Default)]
-pub struct Path {
+pub struct Paths {
+    pub t: usize,
     /// Returns in percent, 100 (p_t - p_{t-1}).
     pub returns: Vec<f64>,
+    /// Log-price; empty unless the full state was asked for (as are `x` and `nf`).
     pub log_price: Vec<f64>,
     /// Majority index x_t in (-1, 1).
     pub x: Vec<f64>,
     /// Fundamentalist share n^f_t = (1 + x_t) / 2.
     pub nf: Vec<f64>,
-    /// The path left the sane range (|p| > 1e3 or non-finite); the rest is NaN.
-    pub blown_up: bool,
+    pub blown_up: Vec<bool>,
+}
+
+impl Paths {
+    fn new(n_paths: usize, t: usize, full: bool) -> Self {
+        let f = if full { n_paths * t } else { 0 };
+        Self {
+            t,
+            returns: vec![0.0; n_paths * t],
+            log_price: vec![0.0; f],
+            x: vec![0.0; f],
+            nf: vec![0.0; f],
+            blown_up: vec![false; n_paths],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.blown_up.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blown_up.is_empty()
+    }
+
+    /// The returns of path `i`.
+    pub fn path(&self, i: usize) -> &[f64] {
+        &self.returns[i * self.t..(i + 1) * self.t]
+    }
+
+    /// One writer per path, in path order.
+    fn outs(&mut self) -> Vec<PathOut<'_>> {
+        let t = self.t;
+        let mut lp = self.log_price.chunks_mut(t);
+        let mut x = self.x.chunks_mut(t);
+        let mut nf = self.nf.chunks_mut(t);
+        self.returns
+            .chunks_mut(t)
+            .map(|returns| PathOut {
+                returns,
+                log_price: lp.next().unwrap_or_default(),
+                x: x.next().unwrap_or_default(),
+                nf: nf.next().unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+/// Where one path's output goes: `returns` always, the rest only when they are
+/// not empty (the full state).
+struct PathOut<'a> {
+    returns: &'a mut [f64],
+    log_price: &'a mut [f64],
+    x: &'a mut [f64],
+    nf: &'a mut [f64],
+}
+
+impl PathOut<'_> {
+    #[inline(always)]
+    fn record(&mut self, i: usize, p_old: f64, p_new: f64, x_new: f64) {
+        self.returns[i] = 100.0 * (p_new - p_old);
+        if !self.x.is_empty() {
+            self.log_price[i] = p_new;
+            self.x[i] = x_new;
+            self.nf[i] = 0.5 * (1.0 + x_new);
+        }
+    }
+
+    /// Everything from output index `i` on is undefined.
+    fn void_from(&mut self, i: usize) {
+        for v in [
+            &mut *self.returns,
+            &mut *self.log_price,
+            &mut *self.x,
+            &mut *self.nf,
+        ] {
+            let from = i.min(v.len());
+            v[from..].fill(f64::NAN);
+        }
+    }
 }
 
 /// The state carried from one step to the next.
@@ -230,102 +310,83 @@ fn sane(p: f64) -> bool {
     p.is_finite() && p.abs() <= 1e3
 }
 
-/// Run one path over `shocks` (row-major steps × n_shocks, steps = burn_in + t).
-/// With `full = false` only the returns are kept.
-pub fn run_path(m: &Model, shocks: &[f64], t: usize, full: bool) -> Path {
-    let k = m.n_shocks();
-    let mut out = Path {
-        returns: vec![f64::NAN; t],
-        ..Path::default()
-    };
-    if full {
-        out.log_price = vec![f64::NAN; t];
-        out.x = vec![f64::NAN; t];
-        out.nf = vec![f64::NAN; t];
-    }
-    let mut s = Lane::new(m);
-    for (step, e) in shocks.chunks_exact(k).take(m.burn_in + t).enumerate() {
-        let p_old = s.p;
-        let (p_new, x_new) = advance(m, &mut s, e);
-        if !sane(p_new) {
-            out.blown_up = true;
-            break;
-        }
-        if step >= m.burn_in {
-            let i = step - m.burn_in;
-            out.returns[i] = 100.0 * (p_new - p_old);
-            if full {
-                out.log_price[i] = p_new;
-                out.x[i] = x_new;
-                out.nf[i] = 0.5 * (1.0 + x_new);
-            }
-        }
-    }
-    out
-}
-
 /// Paths run in lockstep, so the latency of one lane's tanh overlaps with the
-/// others'. Each lane does exactly what `run_path` does (bitwise).
-pub fn run_lanes<const L: usize>(
+/// others'. Lanes are independent: a path's output does not depend on L or on
+/// its neighbours. Returns which lanes blew up.
+fn run_lanes<const L: usize>(
     m: &Model,
     shocks: [&[f64]; L],
     t: usize,
-    full: bool,
-) -> [Path; L] {
+    outs: &mut [PathOut<'_>; L],
+) -> [bool; L] {
     let k = m.n_shocks();
-    let mut out: [Path; L] = std::array::from_fn(|_| {
-        let nan = || if full { vec![f64::NAN; t] } else { Vec::new() };
-        Path {
-            returns: vec![f64::NAN; t],
-            log_price: nan(),
-            x: nan(),
-            nf: nan(),
-            blown_up: false,
-        }
-    });
     let mut lanes: [Lane; L] = std::array::from_fn(|_| Lane::new(m));
-    let mut alive = [true; L];
+    let mut blown = [false; L];
     for step in 0..m.burn_in + t {
         let at = step * k;
         for l in 0..L {
-            if !alive[l] {
+            if blown[l] {
                 continue;
             }
             let p_old = lanes[l].p;
             let (p_new, x_new) = advance(m, &mut lanes[l], &shocks[l][at..at + k]);
             if !sane(p_new) {
-                alive[l] = false;
-                out[l].blown_up = true;
+                blown[l] = true;
+                outs[l].void_from(step.saturating_sub(m.burn_in));
             } else if step >= m.burn_in {
-                let (i, o) = (step - m.burn_in, &mut out[l]);
-                o.returns[i] = 100.0 * (p_new - p_old);
-                if full {
-                    o.log_price[i] = p_new;
-                    o.x[i] = x_new;
-                    o.nf[i] = 0.5 * (1.0 + x_new);
-                }
+                outs[l].record(step - m.burn_in, p_old, p_new, x_new);
             }
         }
     }
-    out
+    blown
 }
 
-/// Paths run in lockstep by `run_many`, and the size of one parallel task.
+/// Paths run in lockstep by `run_lanes`, and the size of one parallel task.
 pub const LANES: usize = 4;
 
-/// Paths for a set of shock vectors, LANES at a time.
-pub fn run_many(m: &Model, shocks: &[&[f64]], t: usize, full: bool) -> Vec<Path> {
-    let mut out = Vec::with_capacity(shocks.len());
-    let mut chunks = shocks.chunks_exact(LANES);
-    for c in &mut chunks {
-        out.extend(run_lanes::<LANES>(
+/// One task: LANES paths in lockstep, or fewer one at a time.
+fn run_group(m: &Model, shocks: &[&[f64]], t: usize, outs: &mut [PathOut<'_>], blown: &mut [bool]) {
+    if let Ok(o) = <&mut [PathOut<'_>; LANES]>::try_from(&mut *outs) {
+        blown.copy_from_slice(&run_lanes::<LANES>(
             m,
-            std::array::from_fn(|i| c[i]),
+            std::array::from_fn(|i| shocks[i]),
             t,
-            full,
+            o,
         ));
+        return;
     }
-    out.extend(chunks.remainder().iter().map(|sh| run_path(m, sh, t, full)));
+    for ((sh, o), b) in shocks
+        .iter()
+        .zip(outs.chunks_exact_mut(1))
+        .zip(blown.iter_mut())
+    {
+        let o: &mut [PathOut<'_>; 1] = o.try_into().expect("chunks of one");
+        *b = run_lanes::<1>(m, [sh], t, o)[0];
+    }
+}
+
+/// Run `shocks.len()` paths (each (burn_in + t) × n_shocks, row-major) into one
+/// flat result, LANES paths per task; `parallel` spreads the tasks over rayon.
+pub fn run_paths(m: &Model, shocks: &[&[f64]], t: usize, full: bool, parallel: bool) -> Paths {
+    let mut out = Paths::new(shocks.len(), t, full);
+    let mut blown = std::mem::take(&mut out.blown_up);
+    let mut outs = out.outs();
+    if parallel && shocks.len() > LANES {
+        outs.par_chunks_mut(LANES)
+            .zip(shocks.par_chunks(LANES))
+            .zip(blown.par_chunks_mut(LANES))
+            .for_each(|((o, sh), b)| run_group(m, sh, t, o, b));
+    } else {
+        for ((o, sh), b) in outs
+            .chunks_mut(LANES)
+            .zip(shocks.chunks(LANES))
+            .zip(blown.chunks_mut(LANES))
+        {
+            run_group(m, sh, t, o, b);
+        }
+    }
+    drop(outs);
+    out.blown_up = blown;
     out
 }
 
@@ -343,37 +404,27 @@ fn check_len(t: usize) -> Result<()> {
     Ok(())
 }
 
-/// Simulate `n_paths` paths with seeded shocks, one rayon task per path.
-pub fn simulate(m: &Model, t: usize, n_paths: usize, seed: u64, full: bool) -> Result<Vec<Path>> {
+/// Simulate `n_paths` paths with seeded shocks (stream `index` per path).
+pub fn simulate(m: &Model, t: usize, n_paths: usize, seed: u64, full: bool) -> Result<Paths> {
     m.validate()?;
     check_len(t)?;
     if n_paths == 0 {
         return Err(invalid("n_paths must be at least 1"));
     }
-    // One group of LANES paths, its shocks drawn by index.
-    let group = |idx: &[usize]| {
-        let sh: Vec<Vec<f64>> = idx
-            .iter()
-            .map(|&s| path_shocks(m, seed, s as u64, t))
-            .collect();
-        run_many(
-            m,
-            &sh.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-            t,
-            full,
-        )
+    let draw = |s: usize| path_shocks(m, seed, s as u64, t);
+    // One group of lanes: nothing to spread over threads.
+    let parallel = n_paths > LANES;
+    let sh: Vec<Vec<f64>> = if parallel {
+        (0..n_paths).into_par_iter().map(draw).collect()
+    } else {
+        (0..n_paths).map(draw).collect()
     };
-    let idx: Vec<usize> = (0..n_paths).collect();
-    if n_paths <= LANES {
-        // One group: nothing to spread over threads.
-        return Ok(group(&idx));
-    }
-    let groups: Vec<Vec<Path>> = idx.par_chunks(LANES).map(group).collect();
-    Ok(groups.into_iter().flatten().collect())
+    let refs: Vec<&[f64]> = sh.iter().map(Vec::as_slice).collect();
+    Ok(run_paths(m, &refs, t, full, parallel))
 }
 
 /// Simulate with injected shocks: `shocks` is paths × (burn_in + t) × n_shocks, row-major.
-pub fn simulate_with(m: &Model, t: usize, shocks: &[f64], full: bool) -> Result<Vec<Path>> {
+pub fn simulate_with(m: &Model, t: usize, shocks: &[f64], full: bool) -> Result<Paths> {
     m.validate()?;
     check_len(t)?;
     let per = (m.burn_in + t) * m.n_shocks();
@@ -388,15 +439,7 @@ pub fn simulate_with(m: &Model, t: usize, shocks: &[f64], full: bool) -> Result<
         return Err(invalid("shocks must be finite"));
     }
     let paths: Vec<&[f64]> = shocks.chunks_exact(per).collect();
-    if paths.len() <= LANES {
-        // One group: nothing to spread over threads.
-        return Ok(run_many(m, &paths, t, full));
-    }
-    let groups: Vec<Vec<Path>> = paths
-        .par_chunks(LANES)
-        .map(|g| run_many(m, g, t, full))
-        .collect();
-    Ok(groups.into_iter().flatten().collect())
+    Ok(run_paths(m, &paths, t, full, true))
 }
 
 #[cfg(test)]
@@ -409,12 +452,11 @@ mod tests {
         let a = simulate(&m, 300, 3, 9, false).unwrap();
         let b = simulate(&m, 300, 5, 9, false).unwrap();
         for i in 0..3 {
-            assert_eq!(a[i].returns, b[i].returns);
+            assert_eq!(a.path(i), b.path(i));
         }
-        assert!(
-            a.iter()
-                .all(|p| !p.blown_up && p.returns.iter().all(|r| r.is_finite()))
-        );
+        assert_eq!(a.len(), 3);
+        assert!(a.x.is_empty());
+        assert!(!a.blown_up.iter().any(|&b| b) && a.returns.iter().all(|r| r.is_finite()));
     }
 
     #[test]
@@ -444,20 +486,33 @@ mod tests {
         ] {
             let sh: Vec<Vec<f64>> = (0..7).map(|s| path_shocks(&m, 3, s, 400)).collect();
             let refs: Vec<&[f64]> = sh.iter().map(Vec::as_slice).collect();
-            let lanes = run_many(&m, &refs, 400, true);
-            for (s, p) in sh.iter().zip(&lanes) {
-                let one = run_path(&m, s, 400, true);
-                assert_eq!(one.blown_up, p.blown_up);
-                for (a, b) in [
-                    (&one.returns, &p.returns),
-                    (&one.log_price, &p.log_price),
-                    (&one.x, &p.x),
-                    (&one.nf, &p.nf),
-                ] {
-                    assert!(a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits()));
-                }
+            let all = run_paths(&m, &refs, 400, true, true);
+            assert!(bitwise(&all, &run_paths(&m, &refs, 400, true, false)));
+            for (i, s) in refs.iter().enumerate() {
+                let one = run_paths(&m, &[s], 400, true, false);
+                let row = |v: &Vec<f64>| v[i * 400..(i + 1) * 400].to_vec();
+                let lane = Paths {
+                    t: 400,
+                    returns: row(&all.returns),
+                    log_price: row(&all.log_price),
+                    x: row(&all.x),
+                    nf: row(&all.nf),
+                    blown_up: vec![all.blown_up[i]],
+                };
+                assert!(bitwise(&one, &lane), "path {i}");
             }
         }
+    }
+
+    fn bitwise(a: &Paths, b: &Paths) -> bool {
+        let eq = |x: &[f64], y: &[f64]| {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())
+        };
+        a.blown_up == b.blown_up
+            && eq(&a.returns, &b.returns)
+            && eq(&a.log_price, &b.log_price)
+            && eq(&a.x, &b.x)
+            && eq(&a.nf, &b.nf)
     }
 
     #[test]
@@ -489,8 +544,8 @@ mod tests {
         };
         let sh = path_shocks(&ma, 4, 0, 300);
         let (a, b) = (
-            run_path(&ma, &sh, 300, false),
-            run_path(&lin, &sh, 300, false),
+            run_paths(&ma, &[&sh], 300, false, false),
+            run_paths(&lin, &[&sh], 300, false, false),
         );
         assert!(
             a.returns
@@ -530,6 +585,7 @@ mod tests {
             ..Model::default()
         };
         let p = simulate(&m, 200, 1, 1, true).unwrap();
-        assert!(p[0].blown_up);
+        assert!(p.blown_up[0]);
+        assert!(p.returns.iter().all(|r| r.is_nan()) && p.x.iter().all(|v| v.is_nan()));
     }
 }

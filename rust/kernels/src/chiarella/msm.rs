@@ -1,7 +1,7 @@
 //! Method of simulated moments with common random numbers.
 
 use super::facts::{moment_vector, n_moments};
-use super::{LANES, Model, path_shocks, run_many};
+use super::{LANES, Model, path_shocks, run_paths};
 use crate::error::{Result, invalid};
 use crate::optimize::{self, Config, Method, Outcome, Progress};
 use rayon::prelude::*;
@@ -114,14 +114,17 @@ impl Objective {
             .par_chunks(LANES)
             .flat_map_iter(|g| {
                 let refs: Vec<&[f64]> = g.iter().map(Vec::as_slice).collect();
-                run_many(&m, &refs, self.t, false).into_iter().map(|p| {
-                    if p.blown_up {
-                        return None;
-                    }
-                    moment_vector(&p.returns, self.kurtosis)
-                        .ok()
-                        .filter(|v| v.iter().all(|x| x.is_finite()))
-                })
+                let paths = run_paths(&m, &refs, self.t, false, false);
+                (0..paths.len())
+                    .map(|i| {
+                        if paths.blown_up[i] {
+                            return None;
+                        }
+                        moment_vector(paths.path(i), self.kurtosis)
+                            .ok()
+                            .filter(|v| v.iter().all(|x| x.is_finite()))
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
         let q = self.target.len();
