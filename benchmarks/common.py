@@ -48,6 +48,8 @@ class Row:
 
 
 def fmt_s(s: float) -> str:
+    if abs(s) < 1e-6:
+        return f"{s * 1e9:.0f} ns"
     if s < 1e-3:
         return f"{s * 1e6:.1f} µs"
     if s < 1:
