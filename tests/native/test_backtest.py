@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +52,19 @@ def hand_states(z: np.ndarray, z_in: float, z_out: float) -> list[float]:
 
 def hand_backtest(p: np.ndarray, w: np.ndarray, u: list[float], c: float, k: float) -> dict:
     """The spec's timing and cost rules written as a plain loop (exact sums via fsum)."""
-    eq, pnl_l, cost_l = [], [], []
+    eq, pnl_l, cost_l, notional = [], [], [], []
     flows, prev_u, prev_s = [k], 0.0, None
     for t in range(p.shape[0]):
         s = sum(p[t, i] * w[i] for i in range(p.shape[1]))
         pnl = 0.0 if prev_s is None else prev_u * (s - prev_s)
         du = u[t] - prev_u
-        cost = sum(c * abs(du * w[i]) * p[t, i] for i in range(p.shape[1]))
+        traded = [abs(du * w[i]) * p[t, i] for i in range(p.shape[1])]
+        cost = sum(c * x for x in traded)
         flows += [pnl, -cost]
         eq.append(math.fsum(flows))
         pnl_l.append(pnl)
         cost_l.append(cost)
+        notional.append(sum(traded))
         prev_u, prev_s = u[t], s
     r = [eq[t] / eq[t - 1] - 1 for t in range(1, len(eq))]
     mean = sum(r) / len(r)
@@ -79,7 +83,51 @@ def hand_backtest(p: np.ndarray, w: np.ndarray, u: list[float], c: float, k: flo
         "max_drawdown": mdd,
         "cagr": (eq[-1] / eq[0]) ** (252 / len(r)) - 1,
         "total_cost": sum(cost_l),
+        "turnover": sum(notional) / (len(eq) * (sum(eq) / len(eq))),
+        "exposure": sum(x != 0 for x in u) / len(u),
+        **hand_trips(u, pnl_l, cost_l),
     }
+
+
+def hand_trips(u: list[float], pnl: list[float], cost: list[float]) -> dict:
+    """Round trips: a trip runs from the bar a position opens to the bar it closes (or the
+    last bar) and nets the PnL earned while open minus its entry and exit costs; a flip's
+    cost is split between the two trips in proportion to the units closed and opened."""
+    trips: list[tuple[int, int, float]] = []
+    start, acc, prev = -1, 0.0, 0.0
+    for t, cur in enumerate(u):
+        if start >= 0:
+            acc += pnl[t]
+        flip = prev != 0 and cur != 0 and (prev > 0) != (cur > 0)
+        share = abs(prev) / (abs(prev) + abs(cur)) if flip else 1.0
+        if prev != 0 and (cur == 0 or flip):
+            trips.append((start, t, acc - cost[t] * share))
+            start = -1
+        if cur != 0 and (prev == 0 or flip):
+            start, acc = t, -cost[t] * (1.0 - share if flip else 1.0)
+        elif cur != 0:
+            acc -= cost[t]
+        prev = cur
+    if start >= 0:
+        trips.append((start, len(u) - 1, acc))
+    n = len(trips)
+    return {
+        "round_trips": float(n),
+        "hit_rate": sum(x[2] > 0 for x in trips) / n if n else math.nan,
+        "avg_holding_bars": sum(b - a for a, b, _ in trips) / n if n else math.nan,
+    }
+
+
+def hand_zscore(s: np.ndarray, window: int) -> list[float]:
+    """Trailing mean and sd (ddof=1) over `window` bars, NaN during the warm-up."""
+    out = []
+    for t in range(len(s)):
+        if t + 1 < window:
+            out.append(math.nan)
+            continue
+        x = s[t + 1 - window : t + 1].tolist()
+        out.append((x[-1] - statistics.fmean(x)) / statistics.stdev(x))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +143,31 @@ def pair() -> tuple[np.ndarray, np.ndarray]:
 def test_matches_plain_python_loop(pair: tuple[np.ndarray, np.ndarray]) -> None:
     p, w = pair
     res = bt.backtest(p, w, window=40, z_in=1.5, z_out=0.3, cost=7e-4, capital=1e5, u_max=3.0)
+    want_z = hand_zscore(p @ w, 40)
+    np.testing.assert_allclose(res.z, want_z, rtol=1e-9, atol=1e-12)
     want_states = hand_states(res.z, 1.5, 0.3)
     assert res.positions.tolist() == [3.0 * s for s in want_states]
     ref = hand_backtest(p, w, res.positions.tolist(), 7e-4, 1e5)
     np.testing.assert_allclose(res.equity, ref["equity"], rtol=1e-12)
     np.testing.assert_allclose(res.cost, ref["cost"], rtol=1e-12, atol=1e-12)
-    for key in ("sharpe", "sortino", "max_drawdown", "cagr", "total_cost"):
+    keys = ("sharpe", "sortino", "max_drawdown", "cagr", "total_cost", "turnover", "exposure")
+    for key in (*keys, "round_trips", "hit_rate", "avg_holding_bars"):
         assert res.metrics[key] == pytest.approx(ref[key], rel=1e-12), key
     assert res.metrics["round_trips"] > 5
+
+
+def test_trade_statistics_with_flips_match_hand_loop() -> None:
+    """Jumpy z (sd 2.5, no memory) flips long <-> short often; every trade statistic and the
+    cost split of each flip must agree with the plain loop."""
+    rng = np.random.default_rng(11)
+    p = (50 + np.cumsum(rng.normal(0, 0.5, 800)))[:, None]
+    z = rng.normal(0, 2.5, 800)
+    res = bt.backtest(p, z=z, z_in=2.0, z_out=0.5, cost=1e-3, capital=1e4, u_max=2.0)
+    u = res.positions.tolist()
+    assert sum(a * b < 0 for a, b in itertools.pairwise(u)) > 20
+    ref = hand_backtest(p, np.ones(1), u, 1e-3, 1e4)
+    for key in ("round_trips", "hit_rate", "avg_holding_bars", "turnover", "exposure"):
+        assert res.metrics[key] == pytest.approx(ref[key], rel=1e-12), key
 
 
 def test_band_rule_is_a_scan_not_a_forward_fill() -> None:
