@@ -204,16 +204,14 @@ def calibration_rows(r: np.ndarray) -> tuple[list[DualRow], list[str]]:
         g = np.mean([np_moments(x) for x in sims], axis=0) - target
         return float(g @ w @ g)
 
-    evals = 60  # popsize 10 x 6 parameters, maxiter = 0
+    evals = 300  # SciPy: popsize 10 x 6 parameters = 60 per generation, 1 + 4 generations
     t_sp, sp = once(
         lambda: differential_evolution(
-            j_numpy, bounds, popsize=10, maxiter=0, tol=0, atol=0, polish=False, rng=1
+            j_numpy, bounds, popsize=10, maxiter=4, tol=0, atol=0, polish=False, rng=1
         )
     )
     t_ours, ours = once(
-        lambda: ch.calibrate(
-            r, budget=evals, seed=1, n_paths=s, omega=om, pop_size=evals // 2, workers=1
-        )
+        lambda: ch.calibrate(r, budget=evals, seed=1, n_paths=s, omega=om, workers=1)
     )
     t_full, full = once(lambda: ch.calibrate(r, budget=3000, seed=1, n_paths=50))
     case = f"MSM, {evals} J evaluations, S={s}, T={t}, 1 thread"
