@@ -560,6 +560,31 @@ def deflated_sharpe(returns: ArrayLike, n_trials: int, sharpe_var: float, rf: fl
     return NormalDist().cdf((sr - sr0) * math.sqrt(r.size - 1) / math.sqrt(denom))
 
 
+# sweep() runs these keyword arguments in the Rust kernel; any other keyword, or rule/zscore/
+# size/execution at a value other than the one below, runs the per-point backtest() loop.
+_NATIVE_SWEEP_KEYS = frozenset(
+    {
+        "z_stop",
+        "cooldown",
+        "u_max",
+        "units",
+        "fixed_cost",
+        "capital",
+        "periods_per_year",
+        "returns",
+        "rf",
+        "close_at_end",
+        "timestamps",
+        "sharpe_kind",
+        "rule",
+        "zscore",
+        "size",
+        "execution",
+    }
+)
+_NATIVE_SWEEP_FIXED = {"rule": "bands", "zscore": "rolling", "size": "units", "execution": "close"}
+
+
 def sweep(
     prices: ArrayLike,
     weights: ArrayLike | None = None,
@@ -568,11 +593,19 @@ def sweep(
     z_ins: tuple[float, ...] = (2.0,),
     z_outs: tuple[float, ...] = (0.5,),
     costs: tuple[float, ...] = (5e-4,),
+    workers: int | None = None,
     **kwargs: object,
 ) -> list[dict[str, float]]:
     """Band-rule backtests over a (window, z_in, z_out, cost) grid; the rolling z-score is
     computed once per window and reused. Returns one row of parameters and metrics per point
     (combinations with z_out >= z_in are skipped). Other keyword arguments go to `backtest`.
+
+    The grid runs in parallel in Rust on `workers` threads (None or -1: all cores); every row
+    equals the single `backtest()` run bitwise, whatever `workers`. The Rust path covers the
+    band rule with units sizing and close execution and the keywords z_stop, cooldown, u_max,
+    units, fixed_cost, capital, periods_per_year, returns, rf, close_at_end, timestamps and
+    sharpe_kind; other keywords (e.g. size="notional", execution="next_open", rule="linear")
+    run one `backtest()` per point in Python, where `workers` has no effect.
 
     Each row also has "deflated_sharpe" (see `deflated_sharpe`) with the grid as the set of
     trials: N = "n_trials" = points with a defined Sharpe, V = the sample variance (ddof=1)
@@ -583,24 +616,147 @@ def sweep(
     w = np.ones(p.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (p.shape[1],):
         raise InvalidInput(f"weights must be {p.shape[1]} numbers")
-    spread = p @ w
-    rows: list[dict[str, float]] = []
-    returns: list[F64] = []
+    threads = _sweep_workers(workers)
     for window in windows:
         if not isinstance(window, int) or window < 3 or p.shape[0] < window + 2:
             raise InvalidInput(f"window {window!r} does not fit {p.shape[0]} bars")
-        z = rolling_zscore(spread, window)
-        for z_in in z_ins:
-            for z_out in z_outs:
-                if z_out >= z_in:
-                    continue
-                for cost in costs:
-                    res = backtest(p, w, z=z, z_in=z_in, z_out=z_out, cost=cost, **kwargs)  # type: ignore[arg-type]
-                    row = {"window": float(window), "z_in": z_in, "z_out": z_out, "cost": cost}
-                    rows.append(row | res.metrics)
-                    returns.append(res.returns)
+    bands = (*z_ins, *z_outs)
+    if any(isinstance(v, bool) or not isinstance(v, Real) for v in bands):
+        raise InvalidInput(f"z_ins and z_outs must be numbers, got {z_ins!r} and {z_outs!r}")
+    # (window index, cost index, window, z_in, z_out, cost) in the order of the rows
+    grid = [
+        (k, c, window, z_in, z_out, cost)
+        for k, window in enumerate(windows)
+        for z_in in z_ins
+        for z_out in z_outs
+        if not z_out >= z_in
+        for c, cost in enumerate(costs)
+    ]
+    native = set(kwargs) <= _NATIVE_SWEEP_KEYS and all(
+        kwargs.get(key, value) == value for key, value in _NATIVE_SWEEP_FIXED.items()
+    )
+    if native:
+        rows, returns = _sweep_native(p, w, windows, costs, grid, threads, kwargs)
+    else:
+        rows, returns = _sweep_loop(p, w, windows, grid, kwargs)
     _deflate(rows, returns, kwargs)
     return rows
+
+
+def _sweep_workers(workers: int | None) -> int:
+    """Rayon thread count: 0 (all cores) for None or -1, else 1..256."""
+    if workers is None or (type(workers) is int and workers == -1):
+        return 0
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise InvalidInput(
+            f"workers must be None, -1 (all cores) or an int in 1..256, got {workers!r}"
+        )
+    return workers
+
+
+def _sweep_loop(
+    p: F64,
+    w: F64,
+    windows: tuple[int, ...],
+    grid: list[tuple[int, int, int, float, float, float]],
+    kwargs: dict[str, object],
+) -> tuple[list[dict[str, float]], list[F64]]:
+    """The sweep as one `backtest()` per point (any keyword `backtest` takes)."""
+    spread = p @ w
+    zs = [rolling_zscore(spread, window) for window in windows]
+    rows: list[dict[str, float]] = []
+    returns: list[F64] = []
+    for k, _, window, z_in, z_out, cost in grid:
+        res = backtest(p, w, z=zs[k], z_in=z_in, z_out=z_out, cost=cost, **kwargs)  # type: ignore[arg-type]
+        row = {"window": float(window), "z_in": z_in, "z_out": z_out, "cost": cost}
+        rows.append(row | res.metrics)
+        returns.append(res.returns)
+    return rows, returns
+
+
+def _sweep_native(
+    p: F64,
+    w: F64,
+    windows: tuple[int, ...],
+    costs: tuple[float, ...],
+    grid: list[tuple[int, int, int, float, float, float]],
+    threads: int,
+    kw: dict[str, object],
+) -> tuple[list[dict[str, float]], list[F64]]:
+    """The sweep in the Rust kernel; checks and row layout as `backtest()` has them."""
+    n = p.shape[1]
+    if not np.all(np.isfinite(w)) or not np.any(w != 0):
+        raise InvalidInput(f"weights must be {n} finite numbers, not all zero")
+
+    def number(key: str, default: float) -> float:
+        v = kw.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, Real):
+            raise InvalidInput(f"{key} must be a number, got {v!r}")
+        return float(v)
+
+    u_max = number("u_max", 1.0)
+    if not (u_max > 0 and math.isfinite(u_max)):
+        raise InvalidInput("u_max must be finite and > 0")
+    z_stop = None if kw.get("z_stop") is None else number("z_stop", 0.0)
+    cooldown = kw.get("cooldown", 0)
+    if isinstance(cooldown, bool) or not isinstance(cooldown, int) or cooldown < 0:
+        raise InvalidInput(f"cooldown must be an int >= 0, got {cooldown!r}")
+    units, ret_kind = kw.get("units", "fractional"), kw.get("returns", "equity")
+    sharpe_kind = kw.get("sharpe_kind", "arithmetic")
+    if units not in ("fractional", "integer"):
+        raise InvalidInput(f'units must be "fractional" or "integer", got {units!r}')
+    if ret_kind not in ("equity", "fixed"):
+        raise InvalidInput(f'returns must be "equity" or "fixed", got {ret_kind!r}')
+    if sharpe_kind not in ("arithmetic", "geometric_bt"):
+        raise InvalidInput(
+            f'sharpe_kind must be "arithmetic" or "geometric_bt", got {sharpe_kind!r}'
+        )
+    if not grid:
+        return [], []
+    rates = []
+    for cost in costs:
+        try:
+            rates.append(np.broadcast_to(np.asarray(cost, dtype=np.float64), (n,)))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"cost {cost!r} must be one rate or one per leg ({n})") from exc
+    spread = p @ w
+    zs = np.stack([rolling_zscore(spread, window) for window in windows])
+    ppy = number("periods_per_year", 252.0)
+    out = call_kernel(
+        ext.bt_sweep,
+        p,
+        w,
+        zs,
+        np.stack(rates),
+        [g[0] for g in grid],
+        [float(g[3]) for g in grid],
+        [float(g[4]) for g in grid],
+        [g[1] for g in grid],
+        u_max=u_max,
+        z_stop=z_stop,
+        cooldown=cooldown,
+        integer_units=units == "integer",
+        close_at_end=bool(kw.get("close_at_end", False)),
+        fixed_cost=number("fixed_cost", 0.0),
+        capital=number("capital", 1e6),
+        periods_per_year=ppy,
+        rf=number("rf", 0.0),
+        fixed_capital=ret_kind == "fixed",
+        workers=threads,
+    )
+    columns = {key: col.tolist() for key, col in out["metrics"].items()}
+    equity, returns = out["equity"], out["returns"]
+    timestamps = kw.get("timestamps")
+    rows: list[dict[str, float]] = []
+    for i, (_, _, window, zi, zo, cost) in enumerate(grid):
+        met = {key: col[i] for key, col in columns.items()}
+        # the tail backtest() adds after the kernel metrics, in the same order
+        met["sharpe_arithmetic"] = met["sharpe"]
+        met["sharpe_geometric_bt"] = geometric_sharpe_bt(equity[i], timestamps, ppy)  # type: ignore[arg-type]
+        if sharpe_kind == "geometric_bt":
+            met["sharpe"] = met["sharpe_geometric_bt"]
+        rows.append({"window": float(window), "z_in": zi, "z_out": zo, "cost": cost} | met)
+    return rows, list(returns)
 
 
 def _deflate(rows: list[dict[str, float]], returns: list[F64], kwargs: dict[str, object]) -> None:
