@@ -170,23 +170,72 @@ def geometric_sharpe_bt(
     when weekends make up the index. Without timestamps each bar is a day, A = periods_per_year.
     To reproduce backtesting.py's number, pass its equity convention (equity + cost).
     """
-    e = np.asarray(equity, dtype=np.float64)
+    e = np.asarray(equity, dtype=np.float64).reshape(1, -1)
+    return _geometric_sharpe_rows(e, timestamps, periods_per_year, rf)[0]
+
+
+# Rows per block in the row-wise statistics below. numpy reduces each row of a C-ordered
+# block on its own, so a row gives the same bits in a block of 1 or of 8 (the one-series
+# functions and sweep() share this code). 8 rows of 5000 bars keep the temporaries in
+# cache: measured ~2.5x faster than blocks of 64 or than one row at a time.
+_ROW_BLOCK = 8
+
+
+def _geometric_sharpe_rows(
+    e: F64, timestamps: ArrayLike | None, periods_per_year: float, rf: float
+) -> list[float]:
+    """`geometric_sharpe_bt` of each row of `e` (rows x bars)."""
     a = float(periods_per_year)
     if timestamps is not None:
         ts = np.asarray(timestamps).astype("datetime64[ns]")
         days = ts.astype("datetime64[D]")
         last = np.r_[days[1:] != days[:-1], True]
-        e = e[last]
+        e = e[:, last]
         dow = (days.astype(np.int64) + 3) % 7  # Monday = 0
         a = 365.0 if np.mean(dow >= 5) > 2 / 7 * 0.6 else 252.0
+    out: list[float] = []
+    for lo in range(0, e.shape[0], _ROW_BLOCK):
+        out += _geometric_block(e[lo : lo + _ROW_BLOCK], a, float(rf))
+    return out
+
+
+def _geometric_block(e: F64, a: float, rf: float) -> list[float]:
+    """One block of `_geometric_sharpe_rows`, after the calendar-day resampling."""
+    if e.shape[1] < 3:
+        return [math.nan] * e.shape[0]
+    with np.errstate(all="ignore"):
+        r = e[:, 1:] / e[:, :-1] - 1.0
+    # rows with nothing to drop run vectorised; the others row by row, dropping non-finite
+    # values first
+    plain = np.asarray(np.isfinite(e).all(axis=1) & np.isfinite(r).all(axis=1))
+    grows = np.asarray(plain & ~np.any(1.0 + r <= 0, axis=1))
+    # (no row copy when every row qualifies, the usual case)
+    r_grows = r if grows.all() else r[grows]
+    g_rows = iter((np.exp(np.log1p(r_grows).mean(axis=1)) - 1.0).tolist())
+    var_rows = iter((r if plain.all() else r[plain]).var(axis=1, ddof=1).tolist())
+    out = []
+    for i, (is_plain, is_growing) in enumerate(zip(plain.tolist(), grows.tolist(), strict=True)):
+        if is_plain:
+            g = next(g_rows) if is_growing else 0.0
+            out.append(_geometric_from(g, next(var_rows), a, rf))
+        else:
+            out.append(_geometric_filtered(e[i], a, rf))
+    return out
+
+
+def _geometric_filtered(e: F64, a: float, rf: float) -> float:
     e = e[np.isfinite(e)]
     r = e[1:] / e[:-1] - 1.0
     r = r[np.isfinite(r)]
     if r.size < 2:
         return math.nan
     g = 0.0 if np.any(1.0 + r <= 0) else float(np.exp(np.log1p(r).mean()) - 1.0)
+    return _geometric_from(g, float(r.var(ddof=1)), a, rf)
+
+
+def _geometric_from(g: float, var: float, a: float, rf: float) -> float:
     ann_ret = (1.0 + g) ** a - 1.0
-    vol2 = (float(r.var(ddof=1)) + (1.0 + g) ** 2) ** a - (1.0 + g) ** (2 * a)
+    vol2 = (var + (1.0 + g) ** 2) ** a - (1.0 + g) ** (2 * a)
     vol = math.sqrt(vol2) if vol2 > 0 else math.nan
     return (ann_ret - rf) / vol if vol == vol and vol > 0 else math.nan
 
@@ -543,21 +592,40 @@ def deflated_sharpe(returns: ArrayLike, n_trials: int, sharpe_var: float, rf: fl
     r = np.asarray(returns, dtype=np.float64)
     if r.ndim != 1 or r.size < 3 or not np.all(np.isfinite(r)):
         raise InvalidInput("returns must be a 1-D series of at least 3 finite values")
+    return _deflated_rows(r.reshape(1, -1), n_trials, sharpe_var, rf)[0]
+
+
+def _deflated_rows(r: F64, n_trials: int, sharpe_var: float, rf: float) -> list[float]:
+    """`deflated_sharpe` of each row of `r` (rows x periods, finite, at least 3 periods)."""
     sr0 = expected_max_sharpe(n_trials, sharpe_var)
-    x = r - rf
-    sd = float(x.std(ddof=1))
-    if not sd > 0:
-        return math.nan
-    sr = float(x.mean()) / sd
-    c = x - x.mean()
-    c2 = c * c
-    m2 = float(c2.mean())
-    skew = float((c2 * c).mean()) / m2**1.5
-    kurt = float((c2 * c2).mean()) / (m2 * m2)
-    denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
-    if not denom > 0:
-        return math.nan
-    return NormalDist().cdf((sr - sr0) * math.sqrt(r.size - 1) / math.sqrt(denom))
+    out: list[float] = []
+    for lo in range(0, r.shape[0], _ROW_BLOCK):
+        x = r[lo : lo + _ROW_BLOCK] - rf
+        sd = x.std(axis=1, ddof=1).tolist()
+        mean = x.mean(axis=1)
+        c = x - mean[:, None]
+        c2 = c * c
+        moments = zip(
+            mean.tolist(),
+            c2.mean(axis=1).tolist(),
+            (c2 * c).mean(axis=1).tolist(),
+            (c2 * c2).mean(axis=1).tolist(),
+            strict=True,
+        )
+        for s, (m, m2, m3, m4) in zip(sd, moments, strict=True):
+            if not s > 0:
+                out.append(math.nan)
+                continue
+            sr = m / s
+            skew = m3 / m2**1.5
+            kurt = m4 / (m2 * m2)
+            denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+            if not denom > 0:
+                out.append(math.nan)
+                continue
+            z = (sr - sr0) * math.sqrt(r.shape[1] - 1) / math.sqrt(denom)
+            out.append(NormalDist().cdf(z))
+    return out
 
 
 # sweep() runs these keyword arguments in the Rust kernel; any other keyword, or rule/zscore/
@@ -660,7 +728,7 @@ def _sweep_loop(
     windows: tuple[int, ...],
     grid: list[tuple[int, int, int, float, float, float]],
     kwargs: dict[str, object],
-) -> tuple[list[dict[str, float]], list[F64]]:
+) -> tuple[list[dict[str, float]], F64]:
     """The sweep as one `backtest()` per point (any keyword `backtest` takes)."""
     spread = p @ w
     zs = [rolling_zscore(spread, window) for window in windows]
@@ -671,7 +739,7 @@ def _sweep_loop(
         row = {"window": float(window), "z_in": z_in, "z_out": z_out, "cost": cost}
         rows.append(row | res.metrics)
         returns.append(res.returns)
-    return rows, returns
+    return rows, np.array(returns).reshape(len(rows), p.shape[0] - 1)
 
 
 def _sweep_native(
@@ -682,7 +750,7 @@ def _sweep_native(
     grid: list[tuple[int, int, int, float, float, float]],
     threads: int,
     kw: dict[str, object],
-) -> tuple[list[dict[str, float]], list[F64]]:
+) -> tuple[list[dict[str, float]], F64]:
     """The sweep in the Rust kernel; checks and row layout as `backtest()` has them."""
     n = p.shape[1]
     if not np.all(np.isfinite(w)) or not np.any(w != 0):
@@ -712,7 +780,7 @@ def _sweep_native(
             f'sharpe_kind must be "arithmetic" or "geometric_bt", got {sharpe_kind!r}'
         )
     if not grid:
-        return [], []
+        return [], np.empty((0, p.shape[0] - 1))
     rates = []
     for cost in costs:
         try:
@@ -745,22 +813,23 @@ def _sweep_native(
         workers=threads,
     )
     columns = {key: col.tolist() for key, col in out["metrics"].items()}
-    equity, returns = out["equity"], out["returns"]
     timestamps = kw.get("timestamps")
+    geometric = _geometric_sharpe_rows(out["equity"], timestamps, ppy, 0.0)  # type: ignore[arg-type]
     rows: list[dict[str, float]] = []
     for i, (_, _, window, zi, zo, cost) in enumerate(grid):
         met = {key: col[i] for key, col in columns.items()}
         # the tail backtest() adds after the kernel metrics, in the same order
         met["sharpe_arithmetic"] = met["sharpe"]
-        met["sharpe_geometric_bt"] = geometric_sharpe_bt(equity[i], timestamps, ppy)  # type: ignore[arg-type]
+        met["sharpe_geometric_bt"] = geometric[i]
         if sharpe_kind == "geometric_bt":
             met["sharpe"] = met["sharpe_geometric_bt"]
         rows.append({"window": float(window), "z_in": zi, "z_out": zo, "cost": cost} | met)
-    return rows, list(returns)
+    return rows, out["returns"]
 
 
-def _deflate(rows: list[dict[str, float]], returns: list[F64], kwargs: dict[str, object]) -> None:
-    """Add the deflated Sharpe to each sweep row, the grid being the set of trials."""
+def _deflate(rows: list[dict[str, float]], returns: F64, kwargs: dict[str, object]) -> None:
+    """Add the deflated Sharpe to each sweep row, the grid being the set of trials.
+    `returns` holds one row of per-period returns per sweep row."""
     a = kwargs.get("periods_per_year", 252.0)
     rf = kwargs.get("rf", 0.0)
     if not isinstance(a, Real) or not isinstance(rf, Real):
@@ -769,6 +838,10 @@ def _deflate(rows: list[dict[str, float]], returns: list[F64], kwargs: dict[str,
     ok = np.isfinite(per_period)
     n = int(ok.sum())
     var = float(per_period[ok].var(ddof=1)) if n >= 2 else 0.0
-    for row, r, good in zip(rows, returns, ok, strict=True):
+    good = returns[ok]
+    if good.size and (good.shape[1] < 3 or not np.all(np.isfinite(good))):
+        raise InvalidInput("returns must be a 1-D series of at least 3 finite values")
+    values = iter(_deflated_rows(good, n, var, float(rf)) if n else [])
+    for row, is_good in zip(rows, ok, strict=True):
         row["n_trials"] = float(n)
-        row["deflated_sharpe"] = deflated_sharpe(r, n, var, float(rf)) if good else math.nan
+        row["deflated_sharpe"] = next(values) if is_good else math.nan
