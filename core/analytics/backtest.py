@@ -814,6 +814,9 @@ def _sweep_native(
     )
     columns = {key: col.tolist() for key, col in out["metrics"].items()}
     timestamps = kw.get("timestamps")
+    # Not in the parallel kernel, unlike the rest of the grid (spec 6): backtest() computes
+    # the geometric Sharpe (and _deflate the deflated one) in numpy, whose log1p/exp and
+    # pairwise sums Rust would not match bit for bit. They run on blocks of rows instead.
     geometric = _geometric_sharpe_rows(out["equity"], timestamps, ppy, 0.0)  # type: ignore[arg-type]
     rows: list[dict[str, float]] = []
     for i, (_, _, window, zi, zo, cost) in enumerate(grid):
