@@ -313,6 +313,28 @@ def bt_metrics(
     rf: float,
     fixed_capital: bool,
 ) -> tuple[dict[str, float], NDArray[np.float64], dict[str, Any]]: ...
+def bt_sweep(
+    prices: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    zs: NDArray[np.float64],
+    cost_rates: NDArray[np.float64],
+    z_index: list[int],
+    z_in: list[float],
+    z_out: list[float],
+    cost_index: list[int],
+    *,
+    u_max: float,
+    z_stop: float | None = None,
+    cooldown: int = 0,
+    integer_units: bool = False,
+    close_at_end: bool = False,
+    fixed_cost: float = 0.0,
+    capital: float = 1e6,
+    periods_per_year: float = 252.0,
+    rf: float = 0.0,
+    fixed_capital: bool = False,
+    workers: int = 0,
+) -> dict[str, Any]: ...
 
 # --- mfg ---
 def mfg_solve(

@@ -1,12 +1,18 @@
 //! Bindings: Vectorised backtest of the mean-reversion signal with costs (COMPUTE-SPEC 6).
 
+use kernels::backtest::sweep::{self, Point, Settings};
 use kernels::backtest::{self, metrics};
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use kernels::error::invalid;
+use numpy::{
+    IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::arrays::slice1;
 use crate::errors::to_py;
+use crate::optimize::{slice2, with_workers};
 
 /// Band rule with hysteresis as a sequential state machine: states in {-1, 0, 1}.
 #[pyfunction]
@@ -57,6 +63,33 @@ fn bt_ledger<'py>(
     Ok(d)
 }
 
+/// Metric names and values, in the order of the Python metrics dict.
+fn metric_items(m: &metrics::Metrics) -> [(&'static str, f64); 21] {
+    [
+        ("sharpe", m.sharpe),
+        ("sharpe_tstat", m.sharpe_tstat),
+        ("sortino", m.sortino),
+        ("cagr", m.cagr),
+        ("volatility", m.volatility),
+        ("max_drawdown", m.max_drawdown),
+        ("max_drawdown_ccy", m.max_drawdown_ccy),
+        ("max_drawdown_bars", m.max_drawdown_bars),
+        ("calmar", m.calmar),
+        ("turnover", m.turnover),
+        ("turnover_annual", m.turnover_annual),
+        ("total_cost", m.total_cost),
+        ("gross_pnl", m.gross_pnl),
+        ("net_pnl", m.net_pnl),
+        ("cost_to_gross", m.cost_to_gross),
+        ("trades", m.trades),
+        ("round_trips", m.round_trips),
+        ("hit_rate", m.hit_rate),
+        ("avg_holding_bars", m.avg_holding_bars),
+        ("exposure", m.exposure),
+        ("final_equity", m.final_equity),
+    ]
+}
+
 type MetricsOut<'py> = (
     Bound<'py, PyDict>,
     Bound<'py, PyArray1<f64>>,
@@ -101,29 +134,7 @@ fn bt_metrics<'py>(
         })
         .map_err(to_py)?;
     let d = PyDict::new(py);
-    for (k, v) in [
-        ("sharpe", m.sharpe),
-        ("sharpe_tstat", m.sharpe_tstat),
-        ("sortino", m.sortino),
-        ("cagr", m.cagr),
-        ("volatility", m.volatility),
-        ("max_drawdown", m.max_drawdown),
-        ("max_drawdown_ccy", m.max_drawdown_ccy),
-        ("max_drawdown_bars", m.max_drawdown_bars),
-        ("calmar", m.calmar),
-        ("turnover", m.turnover),
-        ("turnover_annual", m.turnover_annual),
-        ("total_cost", m.total_cost),
-        ("gross_pnl", m.gross_pnl),
-        ("net_pnl", m.net_pnl),
-        ("cost_to_gross", m.cost_to_gross),
-        ("trades", m.trades),
-        ("round_trips", m.round_trips),
-        ("hit_rate", m.hit_rate),
-        ("avg_holding_bars", m.avg_holding_bars),
-        ("exposure", m.exposure),
-        ("final_equity", m.final_equity),
-    ] {
+    for (k, v) in metric_items(&m) {
         d.set_item(k, v)?;
     }
     let t = PyDict::new(py);
@@ -136,9 +147,107 @@ fn bt_metrics<'py>(
     Ok((d, r.into_pyarray(py), t))
 }
 
+/// Band-rule sweep over grid points (z-series row, z_in, z_out, cost-rate row), in
+/// parallel on `workers` threads (0 = all) with the GIL released. Returns
+/// {"metrics": {name: (G,)}, "equity": (G, T), "returns": (G, T - 1)} in grid order;
+/// every point equals the single run bitwise, whatever `workers`.
+#[pyfunction]
+#[pyo3(signature = (prices, weights, zs, cost_rates, z_index, z_in, z_out, cost_index, *,
+    u_max, z_stop=None, cooldown=0, integer_units=false, close_at_end=false, fixed_cost=0.0,
+    capital=1e6, periods_per_year=252.0, rf=0.0, fixed_capital=false, workers=0))]
+#[allow(clippy::too_many_arguments)]
+fn bt_sweep<'py>(
+    py: Python<'py>,
+    prices: PyReadonlyArray2<'py, f64>,
+    weights: PyReadonlyArray1<'py, f64>,
+    zs: PyReadonlyArray2<'py, f64>,
+    cost_rates: PyReadonlyArray2<'py, f64>,
+    z_index: Vec<usize>,
+    z_in: Vec<f64>,
+    z_out: Vec<f64>,
+    cost_index: Vec<usize>,
+    u_max: f64,
+    z_stop: Option<f64>,
+    cooldown: usize,
+    integer_units: bool,
+    close_at_end: bool,
+    fixed_cost: f64,
+    capital: f64,
+    periods_per_year: f64,
+    rf: f64,
+    fixed_capital: bool,
+    workers: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (t_len, n) = (prices.shape()[0], prices.shape()[1]);
+    let g = z_index.len();
+    let shapes_ok = weights.len() == n && zs.shape()[1] == t_len && cost_rates.shape()[1] == n;
+    if !shapes_ok || [z_in.len(), z_out.len(), cost_index.len()] != [g; 3] {
+        return Err(to_py(invalid(format!(
+            "sweep needs prices (T, n) = ({t_len}, {n}), {n} weights, z-series (windows, {t_len}), \
+             cost rates (costs, {n}) and {g} values in each grid column"
+        ))));
+    }
+    let points: Vec<Point> = (0..g)
+        .map(|k| Point {
+            z: z_index[k],
+            z_in: z_in[k],
+            z_out: z_out[k],
+            cost: cost_index[k],
+        })
+        .collect();
+    let settings = Settings {
+        u_max,
+        z_stop,
+        cooldown,
+        integer_units,
+        close_at_end,
+        fixed_cost,
+        capital,
+        periods_per_year,
+        rf,
+        fixed_capital,
+    };
+    let (p, w, z, c) = (
+        slice2(&prices),
+        slice1(&weights),
+        slice2(&zs),
+        slice2(&cost_rates),
+    );
+    let out = py
+        .detach(|| {
+            with_workers(workers, || {
+                sweep::sweep(&p, n, &w, &z, &c, &points, &settings)
+            })
+            .and_then(|r| r)
+        })
+        .map_err(to_py)?;
+    let mut columns: Vec<(&'static str, Vec<f64>)> = metric_items(&metrics::Metrics::default())
+        .iter()
+        .map(|(k, _)| (*k, Vec::with_capacity(g)))
+        .collect();
+    for m in &out.metrics {
+        for (col, (_, v)) in columns.iter_mut().zip(metric_items(m)) {
+            col.1.push(v);
+        }
+    }
+    let met = PyDict::new(py);
+    for (k, v) in columns {
+        met.set_item(k, v.into_pyarray(py))?;
+    }
+    let d = PyDict::new(py);
+    d.set_item("metrics", met)?;
+    d.set_item("equity", out.equity.into_pyarray(py).reshape([g, t_len])?)?;
+    d.set_item(
+        "returns",
+        out.returns.into_pyarray(py).reshape([g, t_len - 1])?,
+    )?;
+    Ok(d)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bt_band_states, m)?)?;
     m.add_function(wrap_pyfunction!(bt_ledger, m)?)?;
     m.add_function(wrap_pyfunction!(bt_metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(bt_sweep, m)?)?;
     Ok(())
 }

@@ -1,0 +1,368 @@
+//! Parameter sweep of the band rule over a (window, z_in, z_out, cost) grid (COMPUTE-SPEC 6).
+//!
+//! Each grid point runs the single-run pipeline unchanged (band_states -> units ->
+//! ledger -> metrics::compute), so its results are bitwise those of one backtest.
+//! Points run in parallel (rayon) and land in grid order, so neither the order nor
+//! the values depend on the thread count.
+//!
+//! The z-series, one per window, come from the caller: computed once per window where
+//! the single run computes them, the two paths see the same z.
+
+// `!(x > 0.0)` is used on purpose: it also rejects NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+use rayon::prelude::*;
+
+use super::metrics::{self, Metrics};
+use super::{band_states, ledger};
+use crate::error::{Result, invalid};
+
+/// Settings shared by every grid point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub u_max: f64,
+    pub z_stop: Option<f64>,
+    pub cooldown: usize,
+    /// Truncate units toward zero (backtesting.py parity).
+    pub integer_units: bool,
+    /// Flat from bar T-2 on (backtesting.py's finalize_trades).
+    pub close_at_end: bool,
+    pub fixed_cost: f64,
+    pub capital: f64,
+    pub periods_per_year: f64,
+    pub rf: f64,
+    /// Returns (PnL - C) / K instead of E[t] / E[t-1] - 1.
+    pub fixed_capital: bool,
+}
+
+/// One grid point: row `z` of the z-series, the bands, and row `cost` of the cost rates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub z: usize,
+    pub z_in: f64,
+    pub z_out: f64,
+    pub cost: usize,
+}
+
+/// Results in grid order. `equity` is points x t_len and `returns` points x (t_len - 1),
+/// row-major: 16 G T bytes in all, fine for thousands of points on 10^4-bar series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sweep {
+    pub t_len: usize,
+    pub metrics: Vec<Metrics>,
+    pub equity: Vec<f64>,
+    pub returns: Vec<f64>,
+}
+
+/// Band positions: state * u_max, truncated toward zero for integer units, flat on the
+/// last two bars with close_at_end. Adding 0.0 turns -0.0 into 0.0 as the Python path does.
+pub fn band_units(states: &[f64], s: &Settings) -> Vec<f64> {
+    let mut u: Vec<f64> = states
+        .iter()
+        .map(|&st| {
+            let v = st * s.u_max;
+            if s.integer_units { v.trunc() } else { v }
+        })
+        .collect();
+    if s.close_at_end {
+        let from = u.len().saturating_sub(2);
+        u[from..].fill(0.0);
+    }
+    u.iter_mut().for_each(|v| *v += 0.0);
+    u
+}
+
+/// One grid point, as a single backtest runs it: (metrics, equity, returns).
+#[allow(clippy::too_many_arguments)]
+pub fn run_point(
+    prices: &[f64],
+    n: usize,
+    weights: &[f64],
+    z: &[f64],
+    z_in: f64,
+    z_out: f64,
+    rates: &[f64],
+    s: &Settings,
+) -> Result<(Metrics, Vec<f64>, Vec<f64>)> {
+    let states = band_states(z, z_in, z_out, s.z_stop, s.cooldown)?;
+    let u = band_units(&states, s);
+    let led = ledger(prices, n, weights, &u, rates, s.fixed_cost, s.capital)?;
+    let (m, r, _) = metrics::compute(
+        &led.equity,
+        &led.pnl,
+        &led.cost,
+        &led.notional,
+        &u,
+        s.capital,
+        s.periods_per_year,
+        s.rf,
+        s.fixed_capital,
+    )?;
+    Ok((m, led.equity, r))
+}
+
+/// Every grid point of the band rule.
+///
+/// `prices` is row-major (t_len x n), `zs` holds the z-series row-major (windows x
+/// t_len), `rates` the per-leg cost rates row-major (costs x n). Run it inside a rayon
+/// pool to choose the thread count. An invalid point fails the sweep with the error of
+/// the first such point in grid order.
+pub fn sweep(
+    prices: &[f64],
+    n: usize,
+    weights: &[f64],
+    zs: &[f64],
+    rates: &[f64],
+    points: &[Point],
+    s: &Settings,
+) -> Result<Sweep> {
+    if n == 0 || prices.len() % n != 0 || prices.len() / n < 2 {
+        return Err(invalid(format!(
+            "prices must be (bars x {n} legs) with at least 2 bars, got {} values",
+            prices.len()
+        )));
+    }
+    let t_len = prices.len() / n;
+    if zs.len() % t_len != 0 || rates.len() % n != 0 {
+        return Err(invalid(format!(
+            "z-series need {t_len} values per window and cost rates {n} per cost"
+        )));
+    }
+    let (n_z, n_c) = (zs.len() / t_len, rates.len() / n);
+    if let Some(p) = points.iter().find(|p| p.z >= n_z || p.cost >= n_c) {
+        return Err(invalid(format!(
+            "grid point {p:?} refers to a missing z-series ({n_z}) or cost ({n_c})"
+        )));
+    }
+    if !(s.u_max.is_finite() && s.u_max > 0.0) {
+        return Err(invalid("u_max must be finite and > 0"));
+    }
+    let mut equity = vec![0.0; points.len() * t_len];
+    let mut returns = vec![0.0; points.len() * (t_len - 1)];
+    // Collected in grid order; the first error in that order wins, whatever thread hit it.
+    let metrics: Vec<Result<Metrics>> = equity
+        .par_chunks_mut(t_len)
+        .zip(returns.par_chunks_mut(t_len - 1))
+        .zip(points.par_iter())
+        .map(|((e_out, r_out), p)| {
+            let z = &zs[p.z * t_len..(p.z + 1) * t_len];
+            let c = &rates[p.cost * n..(p.cost + 1) * n];
+            let (m, e, r) = run_point(prices, n, weights, z, p.z_in, p.z_out, c, s)?;
+            e_out.copy_from_slice(&e);
+            r_out.copy_from_slice(&r);
+            Ok(m)
+        })
+        .collect();
+    Ok(Sweep {
+        t_len,
+        metrics: metrics.into_iter().collect::<Result<_>>()?,
+        equity,
+        returns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::rolling_zscore;
+
+    fn settings() -> Settings {
+        Settings {
+            u_max: 2.5,
+            z_stop: None,
+            cooldown: 0,
+            integer_units: false,
+            close_at_end: false,
+            fixed_cost: 0.0,
+            capital: 1e4,
+            periods_per_year: 252.0,
+            rf: 0.0,
+            fixed_capital: false,
+        }
+    }
+
+    /// Two legs sharing a random walk plus a mean-reverting gap, row-major.
+    fn pair(t_len: usize) -> Vec<f64> {
+        let (mut x, mut walk, mut gap, mut out) = (7u64, 100.0, 0.0, Vec::new());
+        let mut draw = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        for _ in 0..t_len {
+            walk += draw();
+            gap = 0.9 * gap + 2.0 * draw();
+            out.extend([walk + gap + 50.0, walk + 20.0]);
+        }
+        out
+    }
+
+    /// The single-run path written out step by step, as the Python backtest runs it.
+    fn single(
+        p: &[f64],
+        w: &[f64],
+        z: &[f64],
+        zi: f64,
+        zo: f64,
+        c: &[f64],
+        s: &Settings,
+    ) -> Metrics {
+        let st = band_states(z, zi, zo, s.z_stop, s.cooldown).unwrap();
+        let mut u: Vec<f64> = st.iter().map(|v| v * s.u_max).collect();
+        if s.integer_units {
+            u.iter_mut().for_each(|v| *v = v.trunc());
+        }
+        if s.close_at_end {
+            let k = u.len();
+            u[k - 2] = 0.0;
+            u[k - 1] = 0.0;
+        }
+        let u: Vec<f64> = u.iter().map(|v| v + 0.0).collect();
+        let l = ledger(p, w.len(), w, &u, c, s.fixed_cost, s.capital).unwrap();
+        let args = (s.capital, s.periods_per_year, s.rf, s.fixed_capital);
+        metrics::compute(
+            &l.equity,
+            &l.pnl,
+            &l.cost,
+            &l.notional,
+            &u,
+            args.0,
+            args.1,
+            args.2,
+            args.3,
+        )
+        .unwrap()
+        .0
+    }
+
+    fn bits(m: &Metrics) -> Vec<u64> {
+        let v = [
+            m.sharpe,
+            m.sharpe_tstat,
+            m.sortino,
+            m.cagr,
+            m.volatility,
+            m.max_drawdown,
+            m.max_drawdown_ccy,
+            m.max_drawdown_bars,
+            m.calmar,
+            m.turnover,
+            m.turnover_annual,
+            m.total_cost,
+            m.gross_pnl,
+            m.net_pnl,
+            m.cost_to_gross,
+            m.trades,
+            m.round_trips,
+            m.hit_rate,
+            m.avg_holding_bars,
+            m.exposure,
+            m.final_equity,
+        ];
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(f)
+    }
+
+    #[test]
+    fn every_point_equals_the_single_run_for_any_thread_count() {
+        let t_len = 1500;
+        let p = pair(t_len);
+        let w = [1.0, -0.8];
+        let spread: Vec<f64> = p.chunks(2).map(|r| r[0] * w[0] + r[1] * w[1]).collect();
+        let windows = [20usize, 45];
+        let zs: Vec<f64> = windows
+            .iter()
+            .flat_map(|&l| rolling_zscore(&spread, l).unwrap())
+            .collect();
+        let rates = [0.0, 0.0, 1e-3, 5e-4];
+        let mut points = Vec::new();
+        for z in 0..windows.len() {
+            for (zi, zo) in [(1.0, 0.0), (1.5, 0.5), (2.0, -0.5)] {
+                for cost in 0..2 {
+                    points.push(Point {
+                        z,
+                        z_in: zi,
+                        z_out: zo,
+                        cost,
+                    });
+                }
+            }
+        }
+        let variants = [
+            settings(),
+            Settings {
+                z_stop: Some(2.6),
+                cooldown: 3,
+                integer_units: true,
+                ..settings()
+            },
+            Settings {
+                close_at_end: true,
+                fixed_cost: 1.5,
+                fixed_capital: true,
+                rf: 1e-5,
+                ..settings()
+            },
+        ];
+        for s in &variants {
+            let one = in_pool(1, || sweep(&p, 2, &w, &zs, &rates, &points, s).unwrap());
+            let two = in_pool(2, || sweep(&p, 2, &w, &zs, &rates, &points, s).unwrap());
+            assert_eq!(
+                one.metrics.iter().map(bits).collect::<Vec<_>>(),
+                two.metrics.iter().map(bits).collect::<Vec<_>>()
+            );
+            assert_eq!(one.equity, two.equity);
+            assert_eq!(one.returns, two.returns);
+            assert!(one.metrics.iter().map(|m| m.round_trips).sum::<f64>() > 20.0);
+            for (k, pt) in points.iter().enumerate() {
+                let z = &zs[pt.z * t_len..(pt.z + 1) * t_len];
+                let c = &rates[pt.cost * 2..pt.cost * 2 + 2];
+                let want = single(&p, &w, z, pt.z_in, pt.z_out, c, s);
+                assert_eq!(bits(&one.metrics[k]), bits(&want), "point {pt:?}");
+                assert_eq!(one.equity[k * t_len + t_len - 1], want.final_equity);
+            }
+        }
+    }
+
+    #[test]
+    fn first_bad_point_in_grid_order_fails_the_sweep() {
+        let p = pair(200);
+        let z = vec![0.0; 200];
+        let pt = |zi, zo| Point {
+            z: 0,
+            z_in: zi,
+            z_out: zo,
+            cost: 0,
+        };
+        let pts = [pt(2.0, 0.5), pt(-1.0, -2.0), pt(1.0, 1.5)];
+        let err = sweep(&p, 2, &[1.0, -1.0], &z, &[0.0, 0.0], &pts, &settings()).unwrap_err();
+        assert!(err.to_string().contains("z_in must be > 0"), "{err}");
+        let bad = [Point {
+            cost: 1,
+            ..pt(2.0, 0.5)
+        }];
+        let err = sweep(&p, 2, &[1.0, -1.0], &z, &[0.0, 0.0], &bad, &settings()).unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+        let err = sweep(
+            &p,
+            2,
+            &[1.0, -1.0],
+            &z[..150],
+            &[0.0, 0.0],
+            &[],
+            &settings(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("per window"), "{err}");
+        let empty = sweep(&p, 2, &[1.0, -1.0], &z, &[0.0, 0.0], &[], &settings()).unwrap();
+        assert!(empty.metrics.is_empty() && empty.equity.is_empty());
+    }
+}
