@@ -79,6 +79,8 @@ def band_states(
     zz = np.ascontiguousarray(z, dtype=np.float64)
     if zz.ndim != 1:
         raise InvalidInput("z must be 1-D")
+    if isinstance(cooldown, bool) or not isinstance(cooldown, int | np.integer) or cooldown < 0:
+        raise InvalidInput(f"cooldown must be an int >= 0, got {cooldown!r}")
     return np.asarray(
         call_kernel(
             ext.bt_band_states,
@@ -368,7 +370,10 @@ def backtest(
     w = np.ones(n) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
     if w.shape != (n,) or not np.all(np.isfinite(w)) or not np.any(w != 0):
         raise InvalidInput(f"weights must be {n} finite numbers, not all zero")
-    rates = np.broadcast_to(np.asarray(cost, dtype=np.float64), (n,)).copy()
+    try:
+        rates = np.broadcast_to(np.asarray(cost, dtype=np.float64), (n,)).copy()
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"cost must be one rate or one per leg ({n}), got {cost!r}") from exc
     if not (u_max > 0 and math.isfinite(u_max)):
         raise InvalidInput("u_max must be finite and > 0")
     spread = p @ w

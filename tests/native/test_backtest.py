@@ -282,6 +282,13 @@ def test_bad_input_messages() -> None:
         bt.band_states(np.zeros(3), 1.0, 1.0)
     with pytest.raises(InvalidInput, match="weights"):
         bt.backtest(np.ones((10, 2)), np.array([1.0]))
+    prices = np.column_stack([np.linspace(10, 20, 100), np.linspace(5, 3, 100)])
+    with pytest.raises(InvalidInput, match="one rate or one per leg"):
+        bt.backtest(prices, cost=[1e-3, 1e-3, 1e-3])
+    with pytest.raises(InvalidInput, match="cost rates finite and >= 0"):
+        bt.backtest(prices, cost=-1e-3)
+    with pytest.raises(InvalidInput, match="cooldown"):
+        bt.backtest(prices, window=20, z_stop=3.0, cooldown=-1)
 
 
 @settings(max_examples=40, deadline=None)
