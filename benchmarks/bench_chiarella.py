@@ -213,7 +213,7 @@ def calibration_rows(r: np.ndarray) -> tuple[list[DualRow], list[str]]:
     t_ours, ours = once(
         lambda: ch.calibrate(r, budget=evals, seed=1, n_paths=s, omega=om, workers=1)
     )
-    t_full, full = once(lambda: ch.calibrate(r, budget=3000, seed=1, n_paths=50))
+    t_full, full = once(lambda: ch.calibrate(r, budget=3000, seed=1, n_paths=50, workers=2))
     case = f"MSM, {evals} J evaluations, S={s}, T={t}, 1 thread"
     rows = [DualRow(case, t_ours, "scipy DE + numpy J (S-vectorised)", t_sp)]
     notes = [
