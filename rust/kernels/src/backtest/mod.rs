@@ -12,6 +12,76 @@ pub mod sweep;
 
 use crate::error::{Result, invalid};
 
+/// Band thresholds, checked; `step` advances the state machine by one bar.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bands {
+    z_in: f64,
+    z_out: f64,
+    /// NaN without a stop: `|z| >= NaN` never fires.
+    z_stop: f64,
+    cooldown: usize,
+    state: f64,
+    cool: usize,
+}
+
+impl Bands {
+    pub(crate) fn new(z_in: f64, z_out: f64, z_stop: Option<f64>, cooldown: usize) -> Result<Self> {
+        if !(z_in.is_finite() && z_out.is_finite() && z_in > 0.0) {
+            return Err(invalid(format!(
+                "z_in must be > 0 and z_out finite, got {z_in}, {z_out}"
+            )));
+        }
+        if z_out >= z_in {
+            return Err(invalid(format!(
+                "z_out ({z_out}) must be below z_in ({z_in}) for the bands to have hysteresis"
+            )));
+        }
+        if let Some(s) = z_stop {
+            if !(s > z_in) {
+                return Err(invalid(format!("z_stop ({s}) must be above z_in ({z_in})")));
+            }
+        }
+        Ok(Self {
+            z_in,
+            z_out,
+            z_stop: z_stop.unwrap_or(f64::NAN),
+            cooldown,
+            state: 0.0,
+            cool: 0,
+        })
+    }
+
+    /// The state after bar z.
+    #[inline]
+    pub(crate) fn step(&mut self, zt: f64) -> f64 {
+        if zt.is_nan() {
+            self.state = 0.0;
+            return 0.0;
+        }
+        if zt.abs() >= self.z_stop {
+            if self.state != 0.0 {
+                self.cool = self.cooldown;
+            }
+            self.state = 0.0;
+            return 0.0;
+        }
+        let st = self.state;
+        if (st > 0.0 && zt >= -self.z_out) || (st < 0.0 && zt <= self.z_out) {
+            self.state = 0.0;
+        }
+        if self.state == 0.0 {
+            if self.cool > 0 {
+                self.cool -= 1;
+            } else if zt <= -self.z_in {
+                self.state = 1.0;
+            } else if zt >= self.z_in {
+                self.state = -1.0;
+            }
+        }
+        self.state
+    }
+}
+
 /// Band rule with hysteresis, applied sequentially (a state machine).
 ///
 /// Returns the state in {-1, 0, +1} per bar. Flat -> long when z <= -z_in,
@@ -26,55 +96,8 @@ pub fn band_states(
     z_stop: Option<f64>,
     cooldown: usize,
 ) -> Result<Vec<f64>> {
-    if !(z_in.is_finite() && z_out.is_finite() && z_in > 0.0) {
-        return Err(invalid(format!(
-            "z_in must be > 0 and z_out finite, got {z_in}, {z_out}"
-        )));
-    }
-    if z_out >= z_in {
-        return Err(invalid(format!(
-            "z_out ({z_out}) must be below z_in ({z_in}) for the bands to have hysteresis"
-        )));
-    }
-    if let Some(s) = z_stop {
-        if !(s > z_in) {
-            return Err(invalid(format!("z_stop ({s}) must be above z_in ({z_in})")));
-        }
-    }
-    let mut out = Vec::with_capacity(z.len());
-    let mut state = 0.0f64;
-    let mut cool = 0usize;
-    for &zt in z {
-        if zt.is_nan() {
-            state = 0.0;
-            out.push(state);
-            continue;
-        }
-        if let Some(s) = z_stop {
-            if zt.abs() >= s {
-                if state != 0.0 {
-                    cool = cooldown;
-                }
-                state = 0.0;
-                out.push(state);
-                continue;
-            }
-        }
-        if (state > 0.0 && zt >= -z_out) || (state < 0.0 && zt <= z_out) {
-            state = 0.0;
-        }
-        if state == 0.0 {
-            if cool > 0 {
-                cool -= 1;
-            } else if zt <= -z_in {
-                state = 1.0;
-            } else if zt >= z_in {
-                state = -1.0;
-            }
-        }
-        out.push(state);
-    }
-    Ok(out)
+    let mut bands = Bands::new(z_in, z_out, z_stop, cooldown)?;
+    Ok(z.iter().map(|&zt| bands.step(zt)).collect())
 }
 
 /// Per-bar ledger of a spread strategy.
@@ -85,6 +108,133 @@ pub struct Ledger {
     pub cost: Vec<f64>,
     pub notional: Vec<f64>,
     pub equity: Vec<f64>,
+}
+
+/// The legs of a spread and its trading costs: everything of a ledger but the units.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Legs<'a> {
+    /// Row-major, bars x n.
+    pub prices: &'a [f64],
+    pub n: usize,
+    pub weights: &'a [f64],
+    pub cost_rates: &'a [f64],
+    pub fixed_cost: f64,
+    pub capital: f64,
+}
+
+impl Legs<'_> {
+    /// The checks of `ledger` on everything but the units.
+    pub(crate) fn check(&self, t_len: usize) -> Result<()> {
+        let n = self.n;
+        if n == 0 || self.weights.len() != n || self.cost_rates.len() != n {
+            return Err(invalid("weights and cost rates need one value per leg"));
+        }
+        if self.prices.len() != t_len * n {
+            return Err(invalid(format!(
+                "prices hold {} values, expected {t_len} bars x {n} legs",
+                self.prices.len()
+            )));
+        }
+        if !self.prices.iter().all(|p| p.is_finite()) {
+            let i = self.prices.iter().position(|p| !p.is_finite()).unwrap_or(0);
+            return Err(invalid(format!(
+                "prices must be finite; value {} at bar {}, leg {}",
+                self.prices[i],
+                i / n,
+                i % n
+            )));
+        }
+        Ok(())
+    }
+
+    /// The checks after the units.
+    pub(crate) fn check_costs(&self) -> Result<()> {
+        if self.weights.iter().any(|w| !w.is_finite())
+            || self
+                .cost_rates
+                .iter()
+                .any(|c| !(c.is_finite() && *c >= 0.0))
+        {
+            return Err(invalid(
+                "weights must be finite and cost rates finite and >= 0",
+            ));
+        }
+        let costs_ok = self.fixed_cost.is_finite() && self.fixed_cost >= 0.0;
+        let capital_ok = self.capital.is_finite() && self.capital > 0.0;
+        if !(costs_ok && capital_ok) {
+            return Err(invalid("fixed cost must be >= 0 and capital > 0"));
+        }
+        Ok(())
+    }
+
+    /// s[t] = sum_i w_i P[t, i], summed in leg order.
+    pub(crate) fn spread_into(&self, out: &mut [f64]) {
+        for (s, row) in out.iter_mut().zip(self.prices.chunks_exact(self.n)) {
+            *s = row.iter().zip(self.weights).map(|(p, w)| p * w).sum();
+        }
+    }
+
+    /// Traded notional and cost of a change of `du` units at bar t.
+    #[inline]
+    pub(crate) fn trade(&self, du: f64, t: usize) -> (f64, f64) {
+        let row = &self.prices[t * self.n..(t + 1) * self.n];
+        let (mut notional, mut cost) = (0.0, 0.0);
+        for ((p, w), c) in row.iter().zip(self.weights).zip(self.cost_rates) {
+            let leg = (du * w).abs() * p;
+            notional += leg;
+            cost += c * leg;
+        }
+        (notional, cost + self.fixed_cost)
+    }
+
+    /// PnL, costs, notional and equity of `units` given the spread, into the output
+    /// slices (all of the length of `units`). Inputs must have passed the checks.
+    pub(crate) fn run_into(&self, spread: &[f64], units: &[f64], out: LedgerOut<'_>) {
+        let t_len = units.len();
+        let LedgerOut {
+            pnl,
+            cost,
+            notional,
+            equity,
+        } = out;
+        let (pnl, cost) = (&mut pnl[..t_len], &mut cost[..t_len]);
+        let (notional, equity) = (&mut notional[..t_len], &mut equity[..t_len]);
+        let spread = &spread[..t_len];
+        let (mut sum, mut comp) = (self.capital, 0.0f64);
+        let mut prev_u = 0.0;
+        let mut prev_s = spread.first().copied().unwrap_or(f64::NAN);
+        for t in 0..t_len {
+            let s = spread[t];
+            let u = units[t];
+            // bar 0 earns nothing (there is no previous spread)
+            let p = if t == 0 { 0.0 } else { prev_u * (s - prev_s) };
+            let du = u - prev_u;
+            let (nt, c) = if du != 0.0 {
+                self.trade(du, t)
+            } else {
+                (0.0, 0.0)
+            };
+            // Kahan step for sum += pnl - cost
+            let y = (p - c) - comp;
+            let tot = sum + y;
+            comp = (tot - sum) - y;
+            sum = tot;
+            pnl[t] = p;
+            cost[t] = c;
+            notional[t] = nt;
+            equity[t] = sum;
+            prev_u = u;
+            prev_s = s;
+        }
+    }
+}
+
+/// Output columns of `Legs::run_into`.
+pub(crate) struct LedgerOut<'a> {
+    pub pnl: &'a mut [f64],
+    pub cost: &'a mut [f64],
+    pub notional: &'a mut [f64],
+    pub equity: &'a mut [f64],
 }
 
 /// Spread, PnL, costs, traded notional and equity (Kahan-compensated sums).
@@ -100,80 +250,39 @@ pub fn ledger(
     fixed_cost: f64,
     capital: f64,
 ) -> Result<Ledger> {
+    let legs = Legs {
+        prices,
+        n,
+        weights,
+        cost_rates,
+        fixed_cost,
+        capital,
+    };
     let t_len = units.len();
-    if n == 0 || weights.len() != n || cost_rates.len() != n {
-        return Err(invalid("weights and cost rates need one value per leg"));
-    }
-    if prices.len() != t_len * n {
-        return Err(invalid(format!(
-            "prices hold {} values, expected {t_len} bars x {n} legs",
-            prices.len()
-        )));
-    }
-    if let Some((i, p)) = prices.iter().enumerate().find(|(_, p)| !p.is_finite()) {
-        return Err(invalid(format!(
-            "prices must be finite; value {p} at bar {}, leg {}",
-            i / n,
-            i % n
-        )));
-    }
+    legs.check(t_len)?;
     if let Some((i, u)) = units.iter().enumerate().find(|(_, u)| !u.is_finite()) {
         return Err(invalid(format!(
             "positions must be finite; value {u} at bar {i}"
         )));
     }
-    if weights.iter().any(|w| !w.is_finite())
-        || cost_rates.iter().any(|c| !(c.is_finite() && *c >= 0.0))
-    {
-        return Err(invalid(
-            "weights must be finite and cost rates finite and >= 0",
-        ));
-    }
-    let costs_ok = fixed_cost.is_finite() && fixed_cost >= 0.0;
-    let capital_ok = capital.is_finite() && capital > 0.0;
-    if !(costs_ok && capital_ok) {
-        return Err(invalid("fixed cost must be >= 0 and capital > 0"));
-    }
+    legs.check_costs()?;
     let mut led = Ledger {
-        spread: Vec::with_capacity(t_len),
-        pnl: Vec::with_capacity(t_len),
-        cost: Vec::with_capacity(t_len),
-        notional: Vec::with_capacity(t_len),
-        equity: Vec::with_capacity(t_len),
+        spread: vec![0.0; t_len],
+        pnl: vec![0.0; t_len],
+        cost: vec![0.0; t_len],
+        notional: vec![0.0; t_len],
+        equity: vec![0.0; t_len],
     };
-    let (mut sum, mut comp) = (capital, 0.0f64);
-    let mut prev_u = 0.0;
-    let mut prev_s = f64::NAN;
-    for t in 0..t_len {
-        let row = &prices[t * n..(t + 1) * n];
-        let s: f64 = row.iter().zip(weights).map(|(p, w)| p * w).sum();
-        let pnl = if t == 0 { 0.0 } else { prev_u * (s - prev_s) };
-        let du = units[t] - prev_u;
-        let (mut notional, mut cost) = (0.0, 0.0);
-        if du != 0.0 {
-            for i in 0..n {
-                let leg = (du * weights[i]).abs() * row[i];
-                notional += leg;
-                cost += cost_rates[i] * leg;
-            }
-            cost += fixed_cost;
-        }
-        // Kahan step for sum += pnl - cost
-        let y = (pnl - cost) - comp;
-        let tot = sum + y;
-        comp = (tot - sum) - y;
-        sum = tot;
-        led.spread.push(s);
-        led.pnl.push(pnl);
-        led.cost.push(cost);
-        led.notional.push(notional);
-        led.equity.push(sum);
-        prev_u = units[t];
-        prev_s = s;
-    }
+    legs.spread_into(&mut led.spread);
+    let out = LedgerOut {
+        pnl: &mut led.pnl,
+        cost: &mut led.cost,
+        notional: &mut led.notional,
+        equity: &mut led.equity,
+    };
+    legs.run_into(&led.spread, units, out);
     Ok(led)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! Parameter sweep of the band rule over a (window, z_in, z_out, cost) grid (COMPUTE-SPEC 6).
 //!
-//! Each grid point runs the single-run pipeline unchanged (band_states -> units ->
-//! ledger -> metrics::compute), so its results are bitwise those of one backtest.
+//! Each grid point runs the single-run pipeline (band_states -> units -> ledger ->
+//! metrics::compute) in the same arithmetic, so its results are bitwise those of one
+//! backtest.
 //! Points run in parallel (rayon) and land in grid order, so neither the order nor
 //! the values depend on the thread count.
 //!
@@ -14,7 +15,7 @@
 use rayon::prelude::*;
 
 use super::metrics::{self, Metrics};
-use super::{band_states, ledger};
+use super::{Bands, Legs, band_states, ledger};
 use crate::error::{Result, invalid};
 
 /// Settings shared by every grid point.
@@ -72,7 +73,91 @@ pub fn band_units(states: &[f64], s: &Settings) -> Vec<f64> {
     u
 }
 
-/// One grid point, as a single backtest runs it: (metrics, equity, returns).
+/// One grid point into `equity` (T) and `returns` (T - 1), with the checks of the single
+/// run in its order; `spread` is the spread of `legs`, `legs_ok` the result of its checks.
+///
+/// One loop does what band_states, band_units, ledger and the first metrics pass do
+/// one after the other, in the same arithmetic: the bits are those of the single run.
+#[allow(clippy::too_many_arguments)]
+fn point_into(
+    legs: &Legs<'_>,
+    legs_ok: &Result<()>,
+    spread: &[f64],
+    z: &[f64],
+    z_in: f64,
+    z_out: f64,
+    s: &Settings,
+    equity: &mut [f64],
+    returns: &mut [f64],
+) -> Result<Metrics> {
+    let mut bands = Bands::new(z_in, z_out, s.z_stop, s.cooldown)?;
+    legs_ok.clone()?;
+    let opts = metrics::Options {
+        capital: s.capital,
+        periods_per_year: s.periods_per_year,
+        rf: s.rf,
+        fixed_capital: s.fixed_capital,
+    };
+    if !(opts.periods_per_year > 0.0) {
+        return Err(invalid("periods_per_year must be > 0"));
+    }
+    let t_len = equity.len();
+    let (z, spread) = (&z[..t_len], &spread[..t_len]);
+    let returns = &mut returns[..t_len - 1];
+    // states are -1, 0, 1 and trunc(-x) = -trunc(x): u = state * size (+ 0.0 as band_units)
+    let size = if s.integer_units {
+        s.u_max.trunc()
+    } else {
+        s.u_max
+    };
+    let flat_from = if s.close_at_end { t_len - 2 } else { t_len };
+    let (mut sum, mut comp) = (legs.capital, 0.0f64);
+    let (mut prev_u, mut prev_s, mut prev_e) = (0.0f64, f64::NAN, 0.0f64);
+    let mut pass = metrics::Pass::new(0.0);
+    for t in 0..t_len {
+        let st = bands.step(z[t]);
+        let u = if t >= flat_from { 0.0 } else { st * size } + 0.0;
+        let sp = spread[t];
+        let pnl = if t == 0 { 0.0 } else { prev_u * (sp - prev_s) };
+        let du = u - prev_u;
+        let (notional, cost) = if du != 0.0 {
+            legs.trade(du, t)
+        } else {
+            (0.0, 0.0)
+        };
+        // Kahan step for sum += pnl - cost
+        let y = (pnl - cost) - comp;
+        let tot = sum + y;
+        comp = (tot - sum) - y;
+        sum = tot;
+        equity[t] = sum;
+        if t == 0 {
+            pass = metrics::Pass::new(sum);
+        } else {
+            let r = if opts.fixed_capital {
+                (pnl - cost) / opts.capital
+            } else {
+                sum / prev_e - 1.0
+            };
+            returns[t - 1] = r;
+            pass.ret(r, opts.rf);
+        }
+        pass.bar(t, sum, pnl, cost, notional, u, &mut None);
+        prev_u = u;
+        prev_s = sp;
+        prev_e = sum;
+    }
+    Ok(pass.finish(sum, t_len, returns, &opts, &mut None))
+}
+
+/// The checks of the single run on the legs (units are finite here: u_max is).
+fn check_legs(legs: &Legs<'_>, t_len: usize) -> Result<()> {
+    legs.check(t_len)?;
+    legs.check_costs()
+}
+
+/// One grid point, as a single backtest runs it: (metrics, equity, returns). The plain
+/// composition of the public steps; `sweep` gives the same bits faster.
 #[allow(clippy::too_many_arguments)]
 pub fn run_point(
     prices: &[f64],
@@ -107,6 +192,9 @@ pub fn run_point(
 /// t_len), `rates` the per-leg cost rates row-major (costs x n). Run it inside a rayon
 /// pool to choose the thread count. An invalid point fails the sweep with the error of
 /// the first such point in grid order.
+///
+/// The spread and the input checks are shared by all points; each point runs as one
+/// loop and writes its equity and returns in place.
 pub fn sweep(
     prices: &[f64],
     n: usize,
@@ -137,6 +225,35 @@ pub fn sweep(
     if !(s.u_max.is_finite() && s.u_max > 0.0) {
         return Err(invalid("u_max must be finite and > 0"));
     }
+    let legs_of = |c: usize| Legs {
+        prices,
+        n,
+        weights,
+        cost_rates: &rates[c * n..(c + 1) * n],
+        fixed_cost: s.fixed_cost,
+        capital: s.capital,
+    };
+    // checks per cost row, run once (only rows some point uses)
+    let checks: Vec<Result<()>> = (0..n_c)
+        .map(|c| {
+            if points.iter().any(|p| p.cost == c) {
+                check_legs(&legs_of(c), t_len)
+            } else {
+                Ok(())
+            }
+        })
+        .collect();
+    // shared by all points (harmless garbage when the checks fail: no point uses it then)
+    let mut spread = vec![0.0; t_len];
+    let spread_legs = Legs {
+        prices,
+        n,
+        weights,
+        cost_rates: &[],
+        fixed_cost: 0.0,
+        capital: 1.0,
+    };
+    spread_legs.spread_into(&mut spread);
     let mut equity = vec![0.0; points.len() * t_len];
     let mut returns = vec![0.0; points.len() * (t_len - 1)];
     // Collected in grid order; the first error in that order wins, whatever thread hit it.
@@ -146,11 +263,18 @@ pub fn sweep(
         .zip(points.par_iter())
         .map(|((e_out, r_out), p)| {
             let z = &zs[p.z * t_len..(p.z + 1) * t_len];
-            let c = &rates[p.cost * n..(p.cost + 1) * n];
-            let (m, e, r) = run_point(prices, n, weights, z, p.z_in, p.z_out, c, s)?;
-            e_out.copy_from_slice(&e);
-            r_out.copy_from_slice(&r);
-            Ok(m)
+            let ok = &checks[p.cost];
+            point_into(
+                &legs_of(p.cost),
+                ok,
+                &spread,
+                z,
+                p.z_in,
+                p.z_out,
+                s,
+                e_out,
+                r_out,
+            )
         })
         .collect();
     Ok(Sweep {
