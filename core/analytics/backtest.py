@@ -236,8 +236,15 @@ def _geometric_filtered(e: F64, a: float, rf: float) -> float:
 
 
 def _geometric_from(g: float, var: float, a: float, rf: float) -> float:
-    ann_ret = (1.0 + g) ** a - 1.0
-    vol2 = (var + (1.0 + g) ** 2) ** a - (1.0 + g) ** (2 * a)
+    try:
+        ann_ret = (1.0 + g) ** a - 1.0
+        vol2 = (var + (1.0 + g) ** 2) ** a - (1.0 + g) ** (2 * a)
+    except OverflowError:
+        # Python floats raise where numpy (and so backtesting.py) gives inf: follow numpy.
+        with np.errstate(over="ignore", invalid="ignore"):
+            one_g, nv, na = np.float64(1.0 + g), np.float64(var), np.float64(a)
+            ann_ret = float(one_g**na - 1.0)
+            vol2 = float((nv + one_g**2) ** na - one_g ** (2 * na))
     vol = math.sqrt(vol2) if vol2 > 0 else math.nan
     return (ann_ret - rf) / vol if vol == vol and vol > 0 else math.nan
 

@@ -278,3 +278,19 @@ def test_row_blocks_give_the_one_series_bits() -> None:
     assert all(
         same(bt.deflated_sharpe(row, 50, 2e-4, 1e-5), w) for row, w in zip(r, want, strict=True)
     )
+
+
+def test_volatile_equity_does_not_overflow_the_geometric_sharpe() -> None:
+    """backtesting.py's annualised volatility raises var + (1 + g)^2 to the power A; for a
+    wildly swinging equity that overflows. numpy (and so backtesting.py) gives inf there and
+    a Sharpe of -0.0; ours must agree instead of raising OverflowError."""
+    e = np.array([100.0, 1000.0, 10.0, 1000.0, 10.0, 1000.0, 10.0])
+    r = e[1:] / e[:-1] - 1
+    g = np.exp(np.mean(np.log1p(r))) - 1
+    a = np.float64(252.0)
+    with np.errstate(over="ignore"):
+        vol = np.sqrt((r.var(ddof=1) + (1 + g) ** 2) ** a - (1 + g) ** (2 * a))
+        want = float(((1 + g) ** a - 1) / vol)
+    got = bt.geometric_sharpe_bt(e)
+    assert got == want
+    assert math.copysign(1.0, got) == math.copysign(1.0, want)
