@@ -333,8 +333,26 @@ def bt_sweep(
     periods_per_year: float = 252.0,
     rf: float = 0.0,
     fixed_capital: bool = False,
+    last_of_day: NDArray[np.bool_] | None = None,
+    geometric_periods: float | None = None,
     workers: int = 0,
 ) -> dict[str, Any]: ...
+def bt_geometric_sharpe(
+    equity: NDArray[np.float64],
+    last_of_day: NDArray[np.bool_] | None,
+    periods_per_year: float,
+    rf: float = 0.0,
+) -> float: ...
+def bt_expected_max_sharpe(n_trials: int, sharpe_var: float) -> float: ...
+def bt_deflated_sharpe(
+    returns: NDArray[np.float64], n_trials: int, sharpe_var: float, rf: float = 0.0
+) -> float: ...
+def bt_deflate_grid(
+    returns: NDArray[np.float64],
+    sharpe: NDArray[np.float64],
+    periods_per_year: float,
+    rf: float,
+) -> tuple[NDArray[np.float64], int]: ...
 
 # --- mfg ---
 def mfg_solve(

@@ -1,7 +1,7 @@
 //! Bindings: Vectorised backtest of the mean-reversion signal with costs (COMPUTE-SPEC 6).
 
 use kernels::backtest::sweep::{self, Point, Settings};
-use kernels::backtest::{self, metrics};
+use kernels::backtest::{self, metrics, stats};
 use kernels::error::invalid;
 use numpy::{
     IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
@@ -147,14 +147,84 @@ fn bt_metrics<'py>(
     Ok((d, r.into_pyarray(py), t))
 }
 
+/// backtesting.py's geometric Sharpe of an equity curve; `last_of_day` flags the last
+/// bar of each calendar day (None: every bar is a day), A = `periods_per_year`.
+#[pyfunction]
+#[pyo3(signature = (equity, last_of_day, periods_per_year, rf=0.0))]
+fn bt_geometric_sharpe<'py>(
+    py: Python<'py>,
+    equity: PyReadonlyArray1<'py, f64>,
+    last_of_day: Option<PyReadonlyArray1<'py, bool>>,
+    periods_per_year: f64,
+    rf: f64,
+) -> PyResult<f64> {
+    let e = slice1(&equity);
+    let mask: Option<Vec<bool>> = last_of_day.map(|m| m.as_array().to_vec());
+    py.detach(|| {
+        stats::geometric_sharpe(&e, mask.as_deref(), periods_per_year, rf, &mut Vec::new())
+    })
+    .map_err(to_py)
+}
+
+/// Expected maximum Sharpe of `n_trials` unskilled trials (Bailey & Lopez de Prado eq. 2).
+#[pyfunction]
+fn bt_expected_max_sharpe(n_trials: usize, sharpe_var: f64) -> PyResult<f64> {
+    stats::expected_max_sharpe(n_trials, sharpe_var).map_err(to_py)
+}
+
+/// Deflated Sharpe of one series of per-period returns.
+#[pyfunction]
+#[pyo3(signature = (returns, n_trials, sharpe_var, rf=0.0))]
+fn bt_deflated_sharpe<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray1<'py, f64>,
+    n_trials: usize,
+    sharpe_var: f64,
+    rf: f64,
+) -> PyResult<f64> {
+    let r = slice1(&returns);
+    py.detach(|| stats::deflated_sharpe(&r, n_trials, sharpe_var, rf))
+        .map_err(to_py)
+}
+
+/// Deflated Sharpe of each row of `returns` (trials x periods), the rows being the trials;
+/// `sharpe` their annualised arithmetic Sharpe. Returns (values, N).
+#[pyfunction]
+fn bt_deflate_grid<'py>(
+    py: Python<'py>,
+    returns: PyReadonlyArray2<'py, f64>,
+    sharpe: PyReadonlyArray1<'py, f64>,
+    periods_per_year: f64,
+    rf: f64,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, usize)> {
+    let periods = returns.shape()[1];
+    let (r, s) = (slice2(&returns), slice1(&sharpe));
+    let (values, n) = py
+        .detach(|| {
+            let moments: Vec<stats::Moments> = if periods == 0 {
+                vec![stats::Moments::default(); s.len()]
+            } else {
+                r.chunks_exact(periods)
+                    .map(|row| stats::Moments::of(row, rf))
+                    .collect()
+            };
+            stats::deflate_grid(&s, &moments, periods_per_year)
+        })
+        .map_err(to_py)?;
+    Ok((values.into_pyarray(py), n))
+}
+
 /// Band-rule sweep over grid points (z-series row, z_in, z_out, cost-rate row), in
 /// parallel on `workers` threads (0 = all) with the GIL released. Returns
-/// {"metrics": {name: (G,)}, "equity": (G, T), "returns": (G, T - 1)} in grid order;
-/// every point equals the single run bitwise, whatever `workers`.
+/// {"metrics": {name: (G,)}, "equity": (G, T), "returns": (G, T - 1),
+/// "sharpe_geometric_bt": (G,), "deflated_sharpe": (G,), "n_trials": N} in grid order;
+/// every point equals the single run bitwise, whatever `workers`. `last_of_day` and
+/// `geometric_periods` (default periods_per_year) set the geometric Sharpe's calendar.
 #[pyfunction]
 #[pyo3(signature = (prices, weights, zs, cost_rates, z_index, z_in, z_out, cost_index, *,
     u_max, z_stop=None, cooldown=0, integer_units=false, close_at_end=false, fixed_cost=0.0,
-    capital=1e6, periods_per_year=252.0, rf=0.0, fixed_capital=false, workers=0))]
+    capital=1e6, periods_per_year=252.0, rf=0.0, fixed_capital=false, last_of_day=None,
+    geometric_periods=None, workers=0))]
 #[allow(clippy::too_many_arguments)]
 fn bt_sweep<'py>(
     py: Python<'py>,
@@ -176,6 +246,8 @@ fn bt_sweep<'py>(
     periods_per_year: f64,
     rf: f64,
     fixed_capital: bool,
+    last_of_day: Option<PyReadonlyArray1<'py, bool>>,
+    geometric_periods: Option<f64>,
     workers: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (t_len, n) = (prices.shape()[0], prices.shape()[1]);
@@ -206,6 +278,8 @@ fn bt_sweep<'py>(
         periods_per_year,
         rf,
         fixed_capital,
+        geometric_periods: geometric_periods.unwrap_or(periods_per_year),
+        last_of_day: last_of_day.map(|m| m.as_array().to_vec()),
     };
     let (p, w, z, c) = (
         slice2(&prices),
@@ -236,6 +310,9 @@ fn bt_sweep<'py>(
     }
     let d = PyDict::new(py);
     d.set_item("metrics", met)?;
+    d.set_item("sharpe_geometric_bt", out.geometric.into_pyarray(py))?;
+    d.set_item("deflated_sharpe", out.deflated.into_pyarray(py))?;
+    d.set_item("n_trials", out.n_trials)?;
     d.set_item("equity", out.equity.into_pyarray(py).reshape([g, t_len])?)?;
     d.set_item(
         "returns",
@@ -249,5 +326,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bt_ledger, m)?)?;
     m.add_function(wrap_pyfunction!(bt_metrics, m)?)?;
     m.add_function(wrap_pyfunction!(bt_sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(bt_geometric_sharpe, m)?)?;
+    m.add_function(wrap_pyfunction!(bt_expected_max_sharpe, m)?)?;
+    m.add_function(wrap_pyfunction!(bt_deflated_sharpe, m)?)?;
+    m.add_function(wrap_pyfunction!(bt_deflate_grid, m)?)?;
     Ok(())
 }

@@ -8,6 +8,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod metrics;
+pub mod stats;
 pub mod sweep;
 
 use crate::error::{Result, invalid};

@@ -15,6 +15,7 @@
 use rayon::prelude::*;
 
 use super::metrics::{self, Metrics};
+use super::stats::{self, Moments};
 use super::{Bands, Legs, band_states, ledger};
 use crate::error::{Result, invalid};
 
@@ -34,6 +35,11 @@ pub struct Settings {
     pub rf: f64,
     /// Returns (PnL - C) / K instead of E[t] / E[t-1] - 1.
     pub fixed_capital: bool,
+    /// A of the geometric Sharpe (periods_per_year, or 252/365 with a calendar).
+    pub geometric_periods: f64,
+    /// One flag per bar: the last bar of its calendar day (the geometric Sharpe's
+    /// resampling); None without timestamps.
+    pub last_of_day: Option<Vec<bool>>,
 }
 
 /// One grid point: row `z` of the z-series, the bands, and row `cost` of the cost rates.
@@ -51,6 +57,12 @@ pub struct Point {
 pub struct Sweep {
     pub t_len: usize,
     pub metrics: Vec<Metrics>,
+    /// backtesting.py's geometric Sharpe of each point (`stats::geometric_sharpe`, rf 0).
+    pub geometric: Vec<f64>,
+    /// Deflated Sharpe of each point, the grid being the trials (`stats::deflate_grid`).
+    pub deflated: Vec<f64>,
+    /// Points with a finite Sharpe: the N of the deflation.
+    pub n_trials: usize,
     pub equity: Vec<f64>,
     pub returns: Vec<f64>,
 }
@@ -156,6 +168,20 @@ fn check_legs(legs: &Legs<'_>, t_len: usize) -> Result<()> {
     legs.check_costs()
 }
 
+/// The statistics of a point after its ledger, as the single run computes them:
+/// (metrics, geometric Sharpe, moments of the returns for the deflated Sharpe).
+fn point_stats(
+    m: Metrics,
+    equity: &[f64],
+    returns: &[f64],
+    s: &Settings,
+    scratch: &mut Vec<f64>,
+) -> Result<(Metrics, f64, Moments)> {
+    let mask = s.last_of_day.as_deref();
+    let geo = stats::geometric_sharpe(equity, mask, s.geometric_periods, 0.0, scratch)?;
+    Ok((m, geo, Moments::of(returns, s.rf)))
+}
+
 /// One grid point, as a single backtest runs it: (metrics, equity, returns). The plain
 /// composition of the public steps; `sweep` gives the same bits faster.
 #[allow(clippy::too_many_arguments)]
@@ -225,6 +251,14 @@ pub fn sweep(
     if !(s.u_max.is_finite() && s.u_max > 0.0) {
         return Err(invalid("u_max must be finite and > 0"));
     }
+    if let Some(m) = &s.last_of_day {
+        if m.len() != t_len {
+            return Err(invalid(format!(
+                "the calendar-day mask has {} flags for {t_len} bars",
+                m.len()
+            )));
+        }
+    }
     let legs_of = |c: usize| Legs {
         prices,
         n,
@@ -257,14 +291,14 @@ pub fn sweep(
     let mut equity = vec![0.0; points.len() * t_len];
     let mut returns = vec![0.0; points.len() * (t_len - 1)];
     // Collected in grid order; the first error in that order wins, whatever thread hit it.
-    let metrics: Vec<Result<Metrics>> = equity
+    let results: Vec<Result<(Metrics, f64, Moments)>> = equity
         .par_chunks_mut(t_len)
         .zip(returns.par_chunks_mut(t_len - 1))
         .zip(points.par_iter())
-        .map(|((e_out, r_out), p)| {
+        .map_init(Vec::new, |scratch, ((e_out, r_out), p)| {
             let z = &zs[p.z * t_len..(p.z + 1) * t_len];
             let ok = &checks[p.cost];
-            point_into(
+            let m = point_into(
                 &legs_of(p.cost),
                 ok,
                 &spread,
@@ -274,12 +308,20 @@ pub fn sweep(
                 s,
                 e_out,
                 r_out,
-            )
+            )?;
+            point_stats(m, e_out, r_out, s, scratch)
         })
         .collect();
+    let results: Vec<(Metrics, f64, Moments)> = results.into_iter().collect::<Result<_>>()?;
+    let sharpe: Vec<f64> = results.iter().map(|r| r.0.sharpe).collect();
+    let moments: Vec<Moments> = results.iter().map(|r| r.2).collect();
+    let (deflated, n_trials) = stats::deflate_grid(&sharpe, &moments, s.periods_per_year)?;
     Ok(Sweep {
         t_len,
-        metrics: metrics.into_iter().collect::<Result<_>>()?,
+        geometric: results.iter().map(|r| r.1).collect(),
+        metrics: results.into_iter().map(|r| r.0).collect(),
+        deflated,
+        n_trials,
         equity,
         returns,
     })
@@ -302,6 +344,8 @@ mod tests {
             periods_per_year: 252.0,
             rf: 0.0,
             fixed_capital: false,
+            geometric_periods: 252.0,
+            last_of_day: None,
         }
     }
 
@@ -445,6 +489,11 @@ mod tests {
             );
             assert_eq!(one.equity, two.equity);
             assert_eq!(one.returns, two.returns);
+            let bits_of = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits_of(&one.geometric), bits_of(&two.geometric));
+            assert_eq!(bits_of(&one.deflated), bits_of(&two.deflated));
+            assert_eq!(one.n_trials, two.n_trials);
+            assert!(one.geometric.iter().all(|g| g.is_finite()));
             assert!(one.metrics.iter().map(|m| m.round_trips).sum::<f64>() > 20.0);
             for (k, pt) in points.iter().enumerate() {
                 let z = &zs[pt.z * t_len..(pt.z + 1) * t_len];
@@ -452,6 +501,23 @@ mod tests {
                 let want = single(&p, &w, z, pt.z_in, pt.z_out, c, s);
                 assert_eq!(bits(&one.metrics[k]), bits(&want), "point {pt:?}");
                 assert_eq!(one.equity[k * t_len + t_len - 1], want.final_equity);
+                // the statistics of the single run's equity and returns, bit for bit
+                let e = &one.equity[k * t_len..(k + 1) * t_len];
+                let geo = stats::geometric_sharpe(e, None, 252.0, 0.0, &mut Vec::new()).unwrap();
+                assert_eq!(one.geometric[k].to_bits(), geo.to_bits());
+                let r = &one.returns[k * (t_len - 1)..(k + 1) * (t_len - 1)];
+                let per_period: Vec<f64> = one
+                    .metrics
+                    .iter()
+                    .map(|m| m.sharpe / s.periods_per_year.sqrt())
+                    .filter(|v| v.is_finite())
+                    .collect();
+                let n = per_period.len();
+                let mean = per_period.iter().sum::<f64>() / n as f64;
+                let v = per_period.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+                let dsr = stats::deflated_sharpe(r, n, v, s.rf).unwrap();
+                assert!((one.deflated[k] - dsr).abs() <= 1e-9 * dsr.abs(), "{pt:?}");
+                assert_eq!(one.n_trials, n);
             }
         }
     }
