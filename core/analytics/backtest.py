@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from numbers import Real
-from statistics import NormalDist
 from typing import Literal, ParamSpec, TypeVar
 
 import numpy as np
@@ -60,7 +59,6 @@ __all__ = [
 F64 = NDArray[np.float64]
 P = ParamSpec("P")
 R = TypeVar("R")
-EULER_GAMMA = 0.5772156649015329
 
 
 def band_states(
@@ -170,83 +168,30 @@ def geometric_sharpe_bt(
     Equity is resampled to calendar days (last value per day); g = exp(mean log(1 + r)) - 1,
     return (1+g)^A - 1, vol sqrt((var(r, ddof=1) + (1+g)^2)^A - (1+g)^(2A)); A = 252, or 365
     when weekends make up the index. Without timestamps each bar is a day, A = periods_per_year.
+    Non-finite equity values, then returns, are dropped; g = 0 when some 1 + r <= 0; NaN
+    below 3 points; overflow gives inf as numpy does. Computed in Rust (the code sweep()
+    runs per point), equal to the numpy definition to ~1e-15 relative.
     To reproduce backtesting.py's number, pass its equity convention (equity + cost).
     """
-    e = np.asarray(equity, dtype=np.float64).reshape(1, -1)
-    return _geometric_sharpe_rows(e, timestamps, periods_per_year, rf)[0]
+    e = np.ascontiguousarray(equity, dtype=np.float64).reshape(-1)
+    mask, a = _calendar(timestamps, periods_per_year)
+    return float(call_kernel(ext.bt_geometric_sharpe, e, mask, a, float(rf)))
 
 
-# Rows per block in the row-wise statistics below. numpy reduces each row of a C-ordered
-# block on its own, so a row gives the same bits in a block of 1 or of 8 (the one-series
-# functions and sweep() share this code). 8 rows of 5000 bars keep the temporaries in
-# cache: measured ~2.5x faster than blocks of 64 or than one row at a time.
-_ROW_BLOCK = 8
-
-
-def _geometric_sharpe_rows(
-    e: F64, timestamps: ArrayLike | None, periods_per_year: float, rf: float
-) -> list[float]:
-    """`geometric_sharpe_bt` of each row of `e` (rows x bars)."""
-    a = float(periods_per_year)
-    if timestamps is not None:
-        ts = np.asarray(timestamps).astype("datetime64[ns]")
-        days = ts.astype("datetime64[D]")
-        last = np.r_[days[1:] != days[:-1], True]
-        e = e[:, last]
-        dow = (days.astype(np.int64) + 3) % 7  # Monday = 0
-        a = 365.0 if np.mean(dow >= 5) > 2 / 7 * 0.6 else 252.0
-    out: list[float] = []
-    for lo in range(0, e.shape[0], _ROW_BLOCK):
-        out += _geometric_block(e[lo : lo + _ROW_BLOCK], a, float(rf))
-    return out
-
-
-def _geometric_block(e: F64, a: float, rf: float) -> list[float]:
-    """One block of `_geometric_sharpe_rows`, after the calendar-day resampling."""
-    if e.shape[1] < 3:
-        return [math.nan] * e.shape[0]
-    with np.errstate(all="ignore"):
-        r = e[:, 1:] / e[:, :-1] - 1.0
-    # rows with nothing to drop run vectorised; the others row by row, dropping non-finite
-    # values first
-    plain = np.asarray(np.isfinite(e).all(axis=1) & np.isfinite(r).all(axis=1))
-    grows = np.asarray(plain & ~np.any(1.0 + r <= 0, axis=1))
-    # (no row copy when every row qualifies, the usual case)
-    r_grows = r if grows.all() else r[grows]
-    g_rows = iter((np.exp(np.log1p(r_grows).mean(axis=1)) - 1.0).tolist())
-    var_rows = iter((r if plain.all() else r[plain]).var(axis=1, ddof=1).tolist())
-    out = []
-    for i, (is_plain, is_growing) in enumerate(zip(plain.tolist(), grows.tolist(), strict=True)):
-        if is_plain:
-            g = next(g_rows) if is_growing else 0.0
-            out.append(_geometric_from(g, next(var_rows), a, rf))
-        else:
-            out.append(_geometric_filtered(e[i], a, rf))
-    return out
-
-
-def _geometric_filtered(e: F64, a: float, rf: float) -> float:
-    e = e[np.isfinite(e)]
-    r = e[1:] / e[:-1] - 1.0
-    r = r[np.isfinite(r)]
-    if r.size < 2:
-        return math.nan
-    g = 0.0 if np.any(1.0 + r <= 0) else float(np.exp(np.log1p(r).mean()) - 1.0)
-    return _geometric_from(g, float(r.var(ddof=1)), a, rf)
-
-
-def _geometric_from(g: float, var: float, a: float, rf: float) -> float:
-    try:
-        ann_ret = (1.0 + g) ** a - 1.0
-        vol2 = (var + (1.0 + g) ** 2) ** a - (1.0 + g) ** (2 * a)
-    except OverflowError:
-        # Python floats raise where numpy (and so backtesting.py) gives inf: follow numpy.
-        with np.errstate(over="ignore", invalid="ignore"):
-            one_g, nv, na = np.float64(1.0 + g), np.float64(var), np.float64(a)
-            ann_ret = float(one_g**na - 1.0)
-            vol2 = float((nv + one_g**2) ** na - one_g ** (2 * na))
-    vol = math.sqrt(vol2) if vol2 > 0 else math.nan
-    return (ann_ret - rf) / vol if vol == vol and vol > 0 else math.nan
+def _calendar(
+    timestamps: ArrayLike | None, periods_per_year: float
+) -> tuple[NDArray[np.bool_] | None, float]:
+    """The geometric Sharpe's calendar: which bars are the last of their calendar day
+    (None without timestamps: every bar is a day) and A (periods_per_year without
+    timestamps; else 365 when weekends make up the index, 252 otherwise)."""
+    if timestamps is None:
+        return None, float(periods_per_year)
+    ts = np.asarray(timestamps).astype("datetime64[ns]")
+    days = ts.astype("datetime64[D]")
+    last = np.r_[days[1:] != days[:-1], True]
+    dow = (days.astype(np.int64) + 3) % 7  # Monday = 0
+    a = 365.0 if np.mean(dow >= 5) > 2 / 7 * 0.6 else 252.0
+    return np.ascontiguousarray(last, dtype=np.bool_), a
 
 
 def equity_metrics(
@@ -575,20 +520,20 @@ def _next_open_ledger(
     return led, np.ascontiguousarray(u2[0::2]), led2
 
 
+def _check_trials(n_trials: int, sharpe_var: float) -> None:
+    if not isinstance(n_trials, int) or n_trials < 1:
+        raise InvalidInput(f"n_trials must be an int >= 1, got {n_trials!r}")
+    if not (sharpe_var >= 0 and math.isfinite(sharpe_var)):
+        raise InvalidInput(f"sharpe_var must be finite and >= 0, got {sharpe_var!r}")
+
+
 def expected_max_sharpe(n_trials: int, sharpe_var: float) -> float:
     """Expected maximum of `n_trials` Sharpe estimates with true Sharpe 0 and variance
     `sharpe_var` (Bailey & Lopez de Prado 2014, eq. 2, Euler-Mascheroni approximation):
     sqrt(V) ((1 - g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e))). Zero for one trial.
     """
-    if not isinstance(n_trials, int) or n_trials < 1:
-        raise InvalidInput(f"n_trials must be an int >= 1, got {n_trials!r}")
-    if not (sharpe_var >= 0 and math.isfinite(sharpe_var)):
-        raise InvalidInput(f"sharpe_var must be finite and >= 0, got {sharpe_var!r}")
-    if n_trials == 1:
-        return 0.0
-    inv = NormalDist().inv_cdf
-    z = (1 - EULER_GAMMA) * inv(1 - 1 / n_trials) + EULER_GAMMA * inv(1 - 1 / (n_trials * math.e))
-    return math.sqrt(sharpe_var) * z
+    _check_trials(n_trials, sharpe_var)
+    return float(call_kernel(ext.bt_expected_max_sharpe, n_trials, float(sharpe_var)))
 
 
 def deflated_sharpe(returns: ArrayLike, n_trials: int, sharpe_var: float, rf: float = 0.0) -> float:
@@ -604,40 +549,9 @@ def deflated_sharpe(returns: ArrayLike, n_trials: int, sharpe_var: float, rf: fl
     r = np.asarray(returns, dtype=np.float64)
     if r.ndim != 1 or r.size < 3 or not np.all(np.isfinite(r)):
         raise InvalidInput("returns must be a 1-D series of at least 3 finite values")
-    return _deflated_rows(r.reshape(1, -1), n_trials, sharpe_var, rf)[0]
-
-
-def _deflated_rows(r: F64, n_trials: int, sharpe_var: float, rf: float) -> list[float]:
-    """`deflated_sharpe` of each row of `r` (rows x periods, finite, at least 3 periods)."""
-    sr0 = expected_max_sharpe(n_trials, sharpe_var)
-    out: list[float] = []
-    for lo in range(0, r.shape[0], _ROW_BLOCK):
-        x = r[lo : lo + _ROW_BLOCK] - rf
-        sd = x.std(axis=1, ddof=1).tolist()
-        mean = x.mean(axis=1)
-        c = x - mean[:, None]
-        c2 = c * c
-        moments = zip(
-            mean.tolist(),
-            c2.mean(axis=1).tolist(),
-            (c2 * c).mean(axis=1).tolist(),
-            (c2 * c2).mean(axis=1).tolist(),
-            strict=True,
-        )
-        for s, (m, m2, m3, m4) in zip(sd, moments, strict=True):
-            if not s > 0:
-                out.append(math.nan)
-                continue
-            sr = m / s
-            skew = m3 / m2**1.5
-            kurt = m4 / (m2 * m2)
-            denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
-            if not denom > 0:
-                out.append(math.nan)
-                continue
-            z = (sr - sr0) * math.sqrt(r.shape[1] - 1) / math.sqrt(denom)
-            out.append(NormalDist().cdf(z))
-    return out
+    _check_trials(n_trials, sharpe_var)
+    r = np.ascontiguousarray(r)
+    return float(call_kernel(ext.bt_deflated_sharpe, r, n_trials, float(sharpe_var), float(rf)))
 
 
 # sweep() runs these keyword arguments in the Rust kernel; any other keyword, or rule/zscore/
@@ -716,9 +630,8 @@ def sweep(
         kwargs.get(key, value) == value for key, value in _NATIVE_SWEEP_FIXED.items()
     )
     if native:
-        rows, returns = _sweep_native(p, w, windows, costs, grid, threads, kwargs)
-    else:
-        rows, returns = _sweep_loop(p, w, windows, grid, kwargs)
+        return _sweep_native(p, w, windows, costs, grid, threads, kwargs)
+    rows, returns = _sweep_loop(p, w, windows, grid, kwargs)
     _deflate(rows, returns, kwargs)
     return rows
 
@@ -762,8 +675,9 @@ def _sweep_native(
     grid: list[tuple[int, int, int, float, float, float]],
     threads: int,
     kw: dict[str, object],
-) -> tuple[list[dict[str, float]], F64]:
-    """The sweep in the Rust kernel; checks and row layout as `backtest()` has them."""
+) -> list[dict[str, float]]:
+    """The sweep in the Rust kernel, deflated Sharpe included; checks and row layout as
+    `backtest()` and `_deflate` have them."""
     n = p.shape[1]
     if not np.all(np.isfinite(w)) or not np.any(w != 0):
         raise InvalidInput(f"weights must be {n} finite numbers, not all zero")
@@ -792,7 +706,7 @@ def _sweep_native(
             f'sharpe_kind must be "arithmetic" or "geometric_bt", got {sharpe_kind!r}'
         )
     if not grid:
-        return [], np.empty((0, p.shape[0] - 1))
+        return []
     rates = []
     for cost in costs:
         try:
@@ -802,6 +716,8 @@ def _sweep_native(
     spread = p @ w
     zs = np.stack([rolling_zscore(spread, window) for window in windows])
     ppy = number("periods_per_year", 252.0)
+    # the calendar of the geometric Sharpe, once for the grid (as backtest() computes it)
+    last_of_day, geometric_periods = _calendar(kw.get("timestamps"), ppy)  # type: ignore[arg-type]
     out = call_kernel(
         ext.bt_sweep,
         p,
@@ -822,14 +738,14 @@ def _sweep_native(
         periods_per_year=ppy,
         rf=number("rf", 0.0),
         fixed_capital=ret_kind == "fixed",
+        last_of_day=last_of_day,
+        geometric_periods=geometric_periods,
         workers=threads,
     )
     columns = {key: col.tolist() for key, col in out["metrics"].items()}
-    timestamps = kw.get("timestamps")
-    # Not in the parallel kernel, unlike the rest of the grid (spec 6): backtest() computes
-    # the geometric Sharpe (and _deflate the deflated one) in numpy, whose log1p/exp and
-    # pairwise sums Rust would not match bit for bit. They run on blocks of rows instead.
-    geometric = _geometric_sharpe_rows(out["equity"], timestamps, ppy, 0.0)  # type: ignore[arg-type]
+    geometric = out["sharpe_geometric_bt"].tolist()
+    deflated = out["deflated_sharpe"].tolist()
+    n_trials = float(out["n_trials"])
     rows: list[dict[str, float]] = []
     for i, (_, _, window, zi, zo, cost) in enumerate(grid):
         met = {key: col[i] for key, col in columns.items()}
@@ -838,8 +754,10 @@ def _sweep_native(
         met["sharpe_geometric_bt"] = geometric[i]
         if sharpe_kind == "geometric_bt":
             met["sharpe"] = met["sharpe_geometric_bt"]
+        met["n_trials"] = n_trials
+        met["deflated_sharpe"] = deflated[i]
         rows.append({"window": float(window), "z_in": zi, "z_out": zo, "cost": cost} | met)
-    return rows, out["returns"]
+    return rows
 
 
 def _deflate(rows: list[dict[str, float]], returns: F64, kwargs: dict[str, object]) -> None:
@@ -849,14 +767,10 @@ def _deflate(rows: list[dict[str, float]], returns: F64, kwargs: dict[str, objec
     rf = kwargs.get("rf", 0.0)
     if not isinstance(a, Real) or not isinstance(rf, Real):
         raise InvalidInput("periods_per_year and rf must be numbers")
-    per_period = np.array([row["sharpe_arithmetic"] for row in rows]) / math.sqrt(float(a))
-    ok = np.isfinite(per_period)
-    n = int(ok.sum())
-    var = float(per_period[ok].var(ddof=1)) if n >= 2 else 0.0
-    good = returns[ok]
-    if good.size and (good.shape[1] < 3 or not np.all(np.isfinite(good))):
-        raise InvalidInput("returns must be a 1-D series of at least 3 finite values")
-    values = iter(_deflated_rows(good, n, var, float(rf)) if n else [])
-    for row, is_good in zip(rows, ok, strict=True):
+    sharpe = np.array([row["sharpe_arithmetic"] for row in rows], dtype=np.float64)
+    values, n = call_kernel(
+        ext.bt_deflate_grid, np.ascontiguousarray(returns), sharpe, float(a), float(rf)
+    )
+    for row, value in zip(rows, np.asarray(values).tolist(), strict=True):
         row["n_trials"] = float(n)
-        row["deflated_sharpe"] = next(values) if is_good else math.nan
+        row["deflated_sharpe"] = value

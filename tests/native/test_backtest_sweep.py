@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -219,65 +218,6 @@ def test_bad_prices_and_weights(
 ) -> None:
     with pytest.raises(InvalidInput, match=match):
         call(*legs)
-
-
-def old_geometric(e: np.ndarray, a: float = 252.0, rf: float = 0.0) -> float:
-    """geometric_sharpe_bt before it went row-wise (no timestamps), kept as the oracle."""
-    e = e[np.isfinite(e)]
-    r = e[1:] / e[:-1] - 1.0
-    r = r[np.isfinite(r)]
-    if r.size < 2:
-        return math.nan
-    g = 0.0 if np.any(1.0 + r <= 0) else float(np.exp(np.log1p(r).mean()) - 1.0)
-    ann_ret = (1.0 + g) ** a - 1.0
-    vol2 = (float(r.var(ddof=1)) + (1.0 + g) ** 2) ** a - (1.0 + g) ** (2 * a)
-    vol = math.sqrt(vol2) if vol2 > 0 else math.nan
-    return (ann_ret - rf) / vol if vol == vol and vol > 0 else math.nan
-
-
-def old_deflated(r: np.ndarray, n_trials: int, sharpe_var: float, rf: float) -> float:
-    """deflated_sharpe before it went row-wise, kept as the oracle."""
-    sr0 = bt.expected_max_sharpe(n_trials, sharpe_var)
-    x = r - rf
-    sd = float(x.std(ddof=1))
-    if not sd > 0:
-        return math.nan
-    sr = float(x.mean()) / sd
-    c = x - x.mean()
-    c2 = c * c
-    m2 = float(c2.mean())
-    skew = float((c2 * c).mean()) / m2**1.5
-    kurt = float((c2 * c2).mean()) / (m2 * m2)
-    denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
-    if not denom > 0:
-        return math.nan
-    return NormalDist().cdf((sr - sr0) * math.sqrt(r.size - 1) / math.sqrt(denom))
-
-
-def test_row_blocks_give_the_one_series_bits() -> None:
-    """The sweep's row-wise geometric and deflated Sharpe equal the one-series code bit for
-    bit, with odd rows (NaN, inf, a sign change, constant) mixed across block boundaries."""
-    rng = np.random.default_rng(5)
-    e = 1e4 + np.cumsum(rng.normal(2, 60, (19, 400)), axis=1)
-    e[3, 50] = np.nan
-    e[9, 7] = np.inf
-    e[12] = np.linspace(500.0, -300.0, 400) + 0.5  # crosses zero, never hits it
-    e[17] = 1e4
-    want = [old_geometric(row) for row in e]
-    assert [math.isnan(v) for v in want].count(True) == 1  # only the constant row
-    got = bt._geometric_sharpe_rows(e, None, 252.0, 0.0)
-    assert all(same(g, w) for g, w in zip(got, want, strict=True))
-    assert all(same(bt.geometric_sharpe_bt(row), w) for row, w in zip(e, want, strict=True))
-    r = rng.standard_t(3, (21, 500)) * 0.01 + 3e-4
-    r[4] = 0.002
-    r[11] *= np.where(r[11] < 0, 4.0, 1.0)  # skewed
-    want = [old_deflated(row, 50, 2e-4, 1e-5) for row in r]
-    got = bt._deflated_rows(r, 50, 2e-4, 1e-5)
-    assert all(same(g, w) for g, w in zip(got, want, strict=True))
-    assert math.isnan(got[4])
-    assert all(
-        same(bt.deflated_sharpe(row, 50, 2e-4, 1e-5), w) for row, w in zip(r, want, strict=True)
-    )
 
 
 def test_volatile_equity_does_not_overflow_the_geometric_sharpe() -> None:
