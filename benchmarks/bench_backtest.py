@@ -163,8 +163,8 @@ def vectorbt_rows(spreads: np.ndarray) -> tuple[list[Row], list[str]]:
         "spreads x 5000 bars to keep the suite short; windows 20/60, z_in 1.0-3.0, z_out 0-1. "
         "vectorbt runs each window's grid as one multi-column call and computes final value, "
         "Sharpe (year_freq 252 days) and max drawdown; ours computes the full metric set. "
-        "Ours runs the grid points in parallel in Rust (`workers`); the geometric and "
-        "deflated Sharpe of each point are numpy, on one thread.",
+        "Ours runs the grid points in parallel in Rust (`workers`), the geometric and "
+        "deflated Sharpe of each point included.",
         f"- vectorbt import {fmt_s(t_import)}; its first grid call (numba JIT compile, not in "
         f"the row) {fmt_s(jit_first)} vs {fmt_s(t_theirs)} warm. Our first call "
         f"{fmt_s(ours_first)}. CPU time per grid (median): ours (1 thread) "
