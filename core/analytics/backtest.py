@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from core.analytics.inputs import call_kernel
+from core.analytics.inputs import workers as kernel_workers
 from core.analytics.meanrev import DAILY, cara_position, fit_ou, rolling_ou
 from core.errors import InvalidInput
 from core.native import ext
@@ -610,7 +611,7 @@ def sweep(
     w = np.ones(p.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != (p.shape[1],):
         raise InvalidInput(f"weights must be {p.shape[1]} numbers")
-    threads = _sweep_workers(workers)
+    threads = kernel_workers(workers)
     for window in windows:
         if not isinstance(window, int) or window < 3 or p.shape[0] < window + 2:
             raise InvalidInput(f"window {window!r} does not fit {p.shape[0]} bars")
@@ -634,17 +635,6 @@ def sweep(
     rows, returns = _sweep_loop(p, w, windows, grid, kwargs)
     _deflate(rows, returns, kwargs)
     return rows
-
-
-def _sweep_workers(workers: int | None) -> int:
-    """Rayon thread count: 0 (all cores) for None or -1, else 1..256."""
-    if workers is None or (type(workers) is int and workers == -1):
-        return 0
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
-        raise InvalidInput(
-            f"workers must be None, -1 (all cores) or an int in 1..256, got {workers!r}"
-        )
-    return workers
 
 
 def _sweep_loop(

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from core.analytics.inputs import call_kernel, series
+from core.analytics.inputs import workers as kernel_workers
 from core.analytics.optimize import Progress
 from core.errors import InvalidInput
 from core.native import ext
@@ -147,15 +148,6 @@ def _seed(seed: int | None) -> int:
     return _int("seed", seed, 0)
 
 
-def _workers(workers: int | None) -> int:
-    if workers is None or workers == -1:
-        return 0
-    n = _int("workers", workers, 1)
-    if n > 256:
-        raise InvalidInput(f"workers must be at most 256, got {n}")
-    return n
-
-
 @dataclass(frozen=True, slots=True)
 class Simulation:
     """SIMULATED paths, each row one path of length n_steps after burn-in."""
@@ -216,7 +208,7 @@ def simulate(
         seed=used_seed or 0,
         shocks=sh,
         full=True,
-        workers=_workers(workers),
+        workers=kernel_workers(workers),
     )
     return Simulation(
         returns=raw["returns"],
@@ -488,7 +480,7 @@ def calibrate(
         burn_in=p0.burn_in,
         kurtosis=kurt,
         callback=hook,
-        workers=_workers(workers),
+        workers=kernel_workers(workers),
     )
     theta = {n: float(v) for n, v in zip(names, raw["x"], strict=True)}
     fitted = replace(p0, **theta)  # type: ignore[arg-type]

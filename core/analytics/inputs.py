@@ -63,3 +63,12 @@ def call_kernel(fn: Callable[P, R], *args: P.args, **kw: P.kwargs) -> R:
         raise InvalidInput(str(exc)) from exc
     except ext.NumericalError as exc:
         raise InvalidInput(f"the numerics failed: {exc}") from exc
+
+
+def workers(n: object) -> int:
+    """A rayon thread count for the kernels: 0 (all cores) for None or -1, else 1..256."""
+    if n is None or (type(n) is int and n == -1):
+        return 0
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= 256:
+        raise InvalidInput(f"workers must be None, -1 (all cores) or an int in 1..256, got {n!r}")
+    return int(n)
