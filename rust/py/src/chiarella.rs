@@ -285,7 +285,10 @@ fn chiarella_objective<'py>(
     };
     let obj = objective(&params, spec, problem).map_err(to_py)?;
     let (j, m) = py
-        .detach(|| -> KResult<_> { Ok((obj.j(&theta)?, obj.sim_moments(&theta)?)) })
+        .detach(|| -> KResult<_> {
+            let m = obj.sim_moments(&theta)?;
+            Ok((obj.j_of(m.as_deref()), m))
+        })
         .map_err(to_py)?;
     Ok((j, m.map(|v| v.into_pyarray(py))))
 }

@@ -140,8 +140,13 @@ impl Objective {
     }
 
     pub fn j(&self, theta: &[f64]) -> Result<f64> {
-        let Some(m) = self.sim_moments(theta)? else {
-            return Ok(PENALTY);
+        Ok(self.j_of(self.sim_moments(theta)?.as_deref()))
+    }
+
+    /// J from already simulated moments (None: a path blew up).
+    pub fn j_of(&self, moments: Option<&[f64]>) -> f64 {
+        let Some(m) = moments else {
+            return PENALTY;
         };
         let g: Vec<f64> = m.iter().zip(&self.target).map(|(a, b)| a - b).collect();
         let q = g.len();
@@ -151,7 +156,7 @@ impl Objective {
                 j += gi * self.weight[r * q + c] * gj;
             }
         }
-        Ok(if j.is_finite() { j } else { PENALTY })
+        if j.is_finite() { j } else { PENALTY }
     }
 
     /// L-SHADE over the free parameters within [lower, upper].
