@@ -101,6 +101,36 @@ pub fn band_states(
     Ok(z.iter().map(|&zt| bands.step(zt)).collect())
 }
 
+/// A running sum with Kahan compensation, for equity over long series (COMPUTE-SPEC 6).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kahan {
+    sum: f64,
+    comp: f64,
+}
+
+impl Kahan {
+    pub(crate) fn new(start: f64) -> Self {
+        Self {
+            sum: start,
+            comp: 0.0,
+        }
+    }
+
+    pub(crate) fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// sum += v; returns the new sum.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, v: f64) -> f64 {
+        let y = v - self.comp;
+        let tot = self.sum + y;
+        self.comp = (tot - self.sum) - y;
+        self.sum = tot;
+        tot
+    }
+}
+
 /// Per-bar ledger of a spread strategy.
 #[derive(Debug, Clone, Default)]
 pub struct Ledger {
@@ -188,6 +218,27 @@ impl Legs<'_> {
         (notional, cost + self.fixed_cost)
     }
 
+    /// Bar t's flows (pnl, notional, cost): `prev_u` units earn the spread move from
+    /// `prev_s` to `s` (nothing on bar 0), and moving to `u` trades the difference.
+    #[inline(always)]
+    pub(crate) fn bar(
+        &self,
+        t: usize,
+        prev_u: f64,
+        prev_s: f64,
+        u: f64,
+        s: f64,
+    ) -> (f64, f64, f64) {
+        let pnl = if t == 0 { 0.0 } else { prev_u * (s - prev_s) };
+        let du = u - prev_u;
+        let (notional, cost) = if du != 0.0 {
+            self.trade(du, t)
+        } else {
+            (0.0, 0.0)
+        };
+        (pnl, notional, cost)
+    }
+
     /// PnL, costs, notional and equity of `units` given the spread, into the output
     /// slices (all of the length of `units`). Inputs must have passed the checks.
     pub(crate) fn run_into(&self, spread: &[f64], units: &[f64], out: LedgerOut<'_>) {
@@ -201,29 +252,17 @@ impl Legs<'_> {
         let (pnl, cost) = (&mut pnl[..t_len], &mut cost[..t_len]);
         let (notional, equity) = (&mut notional[..t_len], &mut equity[..t_len]);
         let spread = &spread[..t_len];
-        let (mut sum, mut comp) = (self.capital, 0.0f64);
+        let mut eq = Kahan::new(self.capital);
         let mut prev_u = 0.0;
         let mut prev_s = spread.first().copied().unwrap_or(f64::NAN);
         for t in 0..t_len {
             let s = spread[t];
             let u = units[t];
-            // bar 0 earns nothing (there is no previous spread)
-            let p = if t == 0 { 0.0 } else { prev_u * (s - prev_s) };
-            let du = u - prev_u;
-            let (nt, c) = if du != 0.0 {
-                self.trade(du, t)
-            } else {
-                (0.0, 0.0)
-            };
-            // Kahan step for sum += pnl - cost
-            let y = (p - c) - comp;
-            let tot = sum + y;
-            comp = (tot - sum) - y;
-            sum = tot;
+            let (p, nt, c) = self.bar(t, prev_u, prev_s, u, s);
             pnl[t] = p;
             cost[t] = c;
             notional[t] = nt;
-            equity[t] = sum;
+            equity[t] = eq.add(p - c);
             prev_u = u;
             prev_s = s;
         }

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::metrics::{self, Metrics};
 use super::stats::{self, Moments};
-use super::{Bands, Legs, band_states, ledger};
+use super::{Bands, Kahan, Legs, band_states, ledger};
 use crate::error::{Result, invalid};
 
 /// Settings shared by every grid point.
@@ -123,25 +123,15 @@ fn point_into(
         s.u_max
     };
     let flat_from = if s.close_at_end { t_len - 2 } else { t_len };
-    let (mut sum, mut comp) = (legs.capital, 0.0f64);
+    let mut eq = Kahan::new(legs.capital);
     let (mut prev_u, mut prev_s, mut prev_e) = (0.0f64, f64::NAN, 0.0f64);
     let mut pass = metrics::Pass::new(0.0);
     for t in 0..t_len {
         let st = bands.step(z[t]);
         let u = if t >= flat_from { 0.0 } else { st * size } + 0.0;
         let sp = spread[t];
-        let pnl = if t == 0 { 0.0 } else { prev_u * (sp - prev_s) };
-        let du = u - prev_u;
-        let (notional, cost) = if du != 0.0 {
-            legs.trade(du, t)
-        } else {
-            (0.0, 0.0)
-        };
-        // Kahan step for sum += pnl - cost
-        let y = (pnl - cost) - comp;
-        let tot = sum + y;
-        comp = (tot - sum) - y;
-        sum = tot;
+        let (pnl, notional, cost) = legs.bar(t, prev_u, prev_s, u, sp);
+        let sum = eq.add(pnl - cost);
         equity[t] = sum;
         if t == 0 {
             pass = metrics::Pass::new(sum);
@@ -159,7 +149,7 @@ fn point_into(
         prev_s = sp;
         prev_e = sum;
     }
-    Ok(pass.finish(sum, t_len, returns, &opts, &mut None))
+    Ok(pass.finish(eq.sum(), t_len, returns, &opts, &mut None))
 }
 
 /// The checks of the single run on the legs (units are finite here: u_max is).
