@@ -78,8 +78,7 @@ def band_states(
     zz = np.ascontiguousarray(z, dtype=np.float64)
     if zz.ndim != 1:
         raise InvalidInput("z must be 1-D")
-    if isinstance(cooldown, bool) or not isinstance(cooldown, int | np.integer) or cooldown < 0:
-        raise InvalidInput(f"cooldown must be an int >= 0, got {cooldown!r}")
+    _cooldown(cooldown)
     return np.asarray(
         call_kernel(
             ext.bt_band_states,
@@ -90,6 +89,20 @@ def band_states(
             int(cooldown),
         )
     )
+
+
+def _cooldown(v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+        raise InvalidInput(f"cooldown must be an int >= 0, got {v!r}")
+    return int(v)
+
+
+def _cost_rates(cost: object, n: int) -> F64:
+    """One cost rate per leg from a scalar or a per-leg sequence."""
+    try:
+        return np.broadcast_to(np.asarray(cost, dtype=np.float64), (n,)).copy()
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"cost {cost!r} must be one rate or one per leg ({n})") from exc
 
 
 def signal_zscore(
@@ -323,10 +336,7 @@ def backtest(
     w = np.ones(n) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
     if w.shape != (n,) or not np.all(np.isfinite(w)) or not np.any(w != 0):
         raise InvalidInput(f"weights must be {n} finite numbers, not all zero")
-    try:
-        rates = np.broadcast_to(np.asarray(cost, dtype=np.float64), (n,)).copy()
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"cost must be one rate or one per leg ({n}), got {cost!r}") from exc
+    rates = _cost_rates(cost, n)
     if not (u_max > 0 and math.isfinite(u_max)):
         raise InvalidInput("u_max must be finite and > 0")
     spread = p @ w
@@ -682,9 +692,7 @@ def _sweep_native(
     if not (u_max > 0 and math.isfinite(u_max)):
         raise InvalidInput("u_max must be finite and > 0")
     z_stop = None if kw.get("z_stop") is None else number("z_stop", 0.0)
-    cooldown = kw.get("cooldown", 0)
-    if isinstance(cooldown, bool) or not isinstance(cooldown, int) or cooldown < 0:
-        raise InvalidInput(f"cooldown must be an int >= 0, got {cooldown!r}")
+    cooldown = _cooldown(kw.get("cooldown", 0))
     units, ret_kind = kw.get("units", "fractional"), kw.get("returns", "equity")
     sharpe_kind = kw.get("sharpe_kind", "arithmetic")
     if units not in ("fractional", "integer"):
@@ -697,12 +705,7 @@ def _sweep_native(
         )
     if not grid:
         return []
-    rates = []
-    for cost in costs:
-        try:
-            rates.append(np.broadcast_to(np.asarray(cost, dtype=np.float64), (n,)))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"cost {cost!r} must be one rate or one per leg ({n})") from exc
+    rates = [_cost_rates(cost, n) for cost in costs]
     spread = p @ w
     zs = np.stack([rolling_zscore(spread, window) for window in windows])
     ppy = number("periods_per_year", 252.0)
