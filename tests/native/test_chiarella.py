@@ -310,6 +310,7 @@ def test_background_job_reports_progress_result_and_cancel() -> None:
         (lambda: ch.simulate({"sigma_f": -1.0}, 10), "sigma"),
         (lambda: ch.simulate({"phi": float("nan")}, 10), "finite"),
         (lambda: ch.simulate(None, 10, shocks=np.zeros((3, 2))), "shape"),
+        (lambda: ch.simulate(None, 10, shocks=np.full((510, 2), np.nan)), "finite"),
         (lambda: ch.stylized_facts([1.0, np.nan] * 50), "NaN"),
         (lambda: ch.stylized_facts(np.ones(100)), "constant"),
         (lambda: ch.stylized_facts([0.1, 0.2]), "at least"),
