@@ -65,17 +65,17 @@ pub(super) fn trials<S: Source + ?Sized>(
         let (u1, u2) = if s.mem_cr[slot] == TERMINAL {
             (0.0, 0.0)
         } else {
-            (src.uniform(), src.uniform())
+            (src.uniform32(), src.uniform32())
         };
         let uf = loop {
-            let u = src.uniform();
+            let u = src.uniform32();
             if accepts(u, s.mem_f[slot], thresholds[slot]) {
                 break u;
             }
         };
         let n_best = if p.method == Method::Shade {
             let lo = 2.0 / n as f64;
-            pbest_count(lo + src.uniform() * (0.2 - lo), n)
+            pbest_count(lo + src.uniform32() * (0.2 - lo), n)
         } else {
             g.lshade_best
         };
@@ -83,9 +83,7 @@ pub(super) fn trials<S: Source + ?Sized>(
         let r1 = distinct(src, n, &[i]);
         let r2 = distinct(src, pool, &[i, r1]);
         let jrand = src.index(d);
-        for c in coins.iter_mut() {
-            *c = src.uniform32();
-        }
+        src.coin_uniforms(coins);
         picks.push(Picks {
             slot,
             u1,

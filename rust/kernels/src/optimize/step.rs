@@ -8,8 +8,10 @@ use rand_chacha::ChaCha8Rng;
 /// Where the uniforms come from: the run's stream, or an injected tape.
 ///
 /// Every draw is one uniform U in [0, 1). The run's stream gives 53-bit
-/// uniforms for values (F, CR, dither, resampling) and cheaper 32-bit ones for
-/// indices and crossover coins; a tape gives its values for both.
+/// uniforms for DE's dither and resampling, 32-bit ones for indices and for
+/// SHADE's parameter draws (CR, F, p), and 16-bit ones for crossover coins (two
+/// per word): CR is compared at a resolution of 2^-16, far below the 0.1 spread
+/// it is drawn with. A tape gives its values for every kind.
 pub trait Source {
     fn uniform(&mut self) -> f64;
 
@@ -25,21 +27,47 @@ pub trait Source {
         ((self.uniform32() * n as f64) as usize).min(n - 1)
     }
 
-    /// A standard normal from two uniforms (Box–Muller, cosine branch):
-    /// sqrt(-2 ln(1 - U1)) cos(2π U2).
+    /// A standard normal from two 32-bit uniforms (Box–Muller, cosine
+    /// branch): sqrt(-2 ln(1 - U1)) cos(2π U2).
     #[inline]
     fn normal(&mut self) -> f64 {
-        let u1 = self.uniform();
-        let u2 = self.uniform();
+        let u1 = self.uniform32();
+        let u2 = self.uniform32();
         (-2.0 * (1.0 - u1).ln()).sqrt() * super::functions::cos2pi(u2)
     }
 
-    /// Binomial crossover coins, one 32-bit uniform per coordinate in order:
-    /// `take[j]` is all ones where U_j < cr, else zero.
+    /// The crossover uniforms of one row, one per coordinate in order.
+    #[inline]
+    fn coin_uniforms(&mut self, out: &mut [f64]) {
+        for o in out {
+            *o = self.uniform32();
+        }
+    }
+
+    /// Binomial crossover coins from `coin_uniforms`' values: `take[j]` is all
+    /// ones where U_j < cr, else zero.
     #[inline]
     fn coins(&mut self, cr: f64, take: &mut [u64]) {
         for t in take {
             *t = u64::from(self.uniform32() < cr).wrapping_neg();
+        }
+    }
+}
+
+/// 2^-16: a 16-bit coin k is the uniform k·2^-16.
+const COIN_UNIT: f64 = 1.0 / 65_536.0;
+
+/// The 16-bit coins of `n` coordinates, in order: the low then the high half
+/// of each word; an odd last coordinate takes the low half of a fresh word.
+/// Callers go in blocks of 16, so a row's coins do not depend on how it is split.
+#[inline]
+fn coin_words(rng: &mut ChaCha8Rng, n: usize, mut put: impl FnMut(usize, u32)) {
+    use rand::Rng;
+    for j in (0..n).step_by(2) {
+        let w = rng.next_u32();
+        put(j, w & 0xFFFF);
+        if j + 1 < n {
+            put(j + 1, w >> 16);
         }
     }
 }
@@ -64,16 +92,20 @@ impl Source for ChaCha8Rng {
         ((u64::from(self.next_u32()) * n as u64) >> 32) as usize
     }
 
-    /// U < cr with U = u/2^32 is u < cr·2^32 (exact), i.e. u < ceil(cr·2^32).
+    #[inline]
+    fn coin_uniforms(&mut self, out: &mut [f64]) {
+        coin_words(self, out.len(), |j, k| out[j] = f64::from(k) * COIN_UNIT);
+    }
+
+    /// U < cr with U = k·2^-16 is k < cr·2^16 (exact), i.e. k < ceil(cr·2^16).
     #[inline]
     fn coins(&mut self, cr: f64, take: &mut [u64]) {
-        use rand::Rng;
         // ceil(t) without a libm call (no SSE4.1 rounding in the baseline build).
-        let t = cr * 4_294_967_296.0;
+        let t = cr * 65_536.0;
         let below = t as u64 + u64::from(((t as u64) as f64) < t);
-        for t in take {
-            *t = u64::from(u64::from(self.next_u32()) < below).wrapping_neg();
-        }
+        coin_words(self, take.len(), |j, k| {
+            take[j] = u64::from(u64::from(k) < below).wrapping_neg();
+        });
     }
 }
 
@@ -412,10 +444,10 @@ pub(super) fn tanpi(v: f64) -> f64 {
     s / c
 }
 
-/// Cauchy(m, 0.1) redrawn while <= 0, truncated to 1.
+/// Cauchy(m, 0.1) from 32-bit uniforms, redrawn while <= 0, truncated to 1.
 fn draw_f<S: Source + ?Sized>(src: &mut S, m: f64) -> f64 {
     loop {
-        let f = m + 0.1 * tanpi(src.uniform() - 0.5);
+        let f = m + 0.1 * tanpi(src.uniform32() - 0.5);
         if f > 0.0 {
             return f.min(1.0);
         }
@@ -598,7 +630,7 @@ fn trial<S: Source + ?Sized>(
             let f = draw_f(src, s.mem_f[k]);
             let n_best = if p.method == Method::Shade {
                 let lo = 2.0 / n as f64;
-                pbest_count(lo + src.uniform() * (0.2 - lo), n)
+                pbest_count(lo + src.uniform32() * (0.2 - lo), n)
             } else {
                 g.lshade_best
             };
@@ -798,6 +830,43 @@ pub fn reduce_with<S: Source + ?Sized>(p: &Params, s: &mut State, src: &mut S, w
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::{purpose, stream};
+    use rand::Rng;
+
+    #[test]
+    fn sixteen_bit_coins_agree_with_their_uniforms() {
+        for n in [1, 2, 9, 10, 16, 17, 33] {
+            for cr in [0.0, 1e-6, 0.3, 0.5, 0.999_99, 1.0] {
+                let mut a = stream(3, purpose::MISC, n as u64);
+                let (mut b, mut c) = (a.clone(), a.clone());
+                let (mut u, mut take) = (vec![0.0; n], vec![0; n]);
+                for (ub, tb) in u.chunks_mut(16).zip(take.chunks_mut(16)) {
+                    a.coin_uniforms(ub);
+                    b.coins(cr, tb);
+                }
+                for (j, (&t, &v)) in take.iter().zip(&u).enumerate() {
+                    assert_eq!(t != 0, v < cr, "n={n} cr={cr} j={j}");
+                    assert_eq!(v * 65_536.0, (v * 65_536.0).trunc());
+                }
+                // Two coins per word, an odd block end taking a word of its own.
+                let words: usize = u.chunks(16).map(|b| b.len().div_ceil(2)).sum();
+                for _ in 0..words {
+                    c.next_u32();
+                }
+                let next = c.next_u32();
+                assert_eq!((a.next_u32(), b.next_u32()), (next, next));
+            }
+        }
+        // The coin rate is CR: 200,000 coins at CR = 0.3 (4 standard errors).
+        let mut rng = stream(5, purpose::MISC, 0);
+        let mut take = [0_u64; 16];
+        let mut hits = 0;
+        for _ in 0..12_500 {
+            rng.coins(0.3, &mut take);
+            hits += take.iter().filter(|&&t| t != 0).count();
+        }
+        assert!((hits as f64 / 200_000.0 - 0.3).abs() < 4.0 * (0.21_f64 / 200_000.0).sqrt());
+    }
 
     #[test]
     fn best_is_the_stable_argsort_prefix() {
