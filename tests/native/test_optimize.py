@@ -271,6 +271,28 @@ def test_run_population_shrinks_to_n_min() -> None:
     assert np.all(np.diff(res.history) <= 0)
 
 
+def test_generation_stream_is_splitmix64_keyed_by_seed_and_generation() -> None:
+    """The run's stream re-derived in plain Python from splitmix64.c (Vigna):
+    key = mix(mix(seed ^ purpose·γ) + generation), word c = mix(key + c·γ),
+    uniform = (word >> 11)·2^-53."""
+    mask, gamma = 2**64 - 1, 0x9E3779B97F4A7C15
+
+    def mix(z: int) -> int:
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return z ^ (z >> 31)
+
+    de_generation = 2
+    for seed, generation in [(0, 0), (1, 1), (2**64 - 1, 7), (12345, 430)]:
+        state = mix((mix(seed ^ (de_generation * gamma & mask)) + generation) & mask)
+        want = []
+        for _ in range(5):
+            state = (state + gamma) & mask
+            want.append((mix(state) >> 11) * 2.0**-53)
+        got = ext.de_stream_uniforms(seed, generation, 5)
+        assert got.tolist() == want
+
+
 # --- run level --------------------------------------------------------------------
 
 

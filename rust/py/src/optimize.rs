@@ -459,7 +459,8 @@ fn de_stream_uniforms<'py>(
     generation: u64,
     n: usize,
 ) -> Bound<'py, PyArray1<f64>> {
-    let mut rng = kernels::rng::stream(seed, kernels::rng::purpose::DE_GENERATION, generation);
+    let mut rng =
+        kernels::rng::SplitMix::stream(seed, kernels::rng::purpose::DE_GENERATION, generation);
     (0..n)
         .map(|_| rng.uniform())
         .collect::<Vec<f64>>()

@@ -4,7 +4,7 @@
 use super::sobol;
 use super::step::Source;
 use crate::error::{Result, invalid};
-use crate::rng::{purpose, stream};
+use crate::rng::{SplitMix, purpose};
 
 /// How the first population is laid out in the box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub fn population(
     upper: &[f64],
 ) -> Result<Vec<f64>> {
     let d = lower.len();
-    let mut rng = stream(seed, purpose::DE_GENERATION, 0);
+    let mut rng = SplitMix::stream(seed, purpose::DE_GENERATION, 0);
     let mut pts = unit_points(init, n, d, &mut rng)?;
     for row in pts.chunks_exact_mut(d) {
         for (j, v) in row.iter_mut().enumerate() {
@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn lhs_has_one_point_per_stratum() {
         let (n, d) = (37, 5);
-        let mut rng = stream(3, purpose::DE_GENERATION, 0);
+        let mut rng = SplitMix::stream(3, purpose::DE_GENERATION, 0);
         let p = unit_points(Init::Lhs, n, d, &mut rng).unwrap();
         for j in 0..d {
             let mut cells: Vec<usize> =
@@ -148,7 +148,7 @@ mod tests {
     fn uniform_matches_the_original_stream_and_sobol_limit() {
         let (lo, hi) = ([-1.0, 0.0], [1.0, 5.0]);
         let a = population(Init::Uniform, 9, 6, &lo, &hi).unwrap();
-        let mut rng = stream(9, purpose::DE_GENERATION, 0);
+        let mut rng = SplitMix::stream(9, purpose::DE_GENERATION, 0);
         let want: Vec<f64> = (0..12)
             .map(|k| lo[k % 2] + rng.uniform() * (hi[k % 2] - lo[k % 2]))
             .collect();

@@ -17,7 +17,7 @@ pub use init::Init;
 pub use step::{Crossover, Method, Mutation, Params, Repair, Scratch, State, Strategy, Trials};
 
 use crate::error::{Result, invalid};
-use crate::rng::{purpose, stream};
+use crate::rng::{SplitMix, purpose};
 use step::Source;
 
 /// L-SHADE constants: (N_init per dimension, H, archive rate).
@@ -305,7 +305,7 @@ pub fn minimize(
         if !on_generation(&progress) {
             break Stop::Cancelled;
         }
-        let mut rng = stream(cfg.seed, purpose::DE_GENERATION, generation as u64 + 1);
+        let mut rng = SplitMix::stream(cfg.seed, purpose::DE_GENERATION, generation as u64 + 1);
         let k = s.n().min(cfg.max_evals - s.nfev);
         tf.clear();
         tf.resize(k, 0.0);

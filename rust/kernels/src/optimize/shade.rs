@@ -12,9 +12,8 @@ use super::step::{Method, pbest_count, pick};
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Picks {
     slot: usize,
-    /// The normal's two uniforms (unused when the CR slot is terminal).
-    u1: f64,
-    u2: f64,
+    /// The standard normal of the CR draw (0 when the CR slot is terminal).
+    z: f64,
     /// The accepted uniform of the F draw.
     uf: f64,
     pbest: usize,
@@ -62,20 +61,20 @@ pub(super) fn trials<S: Source + ?Sized>(
     picks.clear();
     for (i, coins) in t.x.chunks_exact_mut(d).enumerate() {
         let slot = src.index(s.mem_cr.len());
-        let (u1, u2) = if s.mem_cr[slot] == TERMINAL {
-            (0.0, 0.0)
+        let z = if s.mem_cr[slot] == TERMINAL {
+            0.0
         } else {
-            (src.uniform32(), src.uniform32())
+            src.normal()
         };
         let uf = loop {
-            let u = src.uniform32();
+            let u = src.uniform();
             if accepts(u, s.mem_f[slot], thresholds[slot]) {
                 break u;
             }
         };
         let n_best = if p.method == Method::Shade {
             let lo = 2.0 / n as f64;
-            pbest_count(lo + src.uniform32() * (0.2 - lo), n)
+            pbest_count(lo + src.uniform() * (0.2 - lo), n)
         } else {
             g.lshade_best
         };
@@ -86,8 +85,7 @@ pub(super) fn trials<S: Source + ?Sized>(
         src.coin_uniforms(coins);
         picks.push(Picks {
             slot,
-            u1,
-            u2,
+            z,
             uf,
             pbest,
             r1,
@@ -101,8 +99,7 @@ pub(super) fn trials<S: Source + ?Sized>(
         *cr = if m == TERMINAL {
             0.0
         } else {
-            let z = (-2.0 * (1.0 - pk.u1).ln()).sqrt() * super::functions::cos2pi(pk.u2);
-            (m + 0.1 * z).clamp(0.0, 1.0)
+            (m + 0.1 * pk.z).clamp(0.0, 1.0)
         };
     }
     for (f, pk) in t.f.iter_mut().zip(picks.iter()) {
@@ -131,7 +128,7 @@ pub(super) fn trials<S: Source + ?Sized>(
 mod tests {
     use super::super::step::{self, Method, Repair, Scratch, State, Tape};
     use super::super::{Config, Preset};
-    use crate::rng::{purpose, stream};
+    use crate::rng::{SplitMix, purpose, stream};
 
     /// A mid-run state: a population, some archive, mixed memories (one terminal).
     fn state(d: usize, n: usize, seed: u64) -> State {
@@ -211,8 +208,8 @@ mod tests {
             assert_eq!(p.repair, Repair::Midpoint);
             for seed in 0..5 {
                 let s = state(d, n, seed);
-                let mut a = stream(seed, purpose::DE_GENERATION, 1);
-                let mut b = stream(seed, purpose::DE_GENERATION, 1);
+                let mut a = SplitMix::stream(seed, purpose::DE_GENERATION, 1);
+                let mut b = a.clone();
                 let (ta, tb) = (one_pass(&p, &s, &mut a), three_pass(&p, &s, &mut b));
                 assert_eq!(ta.x, tb.x);
                 assert_eq!(ta.cr, tb.cr);

@@ -3,36 +3,30 @@
 //! reference with injected randomness (a tape of uniforms).
 
 use crate::error::{Result, invalid};
-use rand_chacha::ChaCha8Rng;
+use crate::rng::SplitMix;
 
 /// Where the uniforms come from: the run's stream, or an injected tape.
 ///
-/// Every draw is one uniform U in [0, 1). The run's stream gives 53-bit
-/// uniforms for DE's dither and resampling, 32-bit ones for indices and for
-/// SHADE's parameter draws (CR, F, p), and 16-bit ones for crossover coins (two
-/// per word): CR is compared at a resolution of 2^-16, far below the 0.1 spread
-/// it is drawn with. A tape gives its values for every kind.
+/// Every draw is one uniform U in [0, 1). The run's stream (`SplitMix`)
+/// spends one 64-bit word per draw, except that a standard normal comes
+/// from rand_distr's ziggurat and a word carries four 16-bit crossover coins:
+/// CR is compared at a resolution of 2^-16, far below the 0.1 spread it is
+/// drawn with. A tape gives one value per uniform, normals by Box–Muller.
 pub trait Source {
     fn uniform(&mut self) -> f64;
 
-    /// A uniform with at least 32 random bits.
-    #[inline]
-    fn uniform32(&mut self) -> f64 {
-        self.uniform()
-    }
-
-    /// An index in 0..n (n >= 1): floor(U·n) with a 32-bit U.
+    /// An index in 0..n (n >= 1): floor(U·n).
     #[inline]
     fn index(&mut self, n: usize) -> usize {
-        ((self.uniform32() * n as f64) as usize).min(n - 1)
+        ((self.uniform() * n as f64) as usize).min(n - 1)
     }
 
-    /// A standard normal from two 32-bit uniforms (Box–Muller, cosine
-    /// branch): sqrt(-2 ln(1 - U1)) cos(2π U2).
+    /// A standard normal from two uniforms (Box–Muller, cosine branch):
+    /// sqrt(-2 ln(1 - U1)) cos(2π U2).
     #[inline]
     fn normal(&mut self) -> f64 {
-        let u1 = self.uniform32();
-        let u2 = self.uniform32();
+        let u1 = self.uniform();
+        let u2 = self.uniform();
         (-2.0 * (1.0 - u1).ln()).sqrt() * super::functions::cos2pi(u2)
     }
 
@@ -40,7 +34,7 @@ pub trait Source {
     #[inline]
     fn coin_uniforms(&mut self, out: &mut [f64]) {
         for o in out {
-            *o = self.uniform32();
+            *o = self.uniform();
         }
     }
 
@@ -49,7 +43,7 @@ pub trait Source {
     #[inline]
     fn coins(&mut self, cr: f64, take: &mut [u64]) {
         for t in take {
-            *t = u64::from(self.uniform32() < cr).wrapping_neg();
+            *t = u64::from(self.uniform() < cr).wrapping_neg();
         }
     }
 }
@@ -57,44 +51,43 @@ pub trait Source {
 /// 2^-16: a 16-bit coin k is the uniform k·2^-16.
 const COIN_UNIT: f64 = 1.0 / 65_536.0;
 
-/// The 16-bit coins of `n` coordinates, in order: the low then the high half
-/// of each word; an odd last coordinate takes the low half of a fresh word.
-/// Callers go in blocks of 16, so a row's coins do not depend on how it is split.
+/// The 16-bit coins of `n` coordinates in order, four per word from the low
+/// bits up; a row's coins do not depend on how it is split into blocks of a
+/// multiple of four.
 #[inline]
-fn coin_words(rng: &mut ChaCha8Rng, n: usize, mut put: impl FnMut(usize, u32)) {
-    use rand::Rng;
-    for j in (0..n).step_by(2) {
-        let w = rng.next_u32();
-        put(j, w & 0xFFFF);
-        if j + 1 < n {
-            put(j + 1, w >> 16);
+fn coin_words(rng: &mut SplitMix, n: usize, mut put: impl FnMut(usize, u64)) {
+    for j in (0..n).step_by(4) {
+        let w = rng.next_word();
+        for k in j..(j + 4).min(n) {
+            put(k, (w >> (16 * (k - j))) & 0xFFFF);
         }
     }
 }
 
-impl Source for ChaCha8Rng {
+impl Source for SplitMix {
+    /// 53 bits: (w >> 11)·2^-53.
     #[inline]
     fn uniform(&mut self) -> f64 {
-        crate::rng::uniform(self)
+        (self.next_word() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
     }
 
-    #[inline]
-    fn uniform32(&mut self) -> f64 {
-        use rand::Rng;
-        f64::from(self.next_u32()) * (1.0 / 4_294_967_296.0)
-    }
-
-    /// floor(U·n) in integers: with U = u/2^32, U·n is exact in f64 for the
-    /// n used here, so (u·n) >> 32 is the same index without the float round trip.
+    /// floor(w·n / 2^64), exact in integers.
     #[inline]
     fn index(&mut self, n: usize) -> usize {
-        use rand::Rng;
-        ((u64::from(self.next_u32()) * n as u64) >> 32) as usize
+        ((u128::from(self.next_word()) * n as u128) >> 64) as usize
+    }
+
+    /// rand_distr's ziggurat: one word per try, no logarithm or cosine on the
+    /// fast path (about 99% of draws).
+    #[inline]
+    fn normal(&mut self) -> f64 {
+        use rand::RngExt;
+        self.sample(rand_distr::StandardNormal)
     }
 
     #[inline]
     fn coin_uniforms(&mut self, out: &mut [f64]) {
-        coin_words(self, out.len(), |j, k| out[j] = f64::from(k) * COIN_UNIT);
+        coin_words(self, out.len(), |j, k| out[j] = k as f64 * COIN_UNIT);
     }
 
     /// U < cr with U = k·2^-16 is k < cr·2^16 (exact), i.e. k < ceil(cr·2^16).
@@ -104,7 +97,7 @@ impl Source for ChaCha8Rng {
         let t = cr * 65_536.0;
         let below = t as u64 + u64::from(((t as u64) as f64) < t);
         coin_words(self, take.len(), |j, k| {
-            take[j] = u64::from(u64::from(k) < below).wrapping_neg();
+            take[j] = u64::from(k < below).wrapping_neg();
         });
     }
 }
@@ -444,10 +437,10 @@ pub(super) fn tanpi(v: f64) -> f64 {
     s / c
 }
 
-/// Cauchy(m, 0.1) from 32-bit uniforms, redrawn while <= 0, truncated to 1.
+/// Cauchy(m, 0.1) redrawn while <= 0, truncated to 1.
 fn draw_f<S: Source + ?Sized>(src: &mut S, m: f64) -> f64 {
     loop {
-        let f = m + 0.1 * tanpi(src.uniform32() - 0.5);
+        let f = m + 0.1 * tanpi(src.uniform() - 0.5);
         if f > 0.0 {
             return f.min(1.0);
         }
@@ -630,7 +623,7 @@ fn trial<S: Source + ?Sized>(
             let f = draw_f(src, s.mem_f[k]);
             let n_best = if p.method == Method::Shade {
                 let lo = 2.0 / n as f64;
-                pbest_count(lo + src.uniform32() * (0.2 - lo), n)
+                pbest_count(lo + src.uniform() * (0.2 - lo), n)
             } else {
                 g.lshade_best
             };
@@ -646,7 +639,7 @@ fn trial<S: Source + ?Sized>(
         let mut j = src.index(d);
         u[j] = v[j];
         for _ in 1..d {
-            if src.uniform32() >= cr {
+            if src.uniform() >= cr {
                 break;
             }
             j = (j + 1) % d;
@@ -830,14 +823,13 @@ pub fn reduce_with<S: Source + ?Sized>(p: &Params, s: &mut State, src: &mut S, w
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::{purpose, stream};
-    use rand::Rng;
+    use crate::rng::purpose;
 
     #[test]
     fn sixteen_bit_coins_agree_with_their_uniforms() {
-        for n in [1, 2, 9, 10, 16, 17, 33] {
+        for n in [1, 2, 3, 9, 10, 16, 17, 33] {
             for cr in [0.0, 1e-6, 0.3, 0.5, 0.999_99, 1.0] {
-                let mut a = stream(3, purpose::MISC, n as u64);
+                let mut a = SplitMix::stream(3, purpose::MISC, n as u64);
                 let (mut b, mut c) = (a.clone(), a.clone());
                 let (mut u, mut take) = (vec![0.0; n], vec![0; n]);
                 for (ub, tb) in u.chunks_mut(16).zip(take.chunks_mut(16)) {
@@ -848,17 +840,17 @@ mod tests {
                     assert_eq!(t != 0, v < cr, "n={n} cr={cr} j={j}");
                     assert_eq!(v * 65_536.0, (v * 65_536.0).trunc());
                 }
-                // Two coins per word, an odd block end taking a word of its own.
-                let words: usize = u.chunks(16).map(|b| b.len().div_ceil(2)).sum();
+                // Four coins per word, a block's last word partly unused.
+                let words: usize = u.chunks(16).map(|b| b.len().div_ceil(4)).sum();
                 for _ in 0..words {
-                    c.next_u32();
+                    c.next_word();
                 }
-                let next = c.next_u32();
-                assert_eq!((a.next_u32(), b.next_u32()), (next, next));
+                let next = c.next_word();
+                assert_eq!((a.next_word(), b.next_word()), (next, next));
             }
         }
         // The coin rate is CR: 200,000 coins at CR = 0.3 (4 standard errors).
-        let mut rng = stream(5, purpose::MISC, 0);
+        let mut rng = SplitMix::stream(5, purpose::MISC, 0);
         let mut take = [0_u64; 16];
         let mut hits = 0;
         for _ in 0..12_500 {
@@ -866,6 +858,30 @@ mod tests {
             hits += take.iter().filter(|&&t| t != 0).count();
         }
         assert!((hits as f64 / 200_000.0 - 0.3).abs() < 4.0 * (0.21_f64 / 200_000.0).sqrt());
+    }
+
+    #[test]
+    fn splitmix_draws_are_uniform_and_normal() {
+        // Index: every value of 0..7 near 1/7 of 70,000 draws; uniform mean 1/2;
+        // ziggurat normals with mean 0 and variance 1 (4 standard errors each).
+        let mut rng = SplitMix::stream(11, purpose::MISC, 0);
+        let mut counts = [0_usize; 7];
+        for _ in 0..70_000 {
+            counts[rng.index(7)] += 1;
+        }
+        assert!(
+            counts
+                .iter()
+                .all(|&c| (c as f64 - 10_000.0).abs() < 4.0 * 92.6)
+        );
+        let n = 100_000;
+        let mean_u = (0..n).map(|_| rng.uniform()).sum::<f64>() / n as f64;
+        assert!((mean_u - 0.5).abs() < 4.0 * (1.0 / 12.0 / n as f64).sqrt());
+        let z: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let mean = z.iter().sum::<f64>() / n as f64;
+        let var = z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!(mean.abs() < 4.0 / (n as f64).sqrt());
+        assert!((var - 1.0).abs() < 4.0 * (2.0 / n as f64).sqrt());
     }
 
     #[test]
