@@ -51,16 +51,29 @@ pub trait Source {
 /// 2^-16: a 16-bit coin k is the uniform k·2^-16.
 const COIN_UNIT: f64 = 1.0 / 65_536.0;
 
-/// The 16-bit coins of `n` coordinates in order, four per word from the low
-/// bits up; a row's coins do not depend on how it is split into blocks of a
-/// multiple of four.
-#[inline]
-fn coin_words(rng: &mut SplitMix, n: usize, mut put: impl FnMut(usize, u64)) {
-    for j in (0..n).step_by(4) {
-        let w = rng.next_word();
-        for k in j..(j + 4).min(n) {
-            put(k, (w >> (16 * (k - j))) & 0xFFFF);
-        }
+/// The 16-bit coins of up to four coordinates from one word, low bits first.
+#[inline(always)]
+fn quarters(w: u64) -> [u16; 4] {
+    [
+        w as u16,
+        (w >> 16) as u16,
+        (w >> 32) as u16,
+        (w >> 48) as u16,
+    ]
+}
+
+/// `put(chunk, coins)` for each chunk of four coordinates (the last may be
+/// shorter), one word each: a row's coins do not depend on how it is split
+/// into blocks of a multiple of four.
+#[inline(always)]
+fn coin_words<T>(rng: &mut SplitMix, out: &mut [T], mut put: impl FnMut(&mut [T], [u16; 4])) {
+    let mut chunks = out.chunks_exact_mut(4);
+    for c in &mut chunks {
+        put(c, quarters(rng.next_word()));
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        put(rest, quarters(rng.next_word()));
     }
 }
 
@@ -87,7 +100,11 @@ impl Source for SplitMix {
 
     #[inline]
     fn coin_uniforms(&mut self, out: &mut [f64]) {
-        coin_words(self, out.len(), |j, k| out[j] = k as f64 * COIN_UNIT);
+        coin_words(self, out, |c, k| {
+            for (o, k) in c.iter_mut().zip(k) {
+                *o = f64::from(k) * COIN_UNIT;
+            }
+        });
     }
 
     /// U < cr with U = k·2^-16 is k < cr·2^16 (exact), i.e. k < ceil(cr·2^16).
@@ -96,8 +113,10 @@ impl Source for SplitMix {
         // ceil(t) without a libm call (no SSE4.1 rounding in the baseline build).
         let t = cr * 65_536.0;
         let below = t as u64 + u64::from(((t as u64) as f64) < t);
-        coin_words(self, take.len(), |j, k| {
-            take[j] = u64::from(k < below).wrapping_neg();
+        coin_words(self, take, |c, k| {
+            for (t, k) in c.iter_mut().zip(k) {
+                *t = u64::from(u64::from(k) < below).wrapping_neg();
+            }
         });
     }
 }
