@@ -98,15 +98,19 @@ def test_table_is_ordered() -> None:
     assert (TABLE[:, :, 0] >= TABLE[:, :, 1] - 1e-12).all()  # trace >= max-eig
 
 
-def test_regeneration_reproduces_the_probe_bitwise(generator: ModuleType) -> None:
+def test_regeneration_reproduces_the_probe(generator: ModuleType) -> None:
+    """The same draws give the same statistics. Not bitwise: the statistics go through
+    BLAS/LAPACK, whose kernels (and so the last bits) differ by CPU, about 5e-14 between
+    OpenBLAS's SkylakeX and Haswell kernels."""
     assert generator.SEED == cvd.SEED
     assert generator.JOH_T == cvd.JOHANSEN_T
     probe = np.array(cvd.JOHANSEN_PROBE.split(), dtype=np.float64).reshape(2, 3, 2, 4)
     for m in (1, 2):
         again = generator.johansen_chunk(m, 0)[0, :, :, :4]
-        assert np.array_equal(again, probe[m - 1])
+        np.testing.assert_allclose(again, probe[m - 1], rtol=1e-11, atol=0)
     adf_probe = np.array(cvd.ADF_PROBE.split(), dtype=np.float64).reshape(4, 4)
-    assert np.array_equal(generator.adf_chunk(generator.ADF_TS[0], 0)[:, :4], adf_probe)
+    again = generator.adf_chunk(generator.ADF_TS[0], 0)[:, :4]
+    np.testing.assert_allclose(again, adf_probe, rtol=1e-11, atol=0)
 
 
 def test_result_carries_the_rows_for_its_size() -> None:
