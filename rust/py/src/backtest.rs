@@ -3,10 +3,7 @@
 use kernels::backtest::sweep::{self, Point, Settings};
 use kernels::backtest::{self, metrics, stats};
 use kernels::error::invalid;
-use numpy::{
-    IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-    PyUntypedArrayMethods,
-};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -313,11 +310,6 @@ fn bt_sweep<'py>(
     d.set_item("sharpe_geometric_bt", out.geometric.into_pyarray(py))?;
     d.set_item("deflated_sharpe", out.deflated.into_pyarray(py))?;
     d.set_item("n_trials", out.n_trials)?;
-    d.set_item("equity", out.equity.into_pyarray(py).reshape([g, t_len])?)?;
-    d.set_item(
-        "returns",
-        out.returns.into_pyarray(py).reshape([g, t_len - 1])?,
-    )?;
     Ok(d)
 }
 

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::metrics::{self, Metrics};
 use super::stats::{self, Moments};
-use super::{Bands, Kahan, Legs, band_states, ledger};
+use super::{Bands, Kahan, Legs};
 use crate::error::{Result, invalid};
 
 /// Settings shared by every grid point.
@@ -51,11 +51,10 @@ pub struct Point {
     pub cost: usize,
 }
 
-/// Results in grid order. `equity` is points x t_len and `returns` points x (t_len - 1),
-/// row-major: 16 G T bytes in all, fine for thousands of points on 10^4-bar series.
+/// Results in grid order. Each point's equity and returns live only in its thread's
+/// buffers while its statistics are computed, so memory does not grow with the grid.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sweep {
-    pub t_len: usize,
     pub metrics: Vec<Metrics>,
     /// backtesting.py's geometric Sharpe of each point (`stats::geometric_sharpe`, rf 0).
     pub geometric: Vec<f64>,
@@ -63,8 +62,6 @@ pub struct Sweep {
     pub deflated: Vec<f64>,
     /// Points with a finite Sharpe: the N of the deflation.
     pub n_trials: usize,
-    pub equity: Vec<f64>,
-    pub returns: Vec<f64>,
 }
 
 /// Band positions: state * u_max, truncated toward zero for integer units, flat on the
@@ -172,36 +169,6 @@ fn point_stats(
     Ok((m, geo, Moments::of(returns, s.rf)))
 }
 
-/// One grid point, as a single backtest runs it: (metrics, equity, returns). The plain
-/// composition of the public steps; `sweep` gives the same bits faster.
-#[allow(clippy::too_many_arguments)]
-pub fn run_point(
-    prices: &[f64],
-    n: usize,
-    weights: &[f64],
-    z: &[f64],
-    z_in: f64,
-    z_out: f64,
-    rates: &[f64],
-    s: &Settings,
-) -> Result<(Metrics, Vec<f64>, Vec<f64>)> {
-    let states = band_states(z, z_in, z_out, s.z_stop, s.cooldown)?;
-    let u = band_units(&states, s);
-    let led = ledger(prices, n, weights, &u, rates, s.fixed_cost, s.capital)?;
-    let (m, r, _) = metrics::compute(
-        &led.equity,
-        &led.pnl,
-        &led.cost,
-        &led.notional,
-        &u,
-        s.capital,
-        s.periods_per_year,
-        s.rf,
-        s.fixed_capital,
-    )?;
-    Ok((m, led.equity, r))
-}
-
 /// Every grid point of the band rule.
 ///
 /// `prices` is row-major (t_len x n), `zs` holds the z-series row-major (windows x
@@ -210,7 +177,7 @@ pub fn run_point(
 /// the first such point in grid order.
 ///
 /// The spread and the input checks are shared by all points; each point runs as one
-/// loop and writes its equity and returns in place.
+/// loop into its thread's equity and returns buffers.
 pub fn sweep(
     prices: &[f64],
     n: usize,
@@ -278,14 +245,11 @@ pub fn sweep(
         capital: 1.0,
     };
     spread_legs.spread_into(&mut spread);
-    let mut equity = vec![0.0; points.len() * t_len];
-    let mut returns = vec![0.0; points.len() * (t_len - 1)];
+    let buffers = || (vec![0.0; t_len], vec![0.0; t_len - 1], Vec::new());
     // Collected in grid order; the first error in that order wins, whatever thread hit it.
-    let results: Vec<Result<(Metrics, f64, Moments)>> = equity
-        .par_chunks_mut(t_len)
-        .zip(returns.par_chunks_mut(t_len - 1))
-        .zip(points.par_iter())
-        .map_init(Vec::new, |scratch, ((e_out, r_out), p)| {
+    let results: Vec<Result<(Metrics, f64, Moments)>> = points
+        .par_iter()
+        .map_init(buffers, |(equity, returns, scratch), p| {
             let z = &zs[p.z * t_len..(p.z + 1) * t_len];
             let ok = &checks[p.cost];
             let m = point_into(
@@ -296,10 +260,10 @@ pub fn sweep(
                 p.z_in,
                 p.z_out,
                 s,
-                e_out,
-                r_out,
+                equity,
+                returns,
             )?;
-            point_stats(m, e_out, r_out, s, scratch)
+            point_stats(m, equity, returns, s, scratch)
         })
         .collect();
     let results: Vec<(Metrics, f64, Moments)> = results.into_iter().collect::<Result<_>>()?;
@@ -307,19 +271,17 @@ pub fn sweep(
     let moments: Vec<Moments> = results.iter().map(|r| r.2).collect();
     let (deflated, n_trials) = stats::deflate_grid(&sharpe, &moments, s.periods_per_year)?;
     Ok(Sweep {
-        t_len,
         geometric: results.iter().map(|r| r.1).collect(),
         metrics: results.into_iter().map(|r| r.0).collect(),
         deflated,
         n_trials,
-        equity,
-        returns,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backtest::{band_states, ledger};
     use crate::series::rolling_zscore;
 
     fn settings() -> Settings {
@@ -365,7 +327,7 @@ mod tests {
         zo: f64,
         c: &[f64],
         s: &Settings,
-    ) -> Metrics {
+    ) -> (Metrics, Vec<f64>, Vec<f64>) {
         let st = band_states(z, zi, zo, s.z_stop, s.cooldown).unwrap();
         let mut u: Vec<f64> = st.iter().map(|v| v * s.u_max).collect();
         if s.integer_units {
@@ -379,7 +341,7 @@ mod tests {
         let u: Vec<f64> = u.iter().map(|v| v + 0.0).collect();
         let l = ledger(p, w.len(), w, &u, c, s.fixed_cost, s.capital).unwrap();
         let args = (s.capital, s.periods_per_year, s.rf, s.fixed_capital);
-        metrics::compute(
+        let (m, r, _) = metrics::compute(
             &l.equity,
             &l.pnl,
             &l.cost,
@@ -390,8 +352,8 @@ mod tests {
             args.2,
             args.3,
         )
-        .unwrap()
-        .0
+        .unwrap();
+        (m, l.equity, r)
     }
 
     fn bits(m: &Metrics) -> Vec<u64> {
@@ -477,8 +439,6 @@ mod tests {
                 one.metrics.iter().map(bits).collect::<Vec<_>>(),
                 two.metrics.iter().map(bits).collect::<Vec<_>>()
             );
-            assert_eq!(one.equity, two.equity);
-            assert_eq!(one.returns, two.returns);
             let bits_of = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits_of(&one.geometric), bits_of(&two.geometric));
             assert_eq!(bits_of(&one.deflated), bits_of(&two.deflated));
@@ -488,14 +448,12 @@ mod tests {
             for (k, pt) in points.iter().enumerate() {
                 let z = &zs[pt.z * t_len..(pt.z + 1) * t_len];
                 let c = &rates[pt.cost * 2..pt.cost * 2 + 2];
-                let want = single(&p, &w, z, pt.z_in, pt.z_out, c, s);
+                let (want, e, r) = single(&p, &w, z, pt.z_in, pt.z_out, c, s);
                 assert_eq!(bits(&one.metrics[k]), bits(&want), "point {pt:?}");
-                assert_eq!(one.equity[k * t_len + t_len - 1], want.final_equity);
+                assert_eq!(e[t_len - 1], want.final_equity);
                 // the statistics of the single run's equity and returns, bit for bit
-                let e = &one.equity[k * t_len..(k + 1) * t_len];
-                let geo = stats::geometric_sharpe(e, None, 252.0, 0.0, &mut Vec::new()).unwrap();
+                let geo = stats::geometric_sharpe(&e, None, 252.0, 0.0, &mut Vec::new()).unwrap();
                 assert_eq!(one.geometric[k].to_bits(), geo.to_bits());
-                let r = &one.returns[k * (t_len - 1)..(k + 1) * (t_len - 1)];
                 let per_period: Vec<f64> = one
                     .metrics
                     .iter()
@@ -505,7 +463,7 @@ mod tests {
                 let n = per_period.len();
                 let mean = per_period.iter().sum::<f64>() / n as f64;
                 let v = per_period.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-                let dsr = stats::deflated_sharpe(r, n, v, s.rf).unwrap();
+                let dsr = stats::deflated_sharpe(&r, n, v, s.rf).unwrap();
                 assert!((one.deflated[k] - dsr).abs() <= 1e-9 * dsr.abs(), "{pt:?}");
                 assert_eq!(one.n_trials, n);
             }
@@ -543,6 +501,6 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("per window"), "{err}");
         let empty = sweep(&p, 2, &[1.0, -1.0], &z, &[0.0, 0.0], &[], &settings()).unwrap();
-        assert!(empty.metrics.is_empty() && empty.equity.is_empty());
+        assert!(empty.metrics.is_empty() && empty.deflated.is_empty());
     }
 }
