@@ -18,12 +18,13 @@ pub mod purpose {
 
 /// The stream for `(seed, purpose, index)`.
 pub fn stream(seed: u64, purpose: u64, index: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ purpose.wrapping_mul(GAMMA));
     rng.set_stream(index);
     rng
 }
 
-/// SplitMix64's Weyl increment (2^64 over the golden ratio, made odd).
+/// 2^64 over the golden ratio, made odd: SplitMix64's Weyl increment, and the
+/// multiplier that spreads purposes apart.
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// SplitMix64's output function (Stafford's mix 13), a bijection of u64.
