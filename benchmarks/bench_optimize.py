@@ -264,6 +264,7 @@ def targets_line(
         return "all met" if met == len(values) else f"{met} of {len(values)} met"
 
     native = [r(deferred, lshade), r(immediate, lshade), r(deferred, de), r(immediate, de)]
+    vec = r(vectorised[1], vectorised[0])
     parts = []
     for name, (ours, dfr, imm, f) in scalar.items():
         cost = measure(lambda f=f: [f(np.zeros(D)) for _ in range(1000)]).per(1000).cpu
@@ -278,8 +279,7 @@ def targets_line(
         f"Rastrigin: L-SHADE {native[0]:.1f}x (deferred) and {native[1]:.1f}x (immediate), "
         f"classic DE {native[2]:.1f}x and {native[3]:.1f}x: {verdict(native, 100)}. "
         f"Same Python objective >= 10x: vectorised numpy Rastrigin (one call per generation "
-        f"on both sides) {r(vectorised[1], vectorised[0]):.1f}x: "
-        f"{verdict([r(vectorised[1], vectorised[0])], 10)}. Scalar objectives: "
+        f"on both sides) {vec:.1f}x: {verdict([vec], 10)}. Scalar objectives: "
         + "; ".join(parts)
         + ". No optimiser that calls the objective once per point can beat SciPy by more "
         "than that bound."

@@ -86,7 +86,7 @@ impl rand::TryRng for SplitMix {
 }
 
 /// A uniform draw in [0, 1) with 53 random bits.
-pub fn uniform(rng: &mut ChaCha8Rng) -> f64 {
+pub fn uniform<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
     use rand::RngExt;
     rng.random::<f64>()
 }

@@ -1,19 +1,17 @@
 //! SHADE / L-SHADE trials of one generation in three passes, for midpoint
 //! repair (the default): every draw first, in exactly the per-trial order of
-//! `step::trial`; then the transcendental parameter transforms over all
-//! trials at once (independent, so they overlap instead of waiting on one
-//! another); then the mutation, crossover and repair. The trials are bitwise
+//! `step::trial` (CR is drawn there too); then F's tangent over all trials
+//! at once (independent, so they overlap instead of waiting on one another);
+//! then the mutation, crossover and repair. The trials are bitwise
 //! those of the one-pass path (tested against it in `step.rs`).
 
-use super::step::{Generation, Params, Source, State, TERMINAL, Trials, distinct, tanpi};
-use super::step::{Method, pbest_count, pick};
+use super::step::{Generation, Params, Source, State, Trials, distinct, tanpi};
+use super::step::{Method, draw_cr, pbest_count, pick};
 
 /// What pass 1 keeps of a trial's draws.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Picks {
     slot: usize,
-    /// The standard normal of the CR draw (0 when the CR slot is terminal).
-    z: f64,
     /// The accepted uniform of the F draw.
     uf: f64,
     pbest: usize,
@@ -59,13 +57,10 @@ pub(super) fn trials<S: Source + ?Sized>(
     // Pass 1: the draws, in `step::trial`'s order; the coins go into the rows.
     let pool = n + s.archive_len();
     picks.clear();
-    for (i, coins) in t.x.chunks_exact_mut(d).enumerate() {
+    let rows = t.x.chunks_exact_mut(d).zip(t.cr.iter_mut());
+    for (i, (coins, cr)) in rows.enumerate() {
         let slot = src.index(s.mem_cr.len());
-        let z = if s.mem_cr[slot] == TERMINAL {
-            0.0
-        } else {
-            src.normal()
-        };
+        *cr = draw_cr(src, s.mem_cr[slot]);
         let uf = loop {
             let u = src.uniform();
             if accepts(u, s.mem_f[slot], thresholds[slot]) {
@@ -85,7 +80,6 @@ pub(super) fn trials<S: Source + ?Sized>(
         src.coin_uniforms(coins);
         picks.push(Picks {
             slot,
-            z,
             uf,
             pbest,
             r1,
@@ -93,15 +87,7 @@ pub(super) fn trials<S: Source + ?Sized>(
             jrand,
         });
     }
-    // Pass 2: CR and F of every trial.
-    for (cr, pk) in t.cr.iter_mut().zip(picks.iter()) {
-        let m = s.mem_cr[pk.slot];
-        *cr = if m == TERMINAL {
-            0.0
-        } else {
-            (m + 0.1 * pk.z).clamp(0.0, 1.0)
-        };
-    }
+    // Pass 2: F of every trial.
     for (f, pk) in t.f.iter_mut().zip(picks.iter()) {
         *f = (s.mem_f[pk.slot] + 0.1 * tanpi(pk.uf - 0.5)).min(1.0);
     }

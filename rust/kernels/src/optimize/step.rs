@@ -78,10 +78,10 @@ fn coin_words<T>(rng: &mut SplitMix, out: &mut [T], mut put: impl FnMut(&mut [T]
 }
 
 impl Source for SplitMix {
-    /// 53 bits: (w >> 11)·2^-53.
+    /// 53 bits: (w >> 11)·2^-53, rand's f64.
     #[inline]
     fn uniform(&mut self) -> f64 {
-        (self.next_word() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
+        crate::rng::uniform(self)
     }
 
     /// floor(w·n / 2^64), exact in integers.
@@ -456,6 +456,16 @@ pub(super) fn tanpi(v: f64) -> f64 {
     s / c
 }
 
+/// N(m, 0.1) clamped to [0, 1]; 0 without a draw for the terminal marker.
+#[inline]
+pub(super) fn draw_cr<S: Source + ?Sized>(src: &mut S, m: f64) -> f64 {
+    if m == TERMINAL {
+        0.0
+    } else {
+        (m + 0.1 * src.normal()).clamp(0.0, 1.0)
+    }
+}
+
 /// Cauchy(m, 0.1) redrawn while <= 0, truncated to 1.
 fn draw_f<S: Source + ?Sized>(src: &mut S, m: f64) -> f64 {
     loop {
@@ -634,11 +644,7 @@ fn trial<S: Source + ?Sized>(
         }
         Method::Shade | Method::Lshade => {
             let k = src.index(s.mem_cr.len());
-            let cr = if s.mem_cr[k] == TERMINAL {
-                0.0
-            } else {
-                (s.mem_cr[k] + 0.1 * src.normal()).clamp(0.0, 1.0)
-            };
+            let cr = draw_cr(src, s.mem_cr[k]);
             let f = draw_f(src, s.mem_f[k]);
             let n_best = if p.method == Method::Shade {
                 let lo = 2.0 / n as f64;
