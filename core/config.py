@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from core.errors import InvalidInput
@@ -41,6 +42,11 @@ class Settings:
     """Default timeout of a SQL explorer query (HFT_SQL_TIMEOUT_S)."""
     sql_max_rows: int = 100_000
     """Default row cap of a SQL explorer result (HFT_SQL_MAX_ROWS)."""
+    sql_memory_mb: int = 1024
+    """Memory limit of one SQL explorer query, in MB (HFT_SQL_MEMORY_MB)."""
+    trusted_proxies: str = ""
+    """Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed
+    (HFT_TRUSTED_PROXIES); empty trusts none."""
     demo_venue: bool = True
     """Start the simulated loopback venue with the app (HFT_DEMO_VENUE)."""
     hot_cache_mb: int = 256
@@ -49,6 +55,22 @@ class Settings:
     """Record every hot-tier read and bars write to this JSON-lines file (HFT_ACCESS_TRACE)."""
     access_trace_mb: int = 64
     """The access trace stops growing at this size (HFT_ACCESS_TRACE_MB)."""
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """HFT_TRUSTED_PROXIES parsed; raises InvalidInput naming a bad entry."""
+        out: list[IPv4Network | IPv6Network] = []
+        for part in self.trusted_proxies.split(","):
+            if not part.strip():
+                continue
+            try:
+                out.append(ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise InvalidInput(
+                    f"HFT_TRUSTED_PROXIES: {part.strip()!r} is not an IP address or CIDR "
+                    "(like 127.0.0.1/32 or 10.0.0.0/8)"
+                ) from None
+        return tuple(out)
 
     @property
     def lakehouse_dir(self) -> Path:
@@ -98,9 +120,11 @@ class Settings:
             "HFT_AUDIT_RETENTION_DAYS": self.audit_retention_days,
             "HFT_SQL_TIMEOUT_S": self.sql_timeout_s,
             "HFT_SQL_MAX_ROWS": self.sql_max_rows,
+            "HFT_SQL_MEMORY_MB": self.sql_memory_mb,
             "HFT_HOT_CACHE_MB": self.hot_cache_mb,
             "HFT_ACCESS_TRACE_MB": self.access_trace_mb,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise InvalidInput(f"{name} must be > 0, got {value}")
+        self.trusted_proxy_networks  # noqa: B018 (parses, raising on a bad CIDR)

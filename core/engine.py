@@ -85,6 +85,7 @@ class Engine:
                     store,
                     timeout_s=self.settings.sql_timeout_s,
                     max_rows=self.settings.sql_max_rows,
+                    memory_limit=f"{self.settings.sql_memory_mb}MB",
                 )
             return self._sql
 

@@ -17,8 +17,6 @@ Defence in layers (SECURITY.md, SQL explorer):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from sqlglot.errors import ParseError, TokenError
 from core.data.analytics import VIEWS, Pool
 from core.data.store import MarketStore
 from core.errors import InvalidInput, QueryRejected
+from core.sql_history import QueryHistory
 
 FORBIDDEN_FUNCTIONS = (
     "read_",
@@ -229,8 +228,8 @@ class SqlExplorer:
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.history_dir = history_dir or store.root / "sql_history"
+        self.queries = QueryHistory(self.history_dir)
         self._pool = Pool(store, size=2, memory_limit=memory_limit, threads=threads)
-        self._hist_lock = threading.Lock()
 
     def run(
         self,
@@ -318,10 +317,6 @@ class SqlExplorer:
         self._pool.close()
 
     # ------------------------------------------------------------ history
-    def _history_path(self, user: str) -> Path:
-        digest = hashlib.sha256(user.encode()).hexdigest()[:24]
-        return self.history_dir / f"{digest}.jsonl"
-
     def _remember(
         self,
         user: str | None,
@@ -332,38 +327,12 @@ class SqlExplorer:
         elapsed: float,
         error: str | None,
     ) -> None:
-        if not user:
-            return
-        record = {
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "sql": sql[:20_000],
-            "ok": ok,
-            "rows": rows,
-            "elapsed_ms": round(elapsed * 1000, 3),
-            "error": error,
-        }
-        path = self._history_path(user)
-        with self._hist_lock:
-            self.history_dir.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
-            lines = path.read_text(encoding="utf-8").splitlines()
-            if len(lines) > 400:
-                path.write_text("\n".join(lines[-200:]) + "\n", encoding="utf-8")
+        if user:
+            self.queries.record(user, sql, ok=ok, rows=rows, elapsed=elapsed, error=error)
 
     def history(self, user: str, limit: int = 50) -> list[dict[str, Any]]:
         """The user's most recent queries, newest first."""
-        path = self._history_path(user)
-        if not path.exists():
-            return []
-        out: list[dict[str, Any]] = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out[::-1][:limit]
+        return self.queries.recent(user, limit)
 
     def clear_history(self, user: str) -> None:
-        with self._hist_lock:
-            self._history_path(user).unlink(missing_ok=True)
+        self.queries.clear(user)
