@@ -16,7 +16,7 @@ import sys
 
 from benchmarks.common import REPORT, threads_note
 
-# COMPUTE-SPEC section 0: single-threaded ratios first. Pin every pool before the suites
+# docs/compute.md §0(d): single-threaded ratios first. Pin every pool before the suites
 # import numpy, BLAS or rayon; an explicit setting in the environment still wins.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
     os.environ.setdefault(_var, "1")

@@ -159,8 +159,9 @@ def vectorbt_rows(spreads: np.ndarray) -> tuple[list[Row], list[str]]:
     rows = [Row(f"{case}, 1 thread", t_ours, peer, t_theirs)]
     rows.append(Row(f"{case}, 2 threads", t_ours2, peer, t_theirs))
     notes = [
-        f"- vectorbt grid: {runs} backtests, scaled down from the spec's 1000 params x 100 "
-        "spreads x 5000 bars to keep the suite short; windows 20/60, z_in 1.0-3.0, z_out 0-1. "
+        f"- vectorbt grid: {runs} backtests, scaled down from the 1000 params x 100 spreads "
+        "x 5000 bars of docs/compute.md §6 to keep the suite short; windows 20/60, "
+        "z_in 1.0-3.0, z_out 0-1. "
         "vectorbt runs each window's grid as one multi-column call and computes final value, "
         "Sharpe (year_freq 252 days) and max drawdown; ours computes the full metric set. "
         "Ours runs the grid points in parallel in Rust (`workers`), the geometric and "

@@ -1,4 +1,4 @@
-"""Franke–Westerhoff simulator and MSM calibration against numpy (COMPUTE-SPEC 2).
+"""Franke–Westerhoff simulator and MSM calibration against numpy (docs/compute.md §2).
 
 Peers: the per-path Python loop an ABM researcher writes first, the same loop
 compiled with numba.njit (compile time reported apart), and a loop over time
@@ -219,7 +219,8 @@ def calibration_rows(r: np.ndarray) -> tuple[list[DualRow], list[str]]:
     notes = [
         f"- Same weight matrix on both sides. scipy DE + numpy J: {sp.nfev} evaluations, "
         f"J = {sp.fun:.2f}; ours (L-SHADE + Rust J): {ours.nfev} evaluations, J = {ours.J:.2f}.",
-        f"- Full calibration to S&P 500 1999–2018 at the spec defaults (S=50, budget 3000, "
+        f"- Full calibration to S&P 500 1999–2018 at the defaults of docs/compute.md §2 "
+        f"(S=50, budget 3000, "
         f"block bootstrap 250/2000, 2 threads): wall {fmt_s(t_full.wall)} "
         f"(CPU {fmt_s(t_full.cpu)}), J = {full.J:.2f}, "
         f"J-test {full.j_stat:.1f} on {full.dof} dof (p = {full.p_value:.3g}); "

@@ -1,4 +1,4 @@
-"""Gaussian HMM (COMPUTE-SPEC 1) against hmmlearn 0.3.3 in the same process.
+"""Gaussian HMM (docs/compute.md §1) against hmmlearn 0.3.3 in the same process.
 
 EM is timed at an equal iteration count from the same starting point
 (hmmlearn's own `_init` with random_state=0; `init_params=""`,

@@ -1,8 +1,8 @@
-"""MFG solver (COMPUTE-SPEC 5) against the numpy + scipy peers of the same scheme.
+"""MFG solver (docs/compute.md §5) against the numpy + scipy peers of the same scheme.
 
 Both sides run the same grid and the same number of fixed-point iterations (a tolerance of
 1e-300 makes every run use exactly `max_iter`). Peers: one `scipy.sparse.linalg.spsolve`
-per time step (the spec's anchor) and one `scipy.linalg.solve_banded` per time step.
+per time step (the anchor of docs/compute.md §5) and one `scipy.linalg.solve_banded` per time step.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def run() -> str:
             Row(
                 "problem A (361, 400), 4 iterations",
                 median_time(lambda: _ours(361, 400, 4)),
-                "numpy + spsolve (spec anchor)",
+                "numpy + spsolve (anchor, docs/compute.md §5)",
                 median_time(lambda: _peer(361, 400, 4, "spsolve")),
             )
         )
@@ -87,7 +87,7 @@ def run() -> str:
         banded_cpu = cpu_time(lambda: _peer(361, 400, iters, "banded"), repeats=3)
         notes.append(
             f"One full spsolve run at (361, 400) with {iters} iterations took {fmt_s(sp_full)} "
-            f"wall, {fmt_s(sp_cpu)} CPU (single run; the spec measured about 25 s). "
+            f"wall, {fmt_s(sp_cpu)} CPU (single run; docs/compute.md §5 records about 25 s). "
             f"Ours: {fmt_s(ours_full)} wall, {fmt_s(ours_cpu)} CPU. "
             f"Ratio {sp_full / ours_full:.0f}× by wall time, {sp_cpu / ours_cpu:.0f}× by CPU time."
         )

@@ -1,4 +1,4 @@
-"""DE / L-SHADE against scipy.optimize.differential_evolution (COMPUTE-SPEC 4).
+"""DE / L-SHADE against scipy.optimize.differential_evolution (docs/compute.md §4).
 
 Equal budgets, polish=False, tol=0, atol=0; evaluated points are counted with a
 wrapper (SciPy's nfev counts calls in vectorised mode). Times are per evaluated

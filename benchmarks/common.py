@@ -1,4 +1,4 @@
-"""Timing protocol shared by every benchmark (COMPUTE-SPEC section 0).
+"""Timing protocol shared by every benchmark (docs/compute.md §0(d)).
 
 One warm-up call, then the median of at least 5 repeats with perf_counter;
 peer and HFThot run in the same process, and ratios are peer / ours.

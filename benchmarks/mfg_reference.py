@@ -1,6 +1,6 @@
-"""A numpy + scipy peer of the MFG scheme in rust/kernels/src/mfg (COMPUTE-SPEC 5).
+"""A numpy + scipy peer of the MFG scheme in rust/kernels/src/mfg (docs/compute.md §5).
 
-This is the spec's speed anchor and an independent implementation for the
+This is the speed anchor of docs/compute.md §5 and an independent implementation for the
 tests: the same grid, the same implicit upwind HJB (policy lagged, node controls),
 the same adjoint Fokker–Planck (the transposed HJB generator), mu = sum(nu m^n) dx,
 and the same damped Picard / fictitious-play loop, but written with numpy

@@ -2,7 +2,7 @@
 
 L-SHADE (ours, lshade2014) against SciPy's differential_evolution (best1bin, popsize 15,
 latinhypercube, deferred, polish=False, tol=0) at equal budgets on the six functions of
-COMPUTE-SPEC 4 and on a few CEC 2014 functions, D = 10, 10^4·D evaluations. Every run
+docs/compute.md §4 and on a few CEC 2014 functions, D = 10, 10^4·D evaluations. Every run
 records (evaluations used, best-so-far error) after each generation; the evaluations to
 reach each target 1e1..1e-8 give the ECDF (fraction of (run, target) pairs reached
 against evaluations / D), drawn as an SVG beside REPORT.md. The runs are independent and

@@ -8,7 +8,7 @@ so an acknowledged write is on disk and a failed one raises.
 
 Personal columns (username, email, ip, user agent, ...) are kept out of Delta file
 statistics with `delta.dataSkippingStatsColumns`, so `_delta_log` never holds them; after
-erasure and a vacuum no file under the root contains them (SECURITY.md, Art. 17).
+erasure and a vacuum no file under the root contains them (docs/security.md, Art. 17).
 """
 
 from __future__ import annotations

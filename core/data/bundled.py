@@ -1,6 +1,6 @@
 """Real market history that ships inside PyPI packages, usable with no network.
 
-Sources (COMPUTE-SPEC section 7): `arch.data` (S&P 500 and NASDAQ Composite,
+Sources (docs/compute.md §7): `arch.data` (S&P 500 and NASDAQ Composite,
 daily 1999-2018) and `backtesting.test` (GOOG daily 2004-2013, EUR/USD hourly
 2017-2018). Timestamps are taken as UTC (the packages store naive stamps; the
 daily ones are dates). Everything is returned in the BARS schema with

@@ -51,7 +51,7 @@ def hand_states(z: np.ndarray, z_in: float, z_out: float) -> list[float]:
 
 
 def hand_backtest(p: np.ndarray, w: np.ndarray, u: list[float], c: float, k: float) -> dict:
-    """The spec's timing and cost rules written as a plain loop (exact sums via fsum)."""
+    """docs/compute.md §6 timing and cost rules written as a plain loop (exact sums via fsum)."""
     eq, pnl_l, cost_l, notional = [], [], [], []
     flows, prev_u, prev_s = [k], 0.0, None
     for t in range(p.shape[0]):

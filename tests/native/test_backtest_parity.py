@@ -1,4 +1,4 @@
-"""Parity with backtesting.py 0.6.6 on GOOG (COMPUTE-SPEC 6, oracle 3).
+"""Parity with backtesting.py 0.6.6 on GOOG (docs/compute.md §6.3).
 
 backtesting.py runs with trade_on_close=True and finalize_trades=True; our engine runs in
 units="integer", close-execution mode with close_at_end=True. Two bookkeeping differences

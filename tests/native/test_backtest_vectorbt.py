@@ -1,4 +1,4 @@
-"""vectorbt as a second oracle for the multi-leg backtest (COMPUTE-SPEC 6, oracle 4).
+"""vectorbt as a second oracle for the multi-leg backtest (docs/compute.md §6.4).
 
 Our positions (spread units u) become per-leg target amounts u * w_i, and vectorbt's
 `Portfolio.from_orders(size_type="targetamount", cash_sharing=True, group_by=True)` fills

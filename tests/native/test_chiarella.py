@@ -24,7 +24,7 @@ def sp500() -> np.ndarray:
 
 
 def np_path(p: ch.ChiarellaParams, shocks: np.ndarray, t: int) -> dict[str, np.ndarray]:
-    """The reference recursion (COMPUTE-SPEC 2c), one path, plain Python floats."""
+    """The reference recursion (docs/compute.md §2(c)), one path, plain Python floats."""
     price = prev = x = mom = pstar = 0.0
     # ma_tanh: the last ma_window log-prices including p_t, padded with p_0 = 0.
     window = [0.0] * p.ma_window
@@ -148,7 +148,7 @@ def test_moment_functions_match_scipy_and_statsmodels() -> None:
     m = ch.moments(r)
     want = [np.mean(np.abs(r)), f.hill, ref_r[1], *(ref_a[j] for j in (1, 5, 10, 25, 50, 100))]
     np.testing.assert_allclose(m, want, rtol=1e-12)
-    # the bundled S&P 500 facts quoted in the spec
+    # the bundled S&P 500 facts quoted in docs/compute.md §2.4
     assert f.kurtosis == pytest.approx(11.2, abs=0.05)
     assert f.hill == pytest.approx(2.93, abs=0.01)
 
@@ -371,7 +371,7 @@ def test_msm_recovers_synthetic_truth() -> None:
 
 @pytest.mark.slow
 def test_msm_recovers_identified_parameters_on_average() -> None:
-    """COMPUTE-SPEC 2, oracle 5(c): sigma_f, sigma_c and alpha_n within 15%, averaged over
+    """docs/compute.md §2.5(c): sigma_f, sigma_c and alpha_n within 15%, averaged over
     synthetic datasets. phi, chi and alpha_p are weakly identified and stay fixed at the truth:
     left free, they drift along a ridge that drags sigma_c and alpha_n with them (measured with
     all six free, 12 paths of 6866 days: sigma_c +26% +- 10% on average, and a single 30000-day

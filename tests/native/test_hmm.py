@@ -43,7 +43,7 @@ def test_sp500_two_states_invariants() -> None:
     np.testing.assert_allclose(m.transmat.sum(axis=1), 1.0, atol=1e-12)
     assert m.state_vol[0] < m.state_vol[1]
     np.testing.assert_allclose(m.state_vol, [0.685, 1.806], atol=2e-3)
-    # spec 1, oracle 3 table (values rounded to 3 digits there)
+    # docs/compute.md §1.3 table (values rounded to 3 digits there)
     np.testing.assert_allclose(np.diag(m.transmat), [0.988, 0.978], atol=1e-3)
     np.testing.assert_allclose(m.log_likelihood, m.score(r), rtol=1e-10)
     assert np.all(np.diff(m.history) >= -1e-8 * np.abs(m.history[:-1]))
@@ -124,8 +124,8 @@ def test_two_features_lengths_and_covariance_types() -> None:
 
 
 def test_sp500_three_states_match_the_reference_table() -> None:
-    """COMPUTE-SPEC 1, oracle 3: K=3 reaches log L -6900.738 with state sds 0.548, 1.167,
-    2.665 and diag A 0.979, 0.973, 0.969 (rounded to 3 digits in the spec)."""
+    """docs/compute.md §1.3: K=3 reaches log L -6900.738 with state sds 0.548, 1.167,
+    2.665 and diag A 0.979, 0.973, 0.969 (rounded to 3 digits there)."""
     m = fit_hmm(sp500(), 3, covariance_type="diag", seed=0)
     assert m.log_likelihood >= -6900.738 - 1e-6 * 6900.738
     np.testing.assert_allclose(m.state_vol, [0.548, 1.167, 2.665], atol=2e-3)
@@ -134,7 +134,7 @@ def test_sp500_three_states_match_the_reference_table() -> None:
 
 @pytest.mark.slow
 def test_bic_across_k_on_sp500() -> None:
-    """Spec reference (5 hmmlearn restarts): log L >= -8069.906, -7131.654, -6900.738 and
+    """Reference (5 hmmlearn restarts): log L >= -8069.906, -7131.654, -6900.738 and
     -6865.976 for K = 1..4, BIC 13920.80 at K = 3. Those are lower bounds. Our restarts
     find a better K=4 optimum (about -6852.5, BIC about 13901), so on this data BIC
     prefers K=4 once K=4 is fitted well; we assert the bounds and the argmin, not K=3."""
@@ -184,7 +184,7 @@ def test_simulation_viterbi_accuracy(sds: list[float]) -> None:
 
 @pytest.mark.slow
 def test_simulation_recovery_within_4_se() -> None:
-    """200 simulated replications (COMPUTE-SPEC 1, oracle 6) give the SE; every parameter's
+    """200 simulated replications (docs/compute.md §1.6) give the SE; every parameter's
     mean is unbiased within 4 SE / sqrt(R), and at least 99% of single fits lie within 4 SE
     of the truth (a label switch or a fit stuck in a poor optimum would break this)."""
     true = truth([0.5, 1.5])

@@ -1,4 +1,4 @@
-"""HMM against independent oracles: hmmlearn 0.3.3 and statsmodels (COMPUTE-SPEC 1, 8)."""
+"""HMM against independent oracles: hmmlearn 0.3.3 and statsmodels (docs/compute.md §1, §8)."""
 
 from __future__ import annotations
 

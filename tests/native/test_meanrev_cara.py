@@ -1,4 +1,4 @@
-"""CARA-optimal OU positions (COMPUTE-SPEC 3b) against a Riccati ODE evaluation."""
+"""CARA-optimal OU positions (docs/compute.md §3b) against a Riccati ODE evaluation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Johansen critical values and rank, k_ar_diff = 0 parity, ADF (COMPUTE-SPEC 3c diagnostics)."""
+"""Johansen critical values and rank, k_ar_diff = 0 parity, ADF (docs/compute.md §3c(g))."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OU estimation (COMPUTE-SPEC 3a) against statsmodels OLS/AutoReg/ARIMA and simulation."""
+"""OU estimation (docs/compute.md §3a) against statsmodels OLS/AutoReg/ARIMA and simulation."""
 
 from __future__ import annotations
 

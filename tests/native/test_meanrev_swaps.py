@@ -1,4 +1,4 @@
-"""1-in-1-out swap refinement of sparse mean-reverting portfolios (COMPUTE-SPEC 3c, 3)."""
+"""1-in-1-out swap refinement of sparse mean-reverting portfolios (docs/compute.md §3c(c))."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_swaps_reach_brute_force_where_greedy_is_suboptimal(prices: np.ndarray, 
 def test_swaps_at_k2_improve_greedy_but_can_stop_at_a_local_optimum(
     seed: int, start: list[int], local: list[int], optimum: tuple[int, ...]
 ) -> None:
-    """Data like the spec's k = 2 case (greedy stuck near nu = 0.98): one-swap local
+    """Data like docs/compute.md §3c.2's k = 2 case (greedy stuck near nu = 0.98): one-swap local
     search improves a lot but is not guaranteed to find the global optimum."""
     s = factor_data(seed=seed)
     m, g, _ = oracle_mg(s, jitter=1e-8)

@@ -1,4 +1,4 @@
-"""Problem A (Cardaliaguet–Lehalle trade crowding) against its closed form, COMPUTE-SPEC 5."""
+"""Problem A (Cardaliaguet–Lehalle trade crowding) against its closed form, docs/compute.md §5.1."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from core.analytics import mfg
 
 P = mfg.CrowdingParams()
 
-# Spec's measured errors at (361, 400) with its numpy prototype; ours must be below 2x.
+# Reference errors at (361, 400) of a numpy prototype (docs/compute.md §5.1); ours must be below 2x.
 SPEC_361 = {"E": 5.71e-3, "mu": 2.9e-2, "V": 5.0e-3, "L1_T": 0.24}
 
 

@@ -1,4 +1,4 @@
-"""L-SHADE at D = 30 against our own recorded baseline (COMPUTE-SPEC 4, oracle 3).
+"""L-SHADE at D = 30 against our own recorded baseline (docs/compute.md §4.3).
 
 The baseline (51 seeds per function, 10^4·D evaluations, CEC rule: errors <= 1e-8
 count as 0) lives in tests/data/lshade_d30_baseline.csv. Re-record it with

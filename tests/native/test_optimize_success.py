@@ -1,6 +1,6 @@
-"""Performance oracle over 25 seeds (COMPUTE-SPEC 4): L-SHADE at D = 10, 1e5 evaluations.
+"""Performance oracle over 25 seeds (docs/compute.md §4.3): L-SHADE at D = 10, 1e5 evaluations.
 
-The spec's threshold is 9/10 per function; over 25 seeds we require >= 22/25 (88%;
+The 10-seed threshold is 9/10 per function; over 25 seeds we require >= 22/25 (88%;
 griewank measured 23/25 and 24/25 with two builds of the optimiser). The
 unimodal CEC 2014 functions F1..F3 (our Rust port, natively evaluated) are solved
 to 1e-8 in every run in the L-SHADE paper; we require >= 24/25.

@@ -1,4 +1,4 @@
-"""SDP relaxation oracle for sparse mean-reverting portfolios (COMPUTE-SPEC 3c, 5)."""
+"""SDP relaxation oracle for sparse mean-reverting portfolios (docs/compute.md §3c(e))."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-//! Bindings: Vectorised backtest of the mean-reversion signal with costs (COMPUTE-SPEC 6).
+//! Bindings: Vectorised backtest of the mean-reversion signal with costs (docs/compute.md §6).
 
 use kernels::backtest::sweep::{self, Point, Settings};
 use kernels::backtest::{self, metrics, stats};

@@ -1,5 +1,5 @@
 //! Bindings: the CEC 2014 suite (F1..F30) as a batch objective and as a
-//! Rust-native objective for the optimiser (COMPUTE-SPEC 4).
+//! Rust-native objective for the optimiser (docs/compute.md §4).
 
 use std::sync::Arc;
 

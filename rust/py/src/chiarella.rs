@@ -1,4 +1,4 @@
-//! Bindings: Franke–Westerhoff / Chiarella agent model, stylized facts and MSM (COMPUTE-SPEC 2).
+//! Bindings: Franke–Westerhoff / Chiarella agent model, stylized facts, MSM (docs/compute.md §2).
 
 use kernels::Result as KResult;
 use kernels::chiarella::facts;

@@ -1,4 +1,4 @@
-//! Bindings: Gaussian hidden Markov model: EM, Viterbi, restarts (COMPUTE-SPEC 1).
+//! Bindings: Gaussian hidden Markov model: EM, Viterbi, restarts (docs/compute.md §1).
 //!
 //! x arrives as a C-contiguous (n, d) float64 array; parameters as flat
 //! float64 arrays (covars always k full d x d matrices). Results come back

@@ -1,5 +1,5 @@
 //! Bindings: Mean reversion: OU estimation, CARA and power-utility positions, sparse portfolios
-//! (COMPUTE-SPEC 3).
+//! (docs/compute.md §3).
 
 use kernels::meanrev::cara::{self, Horizon, OuParams};
 use kernels::meanrev::ou::{self, OuFit};

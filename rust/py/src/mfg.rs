@@ -1,4 +1,4 @@
-//! Bindings: 1-D mean-field game solver, HJB + Fokker–Planck (COMPUTE-SPEC 5).
+//! Bindings: 1-D mean-field game solver, HJB + Fokker–Planck (docs/compute.md §5).
 //!
 //! The solve runs with the GIL released; the progress callback re-attaches only for its
 //! own calls: after the first iteration, then at most every `report_every` seconds.

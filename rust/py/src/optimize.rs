@@ -1,4 +1,4 @@
-//! Bindings: Differential evolution, SHADE and L-SHADE with benchmark functions (COMPUTE-SPEC 4).
+//! Bindings: DE, SHADE and L-SHADE with benchmark functions (docs/compute.md §4).
 //!
 //! The optimiser runs with the GIL released; a Python objective or progress
 //! callback re-attaches only for its own calls.

@@ -1,4 +1,4 @@
-//! Performance metrics of a backtest ledger (COMPUTE-SPEC 6).
+//! Performance metrics of a backtest ledger (docs/compute.md §6).
 //!
 //! Returns: equity mode `r[t] = E[t] / E[t-1] - 1`, fixed-capital mode
 //! `r[t] = (PnL[t] - C[t]) / K`, for t = 1..T-1. Sharpe is arithmetic:

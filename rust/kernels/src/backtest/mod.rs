@@ -1,4 +1,4 @@
-//! Vectorised backtest of the mean-reversion signal with costs (COMPUTE-SPEC 6).
+//! Vectorised backtest of the mean-reversion signal with costs (docs/compute.md §6).
 //!
 //! Timing: `u[t]` is the number of spread units held after the close of bar t.
 //! It earns `u[t] (s[t+1] - s[t])` on the next bar (no look-ahead) and pays
@@ -101,7 +101,7 @@ pub fn band_states(
     Ok(z.iter().map(|&zt| bands.step(zt)).collect())
 }
 
-/// A running sum with Kahan compensation, for equity over long series (COMPUTE-SPEC 6).
+/// A running sum with Kahan compensation, for equity over long series (docs/compute.md §6).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Kahan {
     sum: f64,

@@ -1,5 +1,5 @@
 //! backtesting.py's geometric Sharpe and the deflated Sharpe ratio (Bailey & López de
-//! Prado 2014), as the numpy definitions compute them (COMPUTE-SPEC 6).
+//! Prado 2014), as the numpy definitions compute them (docs/compute.md §6).
 //!
 //! Every sum is numpy's pairwise summation (`pairwise`), so sums and moments are the bits
 //! numpy gives for the same values. log1p and exp come from libm, which can differ from

@@ -1,4 +1,4 @@
-//! Parameter sweep of the band rule over a (window, z_in, z_out, cost) grid (COMPUTE-SPEC 6).
+//! Parameter sweep of the band rule over a (window, z_in, z_out, cost) grid (docs/compute.md §6).
 //!
 //! Each grid point runs the single-run pipeline (band_states -> units -> ledger ->
 //! metrics::compute) in the same arithmetic, so its results are bitwise those of one

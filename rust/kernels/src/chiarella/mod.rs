@@ -1,4 +1,4 @@
-//! Franke–Westerhoff / Chiarella agent model, stylized facts and MSM (COMPUTE-SPEC 2).
+//! Franke–Westerhoff / Chiarella agent model, stylized facts and MSM (docs/compute.md §2).
 //!
 //! Each simulated path draws its shocks from its own stream
 //! `(seed, SIM_PATH, path)`, so paths do not depend on thread count and

@@ -62,7 +62,7 @@ pub(super) fn initial_params(
                 })
                 .collect();
             let mut startprob = vec![1.0 / k as f64; k];
-            // Deviation from the spec's fixed sticky start: odd restarts draw the
+            // Deviation (docs/compute.md §1(a)): odd restarts draw the
             // chain from Dirichlet(1/K) like hmmlearn. With K >= 4 on returns the
             // sticky start alone keeps landing in one local optimum.
             if restart % 2 == 1 {

@@ -1,5 +1,5 @@
 //! Emission densities, the scaled forward-backward pass (with a log-space
-//! fallback), and Viterbi (COMPUTE-SPEC 1, E-step and numerics).
+//! fallback), and Viterbi (docs/compute.md §1, E-step and numerics).
 #![allow(clippy::needless_range_loop)] // index loops read like the maths here
 
 use std::cell::RefCell;

@@ -8,7 +8,7 @@
 //! Covariance sums are taken about the current means c (one pass):
 //! S = sum g (x - c)(x - c)^T, and the M-step subtracts N (mu - c)(mu - c)^T.
 //! Since mu moves little per iteration this keeps the accuracy of a centred
-//! two-pass sum (COMPUTE-SPEC 1 numerics) without a second pass.
+//! two-pass sum (docs/compute.md §1, numerics) without a second pass.
 
 #![allow(clippy::needless_range_loop)] // index loops read like the maths here
 

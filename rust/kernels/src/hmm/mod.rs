@@ -1,4 +1,4 @@
-//! Gaussian hidden Markov model: EM, Viterbi, restarts (COMPUTE-SPEC 1).
+//! Gaussian hidden Markov model: EM, Viterbi, restarts (docs/compute.md §1).
 //!
 //! Data are row-major n x d slices split into sequences by `lengths`.
 //! Covariances are always passed and returned as k full d x d matrices;

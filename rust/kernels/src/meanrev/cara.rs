@@ -1,4 +1,4 @@
-//! Optimal position in an OU spread under CARA utility (COMPUTE-SPEC 3b).
+//! Optimal position in an OU spread under CARA utility (docs/compute.md §3b).
 //!
 //! With `dW = q dX` and utility `-exp(-gamma W_T)` the HJB is solved by
 //! `f(tau, x) = theta^2 tau (x - mu)^2 / (2 sigma^2) + theta^2 tau^2 / 4`, giving

@@ -1,4 +1,4 @@
-//! Mean reversion: OU estimation, CARA and power-utility positions, sparse portfolios (COMPUTE-SPEC 3).
+//! Mean reversion: OU, CARA and power-utility positions, sparse portfolios (docs/compute.md §3).
 
 pub mod cara;
 pub mod linalg;

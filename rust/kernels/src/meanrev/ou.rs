@@ -1,4 +1,4 @@
-//! Ornstein–Uhlenbeck estimation with the exact discretisation (COMPUTE-SPEC 3a).
+//! Ornstein–Uhlenbeck estimation with the exact discretisation (docs/compute.md §3a).
 //!
 //! `dX = theta (mu - X) dt + sigma dW` is the AR(1) `x_t = a + b x_{t-1} + e_t`
 //! with `b = exp(-theta dt)`, `a = mu (1 - b)`, `var(e) = sigma^2 (1 - b^2) / (2 theta)`.

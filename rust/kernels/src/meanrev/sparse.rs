@@ -1,4 +1,4 @@
-//! Sparse mean-reverting portfolios (d'Aspremont 2011; COMPUTE-SPEC 3c).
+//! Sparse mean-reverting portfolios (d'Aspremont 2011; docs/compute.md §3c).
 //!
 //! Minimise the Box–Tiao predictability `nu(w) = w' M w / w' G w` subject to
 //! `card(w) <= k`, with `M = B G B'` from a VAR(1) and `G` the lag-0 covariance.

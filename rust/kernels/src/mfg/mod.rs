@@ -1,4 +1,4 @@
-//! 1-D mean-field game solver: HJB backward + Fokker–Planck forward (COMPUTE-SPEC 5).
+//! 1-D mean-field game solver: HJB backward + Fokker–Planck forward (docs/compute.md §5).
 //!
 //! The agent maximises `E[∫ (-κν² - φx² + f1(t)x + f0(t)) dt + G(x_T)]` with
 //! `dX = ν dt + sqrt(2ε) dB` and `G = -g2 x² + g1 x + g0`; the mean-field object sets

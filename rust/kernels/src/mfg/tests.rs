@@ -84,7 +84,7 @@ fn hjb_and_fp_are_exactly_dual() {
 fn matches_the_closed_form_terminal_mean_roughly() {
     let (grid, p, m0) = problem_a();
     let s = run(&grid, &p, &m0, 0.0, &picard());
-    // E(T) = 0.043484 and E'(0) = -1.835295 (COMPUTE-SPEC 5); first order on a coarse grid.
+    // E(T) = 0.043484 and E'(0) = -1.835295 (docs/compute.md §5); first order on a coarse grid.
     assert!(
         (s.mean[grid.nt] - 0.043484).abs() < 0.03,
         "{}",

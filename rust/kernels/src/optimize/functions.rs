@@ -1,4 +1,4 @@
-//! The six benchmark functions of COMPUTE-SPEC 4 (minimum 0 for each).
+//! The six benchmark functions of docs/compute.md §4 (minimum 0 for each).
 
 use crate::error::{Result, invalid};
 use std::f64::consts::{E, PI};

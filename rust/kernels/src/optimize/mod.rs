@@ -1,4 +1,4 @@
-//! Differential evolution, SHADE and L-SHADE with benchmark functions (COMPUTE-SPEC 4).
+//! Differential evolution, SHADE and L-SHADE with benchmark functions (docs/compute.md §4).
 //!
 //! Evaluation is generation-synchronous: all trials of a generation are built
 //! from that generation's own stream `(seed, DE_GENERATION, g + 1)`, evaluated
@@ -41,7 +41,7 @@ impl Preset {
     }
 }
 
-/// What the caller asks for; `None` fields take the spec defaults.
+/// What the caller asks for; `None` fields take the defaults of docs/compute.md §4.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub method: Method,
