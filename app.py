@@ -24,14 +24,49 @@ if __name__ == "__main__":
     user_menu(user)
     st.navigation(build_pages(user.role if user else None)).run()
 else:
-    from streamlit import config
+    from pathlib import Path
+
+    from starlette.middleware import Middleware
+    from streamlit import config, file_util
     from streamlit.runtime.pages_manager import PagesManager
 
-    from pages._shared.session_cookie import routes
+    from core.config import Settings
+    from pages._shared.http_guard import (
+        SESSION_BODY_LIMIT,
+        BodyLimit,
+        SecurityHeaders,
+        content_security_policy,
+        inline_script_hashes,
+    )
+    from pages._shared.session_cookie import route_path, routes
 
     # A folder named pages/ next to the main script switches Streamlit to its old automatic
     # multipage mode until the first st.navigation call: a fresh server's first visit to, say,
     # /admin_users would list every file in pages/ and skip this router. Navigation is
     # always ours, so turn that mode off before the first session starts.
     PagesManager.uses_pages_directory = False
-    app = st.App(__file__, routes=routes(config.get_option("server.baseUrlPath") or ""))
+    base_url_path = config.get_option("server.baseUrlPath") or ""
+    # st.App puts its `middleware` outside Streamlit's own, so these two wrap every HTTP
+    # response of the process: the page, static assets, health, component files, our route,
+    # and WebSocket handshake refusals. The CSP allows the one inline script of Streamlit's
+    # index.html by its hash, computed from the installed copy so an upgrade keeps working.
+    # Note: under `streamlit run`, uvicorn itself rewrites the scheme and client address from
+    # X-Forwarded-Proto/-For for peers in FORWARDED_ALLOW_IPS (default: loopback) before any
+    # middleware runs; set it to the same CIDRs as HFT_TRUSTED_PROXIES (docs/security.md).
+    index_html = Path(file_util.get_static_dir(), "index.html").read_text(encoding="utf-8")
+    app = st.App(
+        __file__,
+        routes=routes(base_url_path),
+        middleware=[
+            Middleware(
+                SecurityHeaders,
+                csp=content_security_policy(inline_script_hashes(index_html)),
+                trusted_proxies=Settings.from_env().trusted_proxy_networks,
+            ),
+            Middleware(
+                BodyLimit,
+                base_url_path=base_url_path,
+                limits={route_path(base_url_path): SESSION_BODY_LIMIT},
+            ),
+        ],
+    )

@@ -58,9 +58,15 @@ def fresh_engine(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init_without_pages_dir)
+    # The shipped config hides error details from users; a failing test wants them.
+    from streamlit import config
+
+    previous = config.get_option("client.showErrorDetails")
+    config.set_option("client.showErrorDetails", "full")
     st.cache_resource.clear()
     yield
     st.cache_resource.clear()
+    config.set_option("client.showErrorDetails", previous)
 
 
 @dataclass(frozen=True, slots=True)
