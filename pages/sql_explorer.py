@@ -5,6 +5,7 @@ import io
 import streamlit as st
 
 from core import QueryRejected
+from core.errors import InvalidInput
 from core.sql import EXAMPLES
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
@@ -34,7 +35,12 @@ def use_sql(sql: str) -> None:
 schema_col, editor_col = st.columns([1, 3])
 with schema_col:
     st.subheader("Schema")
-    for view, columns in explorer.schema().items():
+    try:
+        schema = explorer.schema()
+    except QueryRejected as exc:
+        schema = {}
+        st.error(f"Schema unavailable: {exc}")
+    for view, columns in schema.items():
         with st.expander(view, expanded=view == "bars"):
             st.dataframe(
                 {"column": [c for c, _ in columns], "type": [t for _, t in columns]},
@@ -71,15 +77,22 @@ with editor_col:
             st.session_state.pop(RESULT_KEY, None)
             if exc.reason == "timeout":
                 st.error(f"Timed out: {exc}")
+            elif exc.reason == "memory":
+                st.error(f"Too much memory: {exc}")
             elif exc.reason == "error":
                 st.error(f"Query failed: {exc}")
             else:
                 st.error(f"Refused: {exc}")
+        except InvalidInput as exc:
+            st.session_state.pop(RESULT_KEY, None)
+            st.error(f"Invalid input: {exc}")
 
     result = st.session_state.get(RESULT_KEY)
     if result is not None:
         note = " (cut at the row cap)" if result.truncated else ""
         st.success(f"{result.frame.height:,} rows in {result.elapsed_s * 1000:.1f} ms{note}")
+        for change in result.notes:
+            st.info(f"Note: {change}")
         st.dataframe(result.frame, width="stretch", hide_index=True)
         parquet = io.BytesIO()
         result.frame.write_parquet(parquet)

@@ -37,6 +37,8 @@ def run(args: Any) -> int:
         else:
             with pl.Config(tbl_rows=args.show, tbl_cols=-1, fmt_str_lengths=40):
                 print(frame)
+        for change in result.notes:
+            print(f"note: {change}", file=sys.stderr)
         note = " (truncated at the row cap)" if result.truncated else ""
         print(f"{frame.height} row(s) in {result.elapsed_s * 1000:.1f} ms{note}", file=sys.stderr)
     finally:

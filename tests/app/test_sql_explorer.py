@@ -49,3 +49,31 @@ def test_viewer_is_turned_away(app_as: AppAs) -> None:
     at = app_as("viewer", PAGE).run(timeout=120)
     assert any("analyst" in e.value for e in at.error)
     assert not any(b.label == "Run query" for b in at.button)
+
+
+@pytest.mark.parametrize(
+    ("sql", "needle"),
+    [
+        ("SELEC 1", "could not parse"),
+        ("SELECT " + "(" * 45 + "1" + ")" * 45, "flatten"),
+        (
+            'SELECT y.* FROM (WITH "duckdb_views" AS (SELECT 1 AS a) SELECT a FROM '
+            '"duckdb_views") x, "duckdb_views" y',
+            "unknown table",
+        ),
+    ],
+)
+def test_failures_are_clean_messages(app_as: AppAs, sql: str, needle: str) -> None:
+    at = app_as("analyst", PAGE).run(timeout=120)
+    run_sql(at, sql)
+    assert not at.exception
+    assert any(needle in e.value for e in at.error)
+    assert not any("Traceback" in e.value or "/market/" in e.value for e in at.error)
+
+
+def test_duplicate_columns_are_renamed_with_a_note(app_as: AppAs) -> None:
+    at = app_as("analyst", PAGE).run(timeout=120)
+    run_sql(at, "SELECT * FROM bars a, bars b LIMIT 1")
+    assert not at.exception
+    assert any("close_2" in i.value for i in at.info)
+    assert "close_2" in list(at.dataframe[-1].value.columns)

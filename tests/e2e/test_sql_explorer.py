@@ -24,5 +24,13 @@ def test_run_a_query_in_chromium(server: Server, page: Page) -> None:
     page.get_by_role("button", name="Run query").click()
     wait_app_idle(page, timeout_ms=60_000)
     expect(page.get_by_text("Refused: table function read_csv()")).to_be_visible(timeout=30_000)
+    editor.fill("SELECT * FROM bars a, bars b LIMIT 1")
+    page.get_by_role("button", name="Run query").click()
+    wait_app_idle(page, timeout_ms=60_000)
+    expect(page.get_by_text("renamed to 'close_2'")).to_be_visible(timeout=30_000)
+    editor.fill("SELECT " + "(" * 45 + "1" + ")" * 45)
+    page.get_by_role("button", name="Run query").click()
+    wait_app_idle(page, timeout_ms=60_000)
+    expect(page.get_by_text("Refused: the query nests parentheses")).to_be_visible(timeout=30_000)
     assert page.get_by_test_id("stException").count() == 0
     assert screenshot(page, "sql_explorer").stat().st_size > 10_000

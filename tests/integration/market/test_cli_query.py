@@ -24,3 +24,15 @@ def test_query_prints_writes_and_refuses(
     capsys.readouterr()
     assert main(["query", "SELECT * FROM read_csv('/etc/passwd')"]) == 1
     assert "read_csv" in capsys.readouterr().err
+
+
+def test_query_errors_and_renames_are_reported(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["query", "SELEC 1"]) == 1
+    err = capsys.readouterr().err
+    assert "could not parse" in err
+    assert str(data_dir) not in err
+    assert main(["query", "SELECT 1 AS x, 2 AS x"]) == 0
+    out = capsys.readouterr()
+    assert "renamed to 'x_2'" in out.err

@@ -1,4 +1,4 @@
-"""The SQL explorer refuses everything SECURITY.md lists, clearly, and stays responsive."""
+"""The SQL explorer refuses everything docs/security.md lists, clearly, and stays responsive."""
 
 from __future__ import annotations
 
