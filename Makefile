@@ -24,8 +24,9 @@ $(VENV)/.native: $(VENV)/.deps $(RUST_SRC)
 
 install: $(VENV)/.native
 
+# uvicorn trusts forwarded headers only from the proxies we trust (none by default).
 run: install
-	$(BIN)/streamlit run app.py --server.address=127.0.0.1 --server.port=$(PORT) \
+	FORWARDED_ALLOW_IPS="$${HFT_TRUSTED_PROXIES:-}" $(BIN)/streamlit run app.py --server.address=127.0.0.1 --server.port=$(PORT) \
 		--server.headless=true --browser.gatherUsageStats=false
 
 system-deps:

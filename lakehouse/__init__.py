@@ -9,6 +9,7 @@ Never imports streamlit or core. Start with::
 
 from lakehouse.auth import LakehouseAuthBackend
 from lakehouse.client import LakehouseClient
+from lakehouse.devices import LoginResult
 from lakehouse.errors import (
     AccountDisabled,
     AuditWriteError,
@@ -44,6 +45,7 @@ __all__ = [
     "LakehouseAuthBackend",
     "LakehouseClient",
     "LakehouseError",
+    "LoginResult",
     "NotFound",
     "PermissionDenied",
     "Plan",

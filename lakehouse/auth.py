@@ -33,6 +33,7 @@ import polars as pl
 
 from lakehouse import validate
 from lakehouse.apikeys import KeyService
+from lakehouse.devices import DeviceCookies, LoginResult
 from lakehouse.errors import (
     AccountDisabled,
     InvalidCredentials,
@@ -48,6 +49,7 @@ from lakehouse.errors import (
 from lakehouse.models import User
 from lakehouse.passwords import PRODUCTION, Argon2Params, Hasher, check_policy
 from lakehouse.quotas import Plan
+from lakehouse.secrets import DEVICE_KEYS_FILE, KeyRing
 from lakehouse.sessions import Session, SessionIndex
 from lakehouse.store import Clock, Store
 from lakehouse.tables import USERS, to_arrow
@@ -117,9 +119,11 @@ class LakehouseAuthBackend:
         self.refresh_s = refresh_s
         self.hasher = Hasher(argon2_params)
         self.throttle = LoginThrottle()
+        self.devices = DeviceCookies(KeyRing(self.store.secrets_dir / DEVICE_KEYS_FILE))
         self._lock = threading.RLock()
         self._accounts: dict[str, _Account] = {}
         self._by_key: dict[str, str] = {}
+        self._skeletons: set[str] = set()  # TR39 skeletons of every username key
         self._users_version = -2
         self._index = SessionIndex(self.store.sessions, self.store.clock)
         self._token_cache: dict[str, Claims] = {}
@@ -149,6 +153,7 @@ class LakehouseAuthBackend:
                     )
                 self._accounts = accounts
                 self._by_key = {a.username_key: a.user_id for a in accounts.values()}
+                self._skeletons = {validate.username_skeleton(k) for k in self._by_key}
                 self._users_version = uv
             self._index.reload(force)
             if s.jwt_ring.reload_if_changed():
@@ -218,6 +223,18 @@ class LakehouseAuthBackend:
                     detail={"reason": "username taken"},
                 )
                 raise UsernameTaken(f"the username {name!r} is taken; choose another")
+            if validate.username_skeleton(key) in self._skeletons:
+                self.store.audit.record(
+                    "register",
+                    "failure",
+                    user_id=self.store.audit.pseudonym(key),
+                    actor_id=actor_id,
+                    detail={"reason": "username look-alike"},
+                )
+                raise UsernameTaken(
+                    f"the username {name!r} is too similar to an existing username "
+                    "(it looks the same as one); choose another"
+                )
             self.store.audit.record(
                 "register", "success", user_id=uid, actor_id=actor_id, detail={"role": role}
             )
@@ -244,11 +261,32 @@ class LakehouseAuthBackend:
         *,
         ip: str | None = None,
         user_agent: str | None = None,
+        device: str | None = None,
     ) -> str:
         """Check the password and open a session; returns its JWT.
 
         Raises InvalidCredentials (same message and Argon2 cost whether or not the username
-        exists), Throttled, or AccountDisabled.
+        exists), Throttled, or AccountDisabled. `device` is the browser's device cookie, if
+        any; use `login_with_device` to get the fresh one a success issues.
+        """
+        return self.login_with_device(
+            username, password, ip=ip, user_agent=user_agent, device=device
+        ).token
+
+    def login_with_device(
+        self,
+        username: str,
+        password: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        device: str | None = None,
+    ) -> LoginResult:
+        """Like `login`, and also returns a new device token for the browser to keep.
+
+        An attempt with a valid device token of this account is judged by that device's own
+        failure counter, not the account-wide one (see throttle.py), so failures from
+        elsewhere cannot keep this browser out.
         """
         if not isinstance(username, str) or not isinstance(password, str):
             raise InvalidCredentials()
@@ -261,8 +299,10 @@ class LakehouseAuthBackend:
         now = self.store.clock()
         self._refresh()
         uid = self._by_key.get(key)
+        dev = self.devices.verify(device, key, now)
+        trust = self.throttle.trust(key, ip, now, dev)
         try:
-            self.throttle.check(key, ip, now)
+            self.throttle.check(key, ip, now, dev)
         except Throttled:
             self.store.audit.record(
                 "login",
@@ -270,21 +310,21 @@ class LakehouseAuthBackend:
                 user_id=uid or self.store.audit.pseudonym(key),
                 ip=ip,
                 user_agent=ua,
-                detail={"reason": "throttled"},
+                detail={"reason": "throttled", "client": trust},
             )
             raise
         acc = self._accounts.get(uid) if uid else None
         ok = self.hasher.verify(acc.password_hash if acc else None, password[:1024])
         pseudo = acc.user_id if acc else self.store.audit.pseudonym(key)
         if not ok or acc is None:
-            self.throttle.failure(key, ip, now)
+            self.throttle.failure(key, ip, now, dev)
             self.store.audit.record(
                 "login",
                 "failure",
                 user_id=pseudo,
                 ip=ip,
                 user_agent=ua,
-                detail={"reason": "bad credentials"},
+                detail={"reason": "bad credentials", "client": trust},
             )
             raise InvalidCredentials()
         if acc.disabled:
@@ -297,15 +337,21 @@ class LakehouseAuthBackend:
                 detail={"reason": "disabled"},
             )
             raise AccountDisabled("this account is disabled; ask an administrator")
-        self.throttle.success(key, ip)
+        self.throttle.success(key, ip, now, dev)
         if self.hasher.needs_rehash(acc.password_hash):
             self._set_password_hash(acc, self.hasher.hash(password), rehash=True)
         sid = uuid.uuid4().hex
         self.store.audit.record(
-            "login", "success", user_id=acc.user_id, ip=ip, user_agent=ua, detail={"session": sid}
+            "login",
+            "success",
+            user_id=acc.user_id,
+            ip=ip,
+            user_agent=ua,
+            detail={"session": sid, "client": trust},
         )
         self._index.open(Session(sid, acc.user_id, now, now + self.ttl_s, now, now, False, ip, ua))
-        return self.store.tokens.issue(acc.user_id, sid, now, self.ttl_s)
+        token = self.store.tokens.issue(acc.user_id, sid, now, self.ttl_s)
+        return LoginResult(token, self.devices.issue(key, now))
 
     def _set_password_hash(self, acc: _Account, new_hash: str, *, rehash: bool) -> None:
         now = self.store.now()

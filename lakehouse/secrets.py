@@ -19,6 +19,7 @@ from pathlib import Path
 from lakehouse.errors import StorageError
 
 KEY_BYTES = 32  # 256 bits
+DEVICE_KEYS_FILE = "device-cookie-keys.json"  # HMAC keys of the device cookies (devices.py)
 _LOCK = threading.Lock()
 
 

@@ -7,6 +7,7 @@ time); the signature, iss and aud are checked by PyJWT with an algorithm allowli
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,13 @@ REQUIRED = ["exp", "iat", "nbf", "iss", "aud", "jti", "sub"]
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 MAX_TOKEN_CHARS = 4096
 LEEWAY_S = 5
+
+
+def _is_time(value: object) -> bool:
+    """A finite int or float (bool is an int subclass in Python, so it is refused apart)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +95,12 @@ class TokenCodec:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"token rejected: {exc}") from exc
-        try:
-            iat, nbf, exp = (float(payload[k]) for k in ("iat", "nbf", "exp"))
-            sub, jti = payload["sub"], payload["jti"]
-        except (TypeError, ValueError) as exc:
-            raise InvalidToken("token time claims must be numbers") from exc
+        times: list[Any] = [payload.get(k) for k in ("iat", "nbf", "exp")]
+        # Numbers only: a string such as "99999999999" or a bool must not pass as a time.
+        if not all(_is_time(v) for v in times):
+            raise InvalidToken("token time claims iat, nbf and exp must be numbers")
+        iat, nbf, exp = (float(v) for v in times)
+        sub, jti = payload["sub"], payload["jti"]
         if not isinstance(sub, str) or not isinstance(jti, str):
             raise InvalidToken("token sub and jti must be strings")
         if nbf > now + LEEWAY_S or iat > now + LEEWAY_S:

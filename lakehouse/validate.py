@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 from typing import Any
 
 from lakehouse.errors import InvalidInput
@@ -36,6 +37,50 @@ def username(value: object) -> tuple[str, str]:
                 f"username may hold letters, digits and . _ - only; {ch!r} is not allowed"
             )
     return name, name.casefold()
+
+
+@cache
+def _prototypes() -> dict[str, str]:
+    """Unicode's confusables.txt as {source character: prototype string} (TR39 section 4).
+
+    The tables come from the `confusable-homoglyphs` package, which keeps each line of
+    confusables.txt in both directions (source -> prototype and prototype -> source). Sources
+    are single code points and never prototypes themselves, so a character with several
+    look-alikes, or whose one look-alike is a longer string, is a prototype; a character
+    listing one prototype is a source. The rare pair that lists only each other maps both
+    to the smaller code point: skeletons still compare equal, which is all we use.
+    """
+    from confusable_homoglyphs.confusables import (  # type: ignore[import-untyped]
+        confusables_data,
+    )
+
+    def clean(text: str) -> str:
+        return text.replace("\u200e", "")  # direction marks around right-to-left glyphs
+
+    pairs = {clean(k): [clean(e["c"]) for e in v] for k, v in confusables_data.items()}
+    out: dict[str, str] = {}
+    for char, others in pairs.items():
+        if len(char) != 1 or len(others) != 1:
+            continue
+        other = others[0]
+        back = pairs.get(other, [])
+        if len(other) > 1 or len(back) > 1:
+            out[char] = other  # char is a source of the prototype `other`
+        elif back == [char] and char > other:
+            out[char] = other  # a mutual pair: the larger code point maps to the smaller
+    return out
+
+
+def username_skeleton(key: str) -> str:
+    """The TR39 confusable skeleton of a username key, casefolded like the keys.
+
+    NFD, each character mapped to its confusables prototype, NFD again. Two names with the
+    same skeleton look alike ('alice', Cyrillic 'аlice', 'alıce', 'a1ice'), so registration
+    refuses a name whose skeleton another account already has.
+    """
+    table = _prototypes()
+    mapped = "".join(table.get(c, c) for c in unicodedata.normalize("NFD", key))
+    return unicodedata.normalize("NFD", mapped).casefold()
 
 
 def email(value: object) -> str:

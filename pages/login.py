@@ -4,7 +4,7 @@ import streamlit as st
 
 from lakehouse import AuthError, LakehouseError, Throttled
 from pages._shared.accounts import get_auth
-from pages._shared.auth import client_info, require_role, sign_in
+from pages._shared.auth import client_info, device_cookie, require_role, sign_in
 
 require_role(None)
 
@@ -20,11 +20,12 @@ with st.form("login"):
 if submitted:
     ip, agent = client_info()
     try:
-        token = get_auth().login(
+        login = get_auth().login_with_device(
             username,
             password,
             ip=ip,
             user_agent=agent,
+            device=device_cookie(),
         )
     except Throttled as exc:
         st.error(f"Sign-in paused: {exc}.")
@@ -33,7 +34,7 @@ if submitted:
     except LakehouseError as exc:
         st.error(f"Could not sign in: {exc}")
     else:
-        sign_in(token)
+        sign_in(login)
         st.rerun()
 
 st.caption("No account yet? Open **Register** in the menu.")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from lakehouse import LakehouseError
 from pages._shared.accounts import get_auth
-from pages._shared.auth import client_info, require_role, sign_in
+from pages._shared.auth import client_info, device_cookie, require_role, sign_in
 
 require_role(None)
 
@@ -32,14 +32,15 @@ if submitted:
     else:
         try:
             get_auth().register(username, email, password)
-            token = get_auth().login(
+            login = get_auth().login_with_device(
                 username,
                 password,
                 ip=ip,
                 user_agent=agent,
+                device=device_cookie(),
             )
         except LakehouseError as exc:
             st.error(f"Could not create the account: {exc}")
         else:
-            sign_in(token)
+            sign_in(login)
             st.rerun()

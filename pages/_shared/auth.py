@@ -12,12 +12,14 @@ import contextlib
 from typing import overload
 
 import streamlit as st
-from streamlit import config
+from streamlit import config, runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from lakehouse import AuthError, User
+from lakehouse import AuthError, LoginResult, User
 from pages._shared import session_cookie
 from pages._shared.account_view import md_escape
-from pages._shared.accounts import get_auth, session_ttl_seconds
+from pages._shared.accounts import get_auth, session_ttl_seconds, settings
+from pages._shared.client_ip import client_ip
 from pages._shared.navigation import role_allows
 
 SignedIn = User
@@ -104,12 +106,20 @@ def user_menu(user: User | None) -> None:
         st.button("Log out", key="hfthot_logout", icon=":material/logout:", on_click=sign_out)
 
 
-def sign_in(token: str) -> None:
-    """Keep a fresh login token for this tab, and ask the browser to keep it in its cookie."""
+def sign_in(login: LoginResult | str) -> None:
+    """Keep a fresh login token for this tab, and ask the browser to keep it in its cookie
+    (with the login's new device cookie, when given a LoginResult)."""
+    token, device = (login.token, login.device) if isinstance(login, LoginResult) else (login, None)
     st.session_state[TOKEN_KEY] = token
     st.session_state.pop(_DEAD_COOKIE_KEY, None)
-    code = session_cookie.HANDOFFS.issue(token, session_ttl_seconds())
+    code = session_cookie.HANDOFFS.issue(token, session_ttl_seconds(), device=device)
     st.session_state[_COOKIE_CODE_KEY] = code
+
+
+def device_cookie() -> str | None:
+    """The browser's device cookie (hfthot_device), sent with the WebSocket handshake."""
+    value = st.context.cookies.get(session_cookie.DEVICE_COOKIE_NAME)
+    return value if isinstance(value, str) and value else None
 
 
 def sign_out() -> None:
@@ -148,8 +158,25 @@ def sync_browser_cookie() -> None:
     )
 
 
+def _peer_ip() -> str | None:
+    """The direct peer of this session's WebSocket. `st.context.ip_address` hides loopback
+    peers as None, so a local reverse proxy could never be recognised through it; the
+    session's client context keeps the address the server saw."""
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    client = runtime.get_instance().get_client(ctx.session_id)
+    remote = getattr(getattr(client, "client_context", None), "remote_ip", None)
+    return remote if isinstance(remote, str) else None
+
+
 def client_info() -> tuple[str | None, str | None]:
-    """The browser's IP address and user agent, when Streamlit knows them (for the audit)."""
-    ip = st.context.ip_address
+    """The browser's IP address and user agent, when they can be known (throttle, audit).
+
+    The IP comes from X-Forwarded-For only through a proxy listed in HFT_TRUSTED_PROXIES;
+    loopback or unknown gives None (see client_ip.py).
+    """
+    forwarded = ", ".join(st.context.headers.get_all("X-Forwarded-For")) or None
+    ip = client_ip(_peer_ip(), forwarded, settings().trusted_proxy_networks)
     agent = st.context.headers.get("User-Agent")
-    return (ip if isinstance(ip, str) else None, agent if isinstance(agent, str) else None)
+    return ip, agent if isinstance(agent, str) else None

@@ -5,8 +5,9 @@ also serves one small HTTP route (`POST <base>/api/session`, added through `st.A
 clears an HttpOnly, SameSite=Strict cookie (Secure on HTTPS). The script never hands the token
 itself to the browser: it parks the token here under a one-time code (256 random bits, single
 use, 2 minutes), a tiny component posts that code back to the route, and the route answers with
-`Set-Cookie`. On the next page load the WebSocket handshake carries the cookie, and the gate
-reads it with `st.context.cookies`.
+`Set-Cookie` (at login also the long-lived device cookie `hfthot_device`, see
+lakehouse/devices.py). On the next page load the WebSocket handshake carries the cookie, and
+the gate reads it with `st.context.cookies`.
 
 The route accepts only same-origin JSON POSTs (Sec-Fetch-Site / Origin checked), so another site
 can neither plant a session (login CSRF) nor clear one. Nothing here imports Streamlit.
@@ -28,7 +29,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lakehouse.devices import DEVICE_TTL_S
+
 COOKIE_NAME = "hfthot_session"
+DEVICE_COOKIE_NAME = "hfthot_device"  # signed "this browser signed in before" (device cookie)
+DEVICE_MAX_AGE_S = int(DEVICE_TTL_S)  # as long as the backend accepts the token
 ROUTE_PATH = "api/session"
 CODE_TTL_S = 120.0
 _MAX_BODY = 1024
@@ -39,6 +44,7 @@ class _Handoff:
     token: str | None  # None clears the cookie
     max_age_s: int
     expires_at: float
+    device: str | None = None  # a device token to keep as well (set at login only)
 
 
 class HandoffStore:
@@ -52,12 +58,12 @@ class HandoffStore:
         self._lock = threading.Lock()
         self._items: dict[str, _Handoff] = {}
 
-    def issue(self, token: str | None, max_age_s: int = 0) -> str:
+    def issue(self, token: str | None, max_age_s: int = 0, device: str | None = None) -> str:
         code = secrets.token_urlsafe(32)
         now = self._clock()
         with self._lock:
             self._purge(now)
-            self._items[code] = _Handoff(token, max_age_s, now + self._ttl_s)
+            self._items[code] = _Handoff(token, max_age_s, now + self._ttl_s, device)
         return code
 
     def pending(self, code: str) -> bool:
@@ -135,6 +141,16 @@ async def session_endpoint(request: Request) -> Response:
             COOKIE_NAME,
             item.token,
             max_age=item.max_age_s,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="strict",
+        )
+    if item.device is not None:  # kept across log-outs: it only says "signed in here before"
+        response.set_cookie(
+            DEVICE_COOKIE_NAME,
+            item.device,
+            max_age=DEVICE_MAX_AGE_S,
             path="/",
             secure=secure,
             httponly=True,

@@ -162,3 +162,28 @@ def test_the_store_survives_streamlits_module_reload() -> None:
     finally:
         sys.modules["pages._shared.session_cookie"] = first
         sys.modules["pages._shared"].session_cookie = first  # type: ignore[attr-defined]
+
+
+def _cookies(resp: Response) -> dict[str, str]:
+    values = [v.decode() for k, v in resp.raw_headers if k == b"set-cookie"]
+    return {v.split("=", 1)[0]: v for v in values}
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_login_code_also_sets_the_long_lived_device_cookie(scheme: str) -> None:
+    code = sc.HANDOFFS.issue("tok.en.value", max_age_s=3600, device="v1.dev.kid.mac")
+    cookies = _cookies(call({"code": code}, scheme=scheme))
+    assert set(cookies) == {sc.COOKIE_NAME, sc.DEVICE_COOKIE_NAME}
+    device = cookies[sc.DEVICE_COOKIE_NAME]
+    assert device.startswith(f"{sc.DEVICE_COOKIE_NAME}=v1.dev.kid.mac;")
+    attrs = [a.strip().lower() for a in device.split(";")[1:]]
+    assert "httponly" in attrs
+    assert "samesite=strict" in attrs
+    assert "path=/" in attrs
+    assert f"max-age={180 * 86400}" in attrs
+    assert ("secure" in attrs) == (scheme == "https")
+
+
+def test_logging_out_keeps_the_device_cookie() -> None:
+    cookies = _cookies(call({"code": sc.HANDOFFS.issue(None)}))
+    assert set(cookies) == {sc.COOKIE_NAME}  # the device stays known after a log-out

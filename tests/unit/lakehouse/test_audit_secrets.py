@@ -132,7 +132,12 @@ def test_secret_files_are_private_random_and_outside_tables(
     assert sdir == backend.root.parent / "secrets"
     assert stat.S_IMODE(sdir.stat().st_mode) == 0o700
     files = sorted(p for p in sdir.glob("*.json"))
-    assert {p.name for p in files} == {"jwt-keys.json", "api-key-master.json", "audit-pepper.json"}
+    assert {p.name for p in files} == {
+        "jwt-keys.json",
+        "api-key-master.json",
+        "audit-pepper.json",
+        "device-cookie-keys.json",
+    }
     for p in files:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
         doc = json.loads(p.read_text())

@@ -256,3 +256,21 @@ def test_rotation_in_another_process_retires_keys_here(
 def test_garbage_tokens_are_rejected(backend: LakehouseAuthBackend, bad: Any) -> None:
     with pytest.raises(InvalidToken):
         backend.verify_persistent_token(bad)
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("bad", ["99999999999", True, [1], {"n": 1}, float("nan"), float("inf")])
+def test_time_claims_must_be_numbers(
+    backend: LakehouseAuthBackend, token: str, claim: str, bad: Any
+) -> None:
+    payload = _claims(token)
+    payload[claim] = bad
+    forged = _forge(backend, payload)  # correctly signed: only the claim's type is wrong
+    with pytest.raises(InvalidToken, match="must be numbers"):
+        backend.verify_persistent_token(forged)
+
+
+def test_float_time_claims_still_verify(backend: LakehouseAuthBackend, token: str) -> None:
+    payload = _claims(token)
+    payload["exp"] = float(payload["exp"]) + 0.5
+    assert backend.verify_persistent_token(_forge(backend, payload)).username == "alice"
