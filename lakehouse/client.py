@@ -12,6 +12,10 @@ Personal columns never enter `_delta_log` statistics (see lakehouse.tables), so 
 `maintain()` has vacuumed the old data files, which it does with zero retention while an
 erasure is pending, no file under the root holds the email or username. Until then, time
 travel hides erased users' rows, and `restore` refuses versions from before an erasure.
+
+Personal data kept in files outside the tables (the SQL explorer history, ...) comes from
+the `UserFiles` sources registered on the client (lakehouse.userdata): the export holds their
+files, the erasure deletes them, and `maintain()` deletes them again for pending erasures.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import datetime as dt
 import io
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,7 @@ from lakehouse import validate
 from lakehouse.auth import LakehouseAuthBackend
 from lakehouse.errors import InvalidInput, NotFound, PermissionDenied, StorageError
 from lakehouse.models import User
+from lakehouse.userdata import UserFiles, check_file_name, check_source
 
 Progress = Callable[[float, str], None]
 DEFAULT_VACUUM_RETENTION_HOURS = 168
@@ -55,6 +60,7 @@ class LakehouseClient:
         backend: LakehouseAuthBackend | None = None,
         audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS,
         vacuum_retention_hours: int = DEFAULT_VACUUM_RETENTION_HOURS,
+        user_data: Iterable[UserFiles] = (),
         **backend_kwargs: Any,
     ) -> None:
         self.backend = backend or LakehouseAuthBackend(root, **backend_kwargs)
@@ -67,6 +73,25 @@ class LakehouseClient:
         self.vacuum_retention_hours = validate.positive_int(
             vacuum_retention_hours, "vacuum_retention_hours"
         )
+        self.user_data: list[UserFiles] = []
+        for source in user_data:
+            self.register_user_data(source)
+
+    def register_user_data(self, source: UserFiles) -> None:
+        """Add a source of per-user files to the export, the erasure and maintenance."""
+        checked = check_source(source)
+        if any(s.name == checked.name for s in self.user_data):
+            raise InvalidInput(f"a user-data source named {checked.name} is already registered")
+        self.user_data.append(checked)
+
+    def _erase_files(self, uid: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for source in self.user_data:
+            try:
+                out[source.name] = int(source.erase_user(uid))
+            except OSError as exc:
+                raise StorageError(f"cannot erase the {source.name} files: {exc}") from exc
+        return out
 
     # --- keys ------------------------------------------------------------------------------
     def get_api_keys(self, user_id: str) -> dict[str, Any]:
@@ -263,11 +288,27 @@ class LakehouseClient:
                 "exported_at": self.store.now().isoformat(),
                 "files": {},
             }
+            taken = {"manifest.json"}
             for name, df in frames.items():
                 rows = df.to_dicts()
                 zf.writestr(f"{name}.json", json.dumps(rows, default=_json_default, indent=2))
                 zf.writestr(f"{name}.csv", _csv(df))
+                taken |= {f"{name}.json", f"{name}.csv"}
                 manifest["files"][name] = len(rows)  # type: ignore[index]
+            listed: dict[str, dict[str, Any]] = {}
+            for source in self.user_data:
+                try:
+                    files = source.export_user(uid)
+                except OSError as exc:
+                    raise StorageError(f"cannot read the {source.name} files: {exc}") from exc
+                for fname, data in sorted(files.items()):
+                    check_file_name(source.name, fname, taken)
+                    if not isinstance(data, bytes):
+                        raise InvalidInput(f"user-data source {source.name} gave {fname} as text")
+                    taken.add(fname)
+                    zf.writestr(fname, data)
+                    listed[fname] = {"source": source.name, "bytes": len(data)}
+            manifest["user_files"] = listed
             zf.writestr("manifest.json", json.dumps(manifest, indent=2))
         return buf.getvalue()
 
@@ -288,6 +329,9 @@ class LakehouseClient:
         now = s.now()
         s.audit.record("erase", "success", user_id=uid, actor_id=acting_user.user_id)
         self.backend._revoke(self.backend._user_session_ids(uid), "account erased")
+        # Files first: if one cannot be deleted the account still exists, so the erasure
+        # can simply be run again.
+        self._erase_files(uid)
         key = [{"user_id": uid}]
         for name in ("api_keys", "api_usage", "consents", "sessions", "users"):
             s.table(name).delete_matching(key, ["user_id"])
@@ -356,6 +400,13 @@ class LakehouseClient:
                 except (DeltaError, OSError) as exc:
                     raise StorageError(f"maintenance of {name} failed: {exc}") from exc
             report[name] = info
+        if self.user_data and full_vacuum:
+            # Files written after the erasure (e.g. by a query still running) go as well.
+            erased: dict[str, int] = {}
+            for uid in pending["user_id"].to_list():
+                for name, n in self._erase_files(uid).items():
+                    erased[f"{name}_files_erased"] = erased.get(f"{name}_files_erased", 0) + n
+            report["user_files"] = erased
         if full_vacuum:
             s.tombstones.update_rows(
                 [{"user_id": u, "purged_at": s.now()} for u in pending["user_id"].to_list()],

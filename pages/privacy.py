@@ -15,8 +15,9 @@ show_flash()
 
 st.subheader("Download my data")
 st.caption(
-    "A zip with everything HFThot stores about you, as JSON and CSV: account, sessions, "
-    "key metadata (never the keys), usage, consents and your audit records."
+    "A zip with everything HFThot stores about you: account, sessions, key metadata (never "
+    "the keys), usage, consents and your audit records as JSON and CSV, and your SQL "
+    "explorer history (`sql_history.jsonl`). `manifest.json` lists every file."
 )
 if st.button("Prepare my data export"):
     st.session_state["privacy_export"] = client.export_user_data(user.user_id, acting_user=user)
@@ -45,8 +46,9 @@ if wanted != consent["granted"]:
 
 st.subheader("Delete my account")
 st.caption(
-    "Erases your account, sessions, keys, usage and consents. Audit records keep only a random "
-    "id, and a tombstone records that the erasure happened. This cannot be undone."
+    "Erases your account, sessions, keys, usage, consents and SQL explorer history. Audit "
+    "records keep only a random id, and a tombstone records that the erasure happened. This "
+    "cannot be undone."
 )
 with st.form("erase"):
     confirm = st.text_input(f"Type your username ({md_escape(user.username)}) to confirm")

@@ -1,4 +1,4 @@
-"""Vectorised backtest of the mean-reversion signal with costs (COMPUTE-SPEC 6).
+"""Vectorised backtest of the mean-reversion signal with costs (docs/compute.md §6).
 
 Timing (no look-ahead): u[t], the spread units held after the close of bar t, is decided
 from data up to bar t and earns u[t] (s[t+1] - s[t]). Trading at bar t costs
@@ -12,7 +12,7 @@ backtesting.py's definition instead (annualised geometric return / its annualise
 calendar-day resampled equity).
 
 Prices must be finite: rows with NaN are rejected with a message (drop or fill them first),
-rather than forced flat as the spec suggests, because a position cannot be marked through a
+rather than forced flat (docs/compute.md §6(g)), because a position cannot be marked through a
 missing price. NaN z (warm-up) means flat. Execution is at the close by default, or at the
 next open (execution="next_open").
 

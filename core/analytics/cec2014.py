@@ -13,7 +13,6 @@ function's rate; the fifth component of F23 and the first of F24 are not rotated
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from core.analytics.inputs import seed_or_random
 from core.analytics.optimize import METHODS, PRESETS, OptimizeResult, Progress
 from core.errors import InvalidInput
 from core.native import ext
@@ -159,10 +159,7 @@ class Problem:
         evals = 10_000 * self.dim if max_evals is None else max_evals
         if isinstance(evals, bool) or not isinstance(evals, int) or evals < 1:
             raise InvalidInput(f"max_evals must be a positive int, got {max_evals!r}")
-        if seed is None:
-            seed = int.from_bytes(os.urandom(8), "little") >> 1
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise InvalidInput(f"seed must be a non-negative int or None, got {seed!r}")
+        seed = seed_or_random(seed)
         if target_error is not None and not (np.isfinite(target_error) and target_error >= 0):
             raise InvalidInput(f"target_error must be >= 0, got {target_error!r}")
         if isinstance(workers, bool) or not isinstance(workers, int) or not -1 <= workers <= 256:
@@ -182,7 +179,7 @@ class Problem:
         try:
             raw = ext.cec2014_minimize(
                 self._native, lo, hi, method=method, preset=preset, max_evals=evals,
-                seed=seed & (2**64 - 1), target=target, workers=0 if workers == -1 else workers,
+                seed=seed, target=target, workers=0 if workers == -1 else workers,
                 callback=hook,
             )  # fmt: skip
         except ValueError as exc:

@@ -1,4 +1,4 @@
-"""Heterogeneous-agent market model and its calibration (COMPUTE-SPEC 2).
+"""Heterogeneous-agent market model and its calibration (docs/compute.md §2).
 
 The default simulator is Franke & Westerhoff's (2012) DCA-HPM model:
 fundamentalists and chartists whose shares switch by herding, predisposition
@@ -15,7 +15,6 @@ bootstrap weight matrix and our own L-SHADE optimiser (core.analytics.optimize).
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -24,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from core.analytics.inputs import call_kernel, series
+from core.analytics.inputs import call_kernel, check_seed, seed_or_random, series
 from core.analytics.inputs import workers as kernel_workers
 from core.analytics.optimize import Progress
 from core.errors import InvalidInput
@@ -143,9 +142,7 @@ def _int(name: str, v: object, minimum: int) -> int:
 
 
 def _seed(seed: int | None) -> int:
-    if seed is None:
-        return int.from_bytes(os.urandom(8), "little") >> 1
-    return _int("seed", seed, 0)
+    return seed_or_random(seed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +282,7 @@ def weight_matrix(
         r,
         _int("block", block, 1),
         _int("n_boot", n_boot, 10),
-        _int("seed", seed, 0),
+        check_seed(seed),
         kurtosis=bool(include_kurtosis),
     )
     omega = np.cov(reps, rowvar=False)
@@ -366,7 +363,7 @@ def objective(
         w,
         n_steps=_int("n_steps", n_steps, 201),
         n_paths=_int("n_paths", n_paths, 1),
-        seed=_int("seed", seed, 0),
+        seed=check_seed(seed),
         rule=p.rule,
         gamma=p.gamma,
         alpha=p.alpha_m,
@@ -435,7 +432,7 @@ def calibrate(
     names, lo, hi = _free_and_bounds(free, bounds)
     s = _int("n_paths", n_paths, 1)
     run_budget = _int("budget", budget, 10)
-    run_seed = _int("seed", seed, 0)
+    run_seed = check_seed(seed)
     kurt = bool(include_kurtosis)
     names_m = moment_names(kurt)
     q = len(names_m)
@@ -524,6 +521,8 @@ class CalibrationJob:
             if banned in kwargs:
                 raise InvalidInput(f"{banned} is managed by the job")
         self._returns = series(returns, "returns", 201, nonconstant=True)
+        if "seed" in kwargs:
+            check_seed(kwargs["seed"])  # refused here, not later in the thread
         self._kwargs = kwargs
         self._cancel = threading.Event()
         self._lock = threading.Lock()

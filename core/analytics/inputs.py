@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -72,3 +73,26 @@ def workers(n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= 256:
         raise InvalidInput(f"workers must be None, -1 (all cores) or an int in 1..256, got {n!r}")
     return int(n)
+
+
+SEED_MAX = 2**64 - 1
+"""Seeds are unsigned 64-bit integers in every kernel."""
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    """A seed: an int (or numpy integer) in 0..2**64-1; anything else is InvalidInput."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise InvalidInput(
+            f"{name} must be an int in 0..2**64-1, got {type(value).__name__} {value!r}"
+        )
+    v = int(value)
+    if not 0 <= v <= SEED_MAX:
+        raise InvalidInput(f"{name} must be an int in 0..2**64-1, got {v}")
+    return v
+
+
+def seed_or_random(value: object, name: str = "seed") -> int:
+    """`check_seed(value)`, or a fresh seed from the OS for None (reported to the caller)."""
+    if value is None:
+        return int.from_bytes(os.urandom(8), "little") >> 1
+    return check_seed(value, name)

@@ -1,5 +1,5 @@
 """Mean reversion: OU estimation, CARA and power-utility positions, sparse portfolios, Johansen
-(COMPUTE-SPEC 3).
+(docs/compute.md §3).
 
 The numerics run in the Rust kernels (core._native); this module validates input,
 converts units and assembles results. Johansen and ADF live in core.analytics.cointegration

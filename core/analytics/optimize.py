@@ -1,4 +1,4 @@
-"""Global box-constrained minimisation: DE/rand/1/bin, SHADE and L-SHADE (COMPUTE-SPEC 4).
+"""Global box-constrained minimisation: DE/rand/1/bin, SHADE and L-SHADE (docs/compute.md §4).
 
 `minimize` runs the Rust optimiser with the GIL released. The objective is the
 name of a built-in Rust function (evaluated in parallel) or a Python callable,
@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from core.analytics.inputs import seed_or_random
 from core.errors import InvalidInput
 from core.native import ext
 
@@ -187,11 +188,7 @@ def _positive_int(name: str, v: object, minimum: int = 1) -> int:
 
 
 def _seed(seed: int | None) -> int:
-    if seed is None:
-        return int.from_bytes(os.urandom(8), "little") >> 1
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise InvalidInput(f"seed must be a non-negative int or None, got {seed!r}")
-    return int(seed) & (2**64 - 1)
+    return seed_or_random(seed)
 
 
 def _hook(

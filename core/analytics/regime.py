@@ -1,4 +1,4 @@
-"""Regime detection with a Gaussian hidden Markov model (COMPUTE-SPEC section 1).
+"""Regime detection with a Gaussian hidden Markov model (docs/compute.md §1).
 
 `fit_hmm` runs EM with restarts in Rust (in parallel, bitwise reproducible for a
 seed); `select_n_states` picks the number of states by BIC. States come back
@@ -7,7 +7,6 @@ ordered by volatility (ascending variance of the first column).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from core.analytics.inputs import check_seed, seed_or_random
 from core.errors import InvalidInput
 from core.native import ext
 
@@ -227,16 +227,13 @@ class HMMResult:
         """Draw n rows and their states from the model (simulated data)."""
         if n < 1:
             raise InvalidInput("n must be at least 1")
-        xs, states = _call(ext.hmm_sample, self.n_states, self.n_features, self._params(), n, seed)
+        s = check_seed(seed)
+        xs, states = _call(ext.hmm_sample, self.n_states, self.n_features, self._params(), n, s)
         return xs.reshape(n, self.n_features), states
 
 
 def _seed(seed: int | None) -> int:
-    if seed is None:
-        return secrets.randbits(63)
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidInput(f"seed must be a non-negative integer or None, got {seed!r}")
-    return int(seed)
+    return seed_or_random(seed)
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

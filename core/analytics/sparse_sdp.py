@@ -1,4 +1,4 @@
-"""SDP relaxation for sparse mean-reverting portfolios, a research oracle (COMPUTE-SPEC 3c, 5).
+"""SDP relaxation for sparse mean-reverting portfolios, a research oracle (docs/compute.md §3c(e)).
 
     min Tr(M Y) + rho 1'|Y|1   s.t.   Tr(G Y) = 1,  Y PSD      (d'Aspremont 2011)
 

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from core.config import Settings
+from core.sql_history import QueryHistory, history_folder
 from lakehouse import LakehouseAuthBackend, LakehouseClient, LakehouseError
 
 
@@ -48,6 +49,7 @@ def run_maintain(args: Any) -> int:
             settings.lakehouse_dir,
             backend=_backend(settings),
             audit_retention_days=settings.audit_retention_days,
+            user_data=[QueryHistory(history_folder(settings.market_dir))],
         )
 
         def show(fraction: float, message: str) -> None:

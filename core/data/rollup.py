@@ -1,9 +1,10 @@
 """Daily rollups maintained at ingest: OHLC, volume and VWAP per series per UTC day.
 
 VWAP uses the bar's typical price, sum((high + low + close) / 3 * volume) / sum(volume);
-it is null for a day with zero volume. The rollup keeps the sums (pv, volume,
-bars) and the first/last bar times, so a new write merges into it without
-re-reading the day.
+it is null for a day with zero volume. A bar with a null (unknown) volume counts as zero
+volume. The store refuses NaN/inf values at the write, so every rollup value is finite.
+The rollup keeps the sums (pv, volume, bars) and the first/last bar times, so a new write
+merges into it without re-reading the day.
 
 Persistence: `daily.parquet` (written atomically) records, per partition, the
 highest file seq it reflects. At open, partitions whose seq differs (the process
@@ -57,7 +58,8 @@ def aggregate(bars: pl.DataFrame) -> pl.DataFrame:
     day = ts // DAY_US
     starts = np.flatnonzero(np.concatenate(([True], day[1:] != day[:-1])))
     ends = np.concatenate((starts[1:], [len(ts)])) - 1
-    col = {c: ordered[c].to_numpy() for c in ("open", "high", "low", "close", "volume")}
+    col = {c: ordered[c].to_numpy() for c in ("open", "high", "low", "close")}
+    col["volume"] = ordered["volume"].fill_null(0.0).to_numpy()
     pv = (col["high"] + col["low"] + col["close"]) / 3.0 * col["volume"]
     out = pl.DataFrame(
         {

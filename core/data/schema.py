@@ -69,3 +69,108 @@ def conform(df: pl.DataFrame, schema: pl.Schema, what: str) -> pl.DataFrame:
     if nulls:
         raise InvalidInput(f"{what} frame has nulls in key column(s): {', '.join(nulls)}")
     return out
+
+
+PRICES = ("open", "high", "low", "close")
+SHOW_ROWS = 5
+"""How many offending rows an error message names."""
+
+
+def _bad(expr: pl.Expr) -> pl.Expr:
+    return expr.fill_null(False)
+
+
+def bar_rules() -> list[tuple[str, pl.Expr]]:
+    """(problem, expression true on a row that has it) for bars in the BARS schema."""
+    values = [*PRICES, "volume"]
+    return [
+        # A null volume is allowed (a source without volumes); a null price is not.
+        ("missing price", pl.any_horizontal([pl.col(c).is_null() for c in PRICES])),
+        (
+            "NaN or infinite value",
+            _bad(pl.any_horizontal([~pl.col(c).is_finite() for c in values])),
+        ),
+        ("negative price", _bad(pl.any_horizontal([pl.col(c) < 0 for c in PRICES]))),
+        ("negative volume", _bad(pl.col("volume") < 0)),
+        ("high < low", _bad(pl.col("high") < pl.col("low"))),
+        (
+            "open outside [low, high]",
+            _bad((pl.col("open") < pl.col("low")) | (pl.col("open") > pl.col("high"))),
+        ),
+        (
+            "close outside [low, high]",
+            _bad((pl.col("close") < pl.col("low")) | (pl.col("close") > pl.col("high"))),
+        ),
+    ]
+
+
+def trade_rules() -> list[tuple[str, pl.Expr]]:
+    """(problem, expression true on a row that has it) for trades in the TRADES schema."""
+    values = ["price", "amount"]
+    return [
+        ("missing price or amount", pl.any_horizontal([pl.col(c).is_null() for c in values])),
+        (
+            "NaN or infinite value",
+            _bad(pl.any_horizontal([~pl.col(c).is_finite() for c in values])),
+        ),
+        ("negative price", _bad(pl.col("price") < 0)),
+        ("negative amount", _bad(pl.col("amount") < 0)),
+    ]
+
+
+def _rules(what: str) -> list[tuple[str, pl.Expr]]:
+    return trade_rules() if what == "trades" else bar_rules()
+
+
+def invalid_rows(frame: pl.DataFrame, what: str) -> pl.Series:
+    """Boolean mask of the rows of a conformed bars/trades frame that must not be stored."""
+    rules = _rules(what)
+    return frame.select(pl.any_horizontal([e for _, e in rules]).alias("bad")).to_series()
+
+
+def drop_invalid(frame: pl.DataFrame, what: str) -> tuple[pl.DataFrame, int]:
+    """(the valid rows, how many were dropped): for live feeds, which skip a bad row."""
+    if frame.height == 0:
+        return frame, 0
+    bad = invalid_rows(frame, what)
+    n = int(bad.sum())
+    return (frame.filter(~bad), n) if n else (frame, 0)
+
+
+def check_values(frame: pl.DataFrame, what: str) -> None:
+    """Raise InvalidInput naming the offending rows (index and time) of a conformed frame.
+
+    Bars: every price present, prices and volume finite and >= 0, high >= low, open and
+    close within [low, high]; a zero or null (unknown) volume is fine. Trades: price and
+    amount present, finite and >= 0."""
+    if frame.height == 0:
+        return
+    rules = _rules(what)
+    flags = frame.select([e.alias(f"r{i}") for i, (_, e) in enumerate(rules)])
+    counts = flags.sum().row(0)
+    if not any(counts):
+        return
+    any_bad = flags.select(pl.any_horizontal(pl.all())).to_series()
+    total = int(any_bad.sum())
+    parts = []
+    for i, ((label, _), count) in enumerate(zip(rules, counts, strict=True)):
+        if not count:
+            continue
+        idx = flags.get_column(f"r{i}").arg_true().head(SHOW_ROWS).to_list()
+        where = ", ".join(f"{j} ({_ts(frame, j)})" for j in idx)
+        more = f" and {count - len(idx)} more" if count > len(idx) else ""
+        parts.append(f"{label} in {count} row(s): row {where}{more}")
+    rule = (
+        "prices and volumes must be finite and >= 0, with low <= open, close <= high"
+        if what == "bars"
+        else "price and amount must be finite and >= 0"
+    )
+    raise InvalidInput(
+        f"{total} of {frame.height} {what} row(s) refused and nothing of this frame was "
+        f"written; {'; '.join(parts)}. Fix or drop those rows ({rule})"
+    )
+
+
+def _ts(frame: pl.DataFrame, row: int) -> str:
+    value = frame.get_column("ts")[row]
+    return value.isoformat() if value is not None else "no time"

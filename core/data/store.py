@@ -51,7 +51,7 @@ import pyarrow as pa
 
 from core.data import rollup
 from core.data.hot import HotTier, TierCounter
-from core.data.schema import BARS, TIMEFRAMES, TRADES, TS, conform
+from core.data.schema import BARS, TIMEFRAMES, TRADES, TS, check_values, conform
 from core.data.trace import AccessTrace
 from core.data.warm import (
     BAR_VALUES,
@@ -272,11 +272,17 @@ class MarketStore:
 
     # --------------------------------------------------------------- writes
     def write_bars(self, df: pl.DataFrame) -> int:
-        """Store bars durably; returns rows written (new or changed). Idempotent."""
+        """Store bars durably; returns rows written (new or changed). Idempotent.
+
+        A frame with any bad row (missing, NaN/inf or negative price or volume, high < low,
+        open or close outside [low, high]) is refused whole with an InvalidInput naming the
+        rows; nothing of it is written."""
         return self._write(self._prepare(df, BARS, "bars"))
 
     def write_trades(self, df: pl.DataFrame) -> int:
-        """Store trades durably; returns rows written (new trade ids). Idempotent."""
+        """Store trades durably; returns rows written (new trade ids). Idempotent.
+
+        Refused whole (InvalidInput) if a price or amount is missing, NaN/inf or negative."""
         return self._write(self._prepare(df, TRADES, "trades"))
 
     def buffer_bars(self, df: pl.DataFrame) -> int:
@@ -323,15 +329,8 @@ class MarketStore:
         frame = conform(df, schema, what)
         if frame.height == 0:
             return []
-        if what == "bars":
-            ohlc = frame.select(
-                bad_hl=(pl.col("high") < pl.col("low")).sum(),
-                neg_vol=(pl.col("volume") < 0).sum(),
-            ).row(0)
-            if ohlc[0]:
-                raise InvalidInput(f"{ohlc[0]} bar(s) have high < low")
-            if ohlc[1]:
-                raise InvalidInput(f"{ohlc[1]} bar(s) have a negative volume")
+        # Finite, non-negative prices and volumes; open and close within [low, high].
+        check_values(frame, what)
         groups = list(self._split(frame, what))
         for key, _ in groups:
             check_name(key.venue, "venue")

@@ -7,13 +7,16 @@ task that
   than `watchdog_s`,
 - after any gap backfills over REST from the last timestamp it saw, up to the first
   message of the new connection, and de-duplicates (trades by id, bars by open time).
-Frames ccxt cannot parse are counted and skipped; the connection stays up.
+Frames ccxt cannot parse are counted and skipped; the connection stays up. Candles and
+trades with impossible values (NaN/inf or negative prices, volumes or amounts, open or close
+outside [low, high]) are counted in `invalid` and dropped: the store would refuse them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -26,7 +29,7 @@ import ccxt
 import ccxt.pro
 import polars as pl
 
-from core.data.schema import TIMEFRAMES
+from core.data.schema import TIMEFRAMES, drop_invalid
 from core.errors import HftError, InvalidInput
 from core.ingest.base import bars_frame, check_timeframe, trades_frame
 from core.ingest.ccxt_rest import CcxtRestSource, make_exchange
@@ -70,6 +73,7 @@ class StreamStatus:
     reconnects: int = 0
     watchdog_trips: int = 0
     malformed: int = 0
+    invalid: int = 0
     backfilled: int = 0
     duplicates_dropped: int = 0
     last_trade: dict[str, Any] | None = None
@@ -85,6 +89,24 @@ OnBars = Callable[[StreamKey, pl.DataFrame, bool], None]
 
 class StreamError(HftError):
     pass
+
+
+def _finite(*values: object) -> bool:
+    """Every value a non-negative finite number."""
+    return all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in values
+    )
+
+
+def valid_candle(c: list[Any]) -> bool:
+    """[ms, open, high, low, close, volume] the store accepts (zero volume is fine)."""
+    _, o, h, lo, cl, v = c[:6]
+    return _finite(o, h, lo, cl, v) and lo <= min(o, cl) and max(o, cl) <= h
+
+
+def valid_trade(t: dict[str, Any]) -> bool:
+    return _finite(t.get("price"), t.get("amount"))
 
 
 class _Stream:
@@ -430,6 +452,9 @@ class StreamManager:
             if not isinstance(ts, int) or not isinstance(price, float | int) or amount is None:
                 s.status.malformed += 1
                 continue
+            if not valid_trade(t):
+                s.status.invalid += 1
+                continue
             good.append(t)
         if not good:
             return
@@ -480,6 +505,8 @@ class StreamManager:
             s.status.last_error = f"backfill failed: {type(exc).__name__}: {exc}"[:300]
             return []
         s.status.state = "live"
+        frame, dropped = drop_invalid(frame, "trades")
+        s.status.invalid += dropped
         rows = [
             {
                 "id": r["trade_id"],
@@ -499,6 +526,9 @@ class StreamManager:
         for c in candles:
             if len(c) < 6 or not isinstance(c[0], int) or any(v is None for v in c[1:6]):
                 s.status.malformed += 1
+                continue
+            if not valid_candle(c):
+                s.status.invalid += 1
                 continue
             good.append(c)
         if not good:
@@ -548,6 +578,8 @@ class StreamManager:
             s.status.last_error = f"backfill failed: {type(exc).__name__}: {exc}"[:300]
             return []
         s.status.state = "live"
+        frame, dropped = drop_invalid(frame, "bars")
+        s.status.invalid += dropped
         s.status.backfilled += frame.height
         return [
             [int(r[0].timestamp() * 1000), r[1], r[2], r[3], r[4], r[5]]

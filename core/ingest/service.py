@@ -5,6 +5,12 @@
 - a flush thread that writes buffered bars and trades into the store; a failed write
   keeps the rows buffered and retries them on the next flush,
 - history jobs (backfill / ingest over REST or yfinance) on worker threads, with progress.
+
+Bad rows (NaN/inf or negative prices, volumes or amounts, open or close outside
+[low, high]) would make the store refuse the whole frame. Live data drops them and
+counts them (`StreamStatus.invalid` per stream, `WriterStats.rows_dropped` here), so one
+bad tick never stops a stream or stays stuck in the buffer; history jobs skip them and
+report the count (`Job.skipped`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from core.data.schema import BARS
+from core.data.schema import BARS, drop_invalid
 from core.errors import InvalidInput
 from core.ingest.base import Source, check_timeframe
 from core.ingest.ccxt_rest import VENUES, source_for
@@ -67,6 +73,8 @@ class Job:
     progress: float = 0.0
     message: str = ""
     rows: int = 0
+    skipped: int = 0
+    """Bars the venue sent with impossible values (NaN, negative, outside [low, high])."""
     error: str = ""
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished: datetime | None = None
@@ -80,6 +88,8 @@ class WriterStats:
     trades_buffered: int
     flushes: int
     last_error: str
+    rows_dropped: int = 0
+    """Buffered rows dropped for impossible values instead of being written."""
 
 
 class IngestService:
@@ -115,6 +125,7 @@ class IngestService:
         self.bars_written = 0
         self.trades_written = 0
         self.flushes = 0
+        self.rows_dropped = 0
         self.last_write_error = ""
         self.started = False
         for name in VENUES:
@@ -251,14 +262,19 @@ class IngestService:
             written = 0
             try:
                 if bars:
-                    n = self.store.write_bars(
-                        pl.concat(bars).unique(["venue", "symbol", "timeframe", "ts"], keep="last")
+                    frame, dropped = drop_invalid(
+                        pl.concat(bars).unique(["venue", "symbol", "timeframe", "ts"], keep="last"),
+                        "bars",
                     )
+                    n = self.store.write_bars(frame)
+                    self.rows_dropped += dropped
                     self.bars_written += n
                     written += n
                     bars = []
                 if trades:
-                    n = self.store.write_trades(pl.concat(trades))
+                    frame, dropped = drop_invalid(pl.concat(trades), "trades")
+                    n = self.store.write_trades(frame)
+                    self.rows_dropped += dropped
                     self.trades_written += n
                     written += n
                     trades = []
@@ -276,7 +292,13 @@ class IngestService:
             nb = sum(f.height for f in self._bars)
             nt = sum(f.height for f in self._trades)
         return WriterStats(
-            self.bars_written, self.trades_written, nb, nt, self.flushes, self.last_write_error
+            self.bars_written,
+            self.trades_written,
+            nb,
+            nt,
+            self.flushes,
+            self.last_write_error,
+            self.rows_dropped,
         )
 
     # --- history jobs ------------------------------------------------------------------------
@@ -330,9 +352,12 @@ def run_job(job: Job, src: Source, store: MarketWriter) -> Job:
                 job.message = msg
 
             frame = src.fetch_bars(symbol, job.timeframe, job.since, job.until, progress=progress)
+            frame, skipped = drop_invalid(frame, "bars")
+            job.skipped += skipped
             job.rows += store.write_bars(frame) if frame.height else 0
             job.progress = (i + 1) / n
-            job.message = f"{symbol}: {frame.height} bars"
+            bad = f", {skipped} bad bars skipped" if skipped else ""
+            job.message = f"{symbol}: {frame.height} bars{bad}"
         job.state = "done"
     except Exception as exc:
         job.state = "failed"

@@ -114,5 +114,7 @@ def to_bars(raw: pd.DataFrame, symbol: str, timeframe: str) -> pl.DataFrame:
             "volume": raw["Volume"].to_numpy(dtype="float64"),
         }
     )
-    out = conform(frame, BARS, f"yahoo {symbol}")
+    # yfinance marks an interval without trades with NaN prices: drop those rows; a NaN
+    # volume is an unknown volume (null).
+    out = conform(frame, BARS, f"yahoo {symbol}").fill_nan(None)
     return out.drop_nulls(["open", "high", "low", "close"]).unique("ts", keep="last").sort("ts")

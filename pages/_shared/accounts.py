@@ -2,7 +2,9 @@
 
 Both come from `core.config.Settings` (HFT_DATA_DIR: tables under `<data dir>/lakehouse`,
 secrets under `<data dir>/secrets`). The client shares the backend, so the in-memory session
-index that `verify_persistent_token` reads is the one every write goes through.
+index that `verify_persistent_token` reads is the one every write goes through. It also gets
+every per-user file source under the data dir (the SQL explorer history), so the GDPR export
+and erasure cover them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import Settings
+from core.sql_history import QueryHistory, history_folder
 from lakehouse import LakehouseAuthBackend, LakehouseClient
 
 
@@ -32,12 +35,19 @@ def get_auth() -> LakehouseAuthBackend:
     return build_auth(settings())
 
 
+def build_client(s: Settings, backend: LakehouseAuthBackend) -> LakehouseClient:
+    """The client over `backend`, with the per-user files kept outside the tables."""
+    return LakehouseClient(
+        s.lakehouse_dir,
+        backend=backend,
+        audit_retention_days=s.audit_retention_days,
+        user_data=[QueryHistory(history_folder(s.market_dir))],
+    )
+
+
 @st.cache_resource(show_spinner=False)
 def get_client() -> LakehouseClient:
-    s = settings()
-    return LakehouseClient(
-        s.lakehouse_dir, backend=get_auth(), audit_retention_days=s.audit_retention_days
-    )
+    return build_client(settings(), get_auth())
 
 
 def session_ttl_seconds() -> int:

@@ -1,4 +1,4 @@
-"""Mean-field games on a 1-D grid: HJB backward + Fokker–Planck forward (COMPUTE-SPEC 5).
+"""Mean-field games on a 1-D grid: HJB backward + Fokker–Planck forward (docs/compute.md §5).
 
 Two problems, each with its closed form:
 - `solve_crowding`: the Cardaliaguet–Lehalle trade-crowding MFG of controls (problem A).

@@ -1,4 +1,4 @@
-"""Closed forms of the two benchmark MFGs (COMPUTE-SPEC 5), numpy only.
+"""Closed forms of the two benchmark MFGs (docs/compute.md §5), numpy only.
 
 - Problem A, Cardaliaguet–Lehalle trade crowding: h2(t) (Riccati), the mean inventory
   E(t) (a constant-coefficient second-order ODE), μ = E', h1 and the variance V(t); with a
@@ -32,7 +32,7 @@ Array = NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class CrowdingParams:
-    """Problem A. Defaults are the spec's test instance."""
+    """Problem A. Defaults are the test instance of docs/compute.md §5(a)."""
 
     kappa: float = 0.2  # temporary impact (control cost κν²)
     phi: float = 0.1  # running inventory penalty φ
@@ -107,7 +107,7 @@ def _gaussian_variance(
 
 
 def crowding_closed_form(params: CrowdingParams, t: ArrayLike) -> CrowdingClosedForm:
-    """E, μ = E', h2, h1 and V of problem A at times t (COMPUTE-SPEC 5)."""
+    """E, μ = E', h2, h1 and V of problem A at times t (docs/compute.md §5(a))."""
     p = params
     tt = np.atleast_1d(np.asarray(t, dtype=np.float64))
     if not (p.phi > 0 and p.kappa > 0):

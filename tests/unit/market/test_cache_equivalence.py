@@ -119,7 +119,9 @@ def test_last_survives_rows_counted_twice(tmp_path: Path, small_tails: None) -> 
     store.write_bars(frame.slice(500, 500))
     # Buffered updates of the newest 600 bars (and one new bar): the buffer and the newest
     # file together count 1101 rows, but hold only 501 distinct bars.
-    store.buffer_bars(frame.slice(400, 601).with_columns(pl.col("close") + 1.0))
+    store.buffer_bars(
+        frame.slice(400, 601).with_columns(pl.col("close") + 1.0, pl.col("high") + 1.0)
+    )
     want = store.get_bars("SYN/USD", cache=False).tail(900)
     got = store.get_bars("SYN/USD", last=900)
     assert_frame_equal(got, want)

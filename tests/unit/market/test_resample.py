@@ -43,7 +43,9 @@ def test_store_resamples_from_finest(tmp_path: Path) -> None:
     store = MarketStore(tmp_path)
     frame = bars(2 * 1440)
     store.write_bars(frame)
-    store.write_bars(resample(frame, "1h").with_columns(pl.col("close") * 0 + 1.0))
+    store.write_bars(
+        resample(frame, "1h").with_columns(pl.col("open", "high", "low", "close") * 0 + 1.0)
+    )
     got = store.get_bars("SYN/USD", timeframe="1h")
     assert_frame_equal(got, reference(frame, "1h", "1h"))
     # A range starting mid-bucket still yields whole buckets from the bucket start.

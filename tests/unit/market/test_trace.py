@@ -67,7 +67,9 @@ def test_store_records_reads_and_writes(
     assert again is first
     store.get_bars("SYN/USD", cache=False)  # bypasses the hot tier: not recorded
     store.get_bars("NOPE/USD")  # unknown symbol: no hot-tier access
-    store.write_bars(bars(10, symbol="SYN/USD", seed=3).with_columns(pl.col("close") + 1))
+    store.write_bars(
+        bars(10, symbol="SYN/USD", seed=3).with_columns(pl.col("close") + 1, pl.col("high") + 1)
+    )
     store.get_bars("SYN/USD", timeframe="5m")
     store.get_bars("SYN/USD", last=50)
     store.get_bars("SYN/USD", last=70)  # the same cached tail
