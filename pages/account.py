@@ -13,8 +13,9 @@ auth = get_auth()
 st.title("My account")
 show_flash()
 name_col, email_col, role_col = st.columns(3)
-name_col.metric("Username", user.username)
-email_col.metric("Email", user.email)
+# Metric values render markdown: user text goes through md_escape to show as typed.
+name_col.metric("Username", md_escape(user.username))
+email_col.metric("Email", md_escape(user.email))
 role_col.metric("Role", user.role)
 st.caption(f"Member since {user.created_at:%Y-%m-%d %H:%M} UTC.")
 
@@ -36,7 +37,7 @@ with end_col:
         try:
             auth.revoke_session(user, choice)
         except LakehouseError as exc:
-            st.error(f"Could not end the session: {exc}")
+            st.error(f"Could not end the session: {md_escape(str(exc))}")
         else:
             flash("Session ended.")
             st.rerun()
@@ -60,7 +61,7 @@ if change:
         try:
             auth.change_password(current_token() or "", old, new)
         except LakehouseError as exc:
-            st.error(f"Password not changed: {exc}")
+            st.error(f"Password not changed: {md_escape(str(exc))}")
         else:
             flash("Password changed. Your other sessions were logged out.")
             st.rerun()

@@ -5,7 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from lakehouse import LakehouseError
-from pages._shared.account_view import AUDIT_ACTIONS
+from pages._shared.account_view import AUDIT_ACTIONS, md_escape
 from pages._shared.accounts import get_client
 from pages._shared.auth import require_role
 
@@ -47,7 +47,7 @@ try:
         limit=int(limit),
     )
 except LakehouseError as exc:
-    st.error(f"Cannot read the audit log: {exc}")
+    st.error(f"Cannot read the audit log: {md_escape(str(exc))}")
     st.stop()
 st.metric("Matching records", records.height)
 st.dataframe(records, hide_index=True)

@@ -4,6 +4,7 @@ import polars as pl
 import streamlit as st
 
 from lakehouse import LakehouseError
+from pages._shared.account_view import md_escape
 from pages._shared.accounts import get_client
 from pages._shared.auth import require_role
 
@@ -27,7 +28,7 @@ if st.button("Run maintenance now", type="primary"):
     try:
         report = client.maintain(show, acting_user=admin)
     except LakehouseError as exc:
-        st.error(f"Maintenance stopped: {exc}")
+        st.error(f"Maintenance stopped: {md_escape(str(exc))}")
     else:
         st.success("Maintenance finished.")
         st.dataframe(

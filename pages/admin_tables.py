@@ -7,7 +7,7 @@ import streamlit as st
 
 from lakehouse import LakehouseError
 from lakehouse.tables import ALL_SPECS
-from pages._shared.account_view import flash, show_flash
+from pages._shared.account_view import flash, md_escape, show_flash
 from pages._shared.accounts import get_client
 from pages._shared.auth import require_role
 
@@ -25,7 +25,7 @@ table = st.selectbox("Table", [s.name for s in ALL_SPECS])
 try:
     history = client.history(table, acting_user=admin)
 except LakehouseError as exc:
-    st.error(f"Cannot read the history of {table}: {exc}")
+    st.error(f"Cannot read the history of {table}: {md_escape(str(exc))}")
     st.stop()
 commits = pl.DataFrame(
     {
@@ -50,7 +50,7 @@ if version is None:
 try:
     rows = client.read_version(table, int(version), acting_user=admin)
 except LakehouseError as exc:
-    st.error(f"Version {version} cannot be read: {exc}")
+    st.error(f"Version {version} cannot be read: {md_escape(str(exc))}")
 else:
     st.caption(f"{table} at version {version}: {rows.height} rows.")
     st.dataframe(rows, hide_index=True)
@@ -72,7 +72,7 @@ else:
             try:
                 client.restore(table, int(version), acting_user=admin)
             except LakehouseError as exc:
-                st.error(f"Not restored: {exc}")
+                st.error(f"Not restored: {md_escape(str(exc))}")
             else:
                 flash(f"{table} restored to version {version}.")
                 st.rerun()

@@ -4,7 +4,7 @@ import polars as pl
 import streamlit as st
 
 from lakehouse import ROLES, LakehouseError
-from pages._shared.account_view import flash, sessions_frame, show_flash, users_frame
+from pages._shared.account_view import flash, md_escape, sessions_frame, show_flash, users_frame
 from pages._shared.accounts import get_auth, get_client
 from pages._shared.auth import require_role
 
@@ -36,9 +36,9 @@ if target_id is not None:
             try:
                 auth.set_role(admin, target.user_id, role)
             except LakehouseError as exc:
-                st.error(f"Role not changed: {exc}")
+                st.error(f"Role not changed: {md_escape(str(exc))}")
             else:
-                flash(f"{target.username} is now {role}.")
+                flash(f"{md_escape(target.username)} is now {role}.")
                 st.rerun()
     with state_col:
         st.write("Disabled" if target.disabled else "Enabled")
@@ -47,9 +47,10 @@ if target_id is not None:
             try:
                 auth.disable_user(admin, target.user_id, not target.disabled)
             except LakehouseError as exc:
-                st.error(f"Account not changed: {exc}")
+                st.error(f"Account not changed: {md_escape(str(exc))}")
             else:
-                flash(f"{target.username} is {'enabled' if target.disabled else 'disabled'}.")
+                state = "enabled" if target.disabled else "disabled"
+                flash(f"{md_escape(target.username)} is {state}.")
                 st.rerun()
 
 st.subheader("Live sessions")
@@ -71,7 +72,7 @@ if sessions:
         try:
             auth.revoke_session(admin, end)
         except LakehouseError as exc:
-            st.error(f"Session not ended: {exc}")
+            st.error(f"Session not ended: {md_escape(str(exc))}")
         else:
             flash("Session ended.")
             st.rerun()

@@ -32,7 +32,7 @@ for provider, q in keys.items():
     elif levels[provider] == 0.80:
         st.warning(f"80% alert. {text}", icon=":material/warning:")
 for alert in auth.quota_alerts(user.user_id):
-    st.caption(f"{alert['at']:%H:%M:%S} UTC: {alert['message']}")
+    st.caption(f"{alert['at']:%H:%M:%S} UTC: {md_escape(str(alert['message']))}")
 if not any(levels.values()):
     st.caption("No quota is above 80% in its current window.")
 
@@ -93,7 +93,7 @@ if save:
     try:
         auth.save_api_keys(user.user_id, {provider: key}, consent, password=password)
     except LakehouseError as exc:
-        st.error(f"Key not saved: {exc}")
+        st.error(f"Key not saved: {md_escape(str(exc))}")
     else:
         flash(f"{PROVIDER_NAMES[provider]} key saved (ends in …{md_escape(key[-4:])}).")
         st.rerun()
@@ -111,7 +111,7 @@ if keys:
             auth.check_password(user.user_id, password, action="api_key_delete")
             auth.delete_api_key(user.user_id, gone)
         except LakehouseError as exc:
-            st.error(f"Key not deleted: {exc}")
+            st.error(f"Key not deleted: {md_escape(str(exc))}")
         else:
             flash(f"{PROVIDER_NAMES.get(gone, gone)} key deleted.")
             st.rerun()

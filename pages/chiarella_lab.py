@@ -1,6 +1,8 @@
 """Chiarella lab: simulate the fundamentalist/chartist market, compare its stylized facts
 with a real market, and calibrate it by simulated moments."""
 
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -9,6 +11,7 @@ import streamlit as st
 from core.analytics import chiarella as ch
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
+from pages._shared.format import md_escape
 from pages._shared.series import pick_series
 
 require_role("analyst")
@@ -101,7 +104,7 @@ try:
     mkt_r = ch.percent_returns(bars["close"].to_numpy())
     mkt = ch.stylized_facts(mkt_r)
 except InvalidInput as exc:
-    st.error(f"{ref.label}: {exc}")
+    st.error(md_escape(f"{ref.label}: {exc}"))
     st.stop()
 simf = ch.stylized_facts(sim_r)
 st.dataframe(
@@ -109,16 +112,16 @@ st.dataframe(
 )
 fig = go.Figure()
 fig.add_bar(x=[str(k) for k in LAGS], y=[simf.acf_abs[k] for k in LAGS], name="SIMULATED")
-fig.add_bar(x=[str(k) for k in LAGS], y=[mkt.acf_abs[k] for k in LAGS], name=ref.label)
+fig.add_bar(x=[str(k) for k in LAGS], y=[mkt.acf_abs[k] for k in LAGS], name=html.escape(ref.label))
 fig.update_layout(title="Autocorrelation of |r| by lag", height=280, margin={"t": 40, "b": 20})
 st.plotly_chart(fig, key="ch_acf")
 
 # --- calibrate ----------------------------------------------------------------------
 st.subheader("Calibrate")
 st.caption(
-    f"Method of simulated moments on {ref.label}: {len(ch.MOMENT_NAMES)} moments (the kurtosis "
-    "is optional, as it is not robust), common random numbers, moving-block bootstrap weight "
-    "(block 250), L-SHADE over "
+    f"Method of simulated moments on {md_escape(ref.label)}: {len(ch.MOMENT_NAMES)} moments "
+    "(the kurtosis is optional, as it is not robust), common random numbers, moving-block "
+    "bootstrap weight (block 250), L-SHADE over "
     + ", ".join(ch.DEFAULT_FREE)
     + f". β, μ, α₀ and the chartist rule ({RULE_LABELS[rule]}) stay as set above."
 )
@@ -142,7 +145,7 @@ if start and not running:
             include_kurtosis=with_kurtosis,
         )
     except InvalidInput as exc:
-        st.error(str(exc))
+        st.error(md_escape(str(exc)))
     else:
         st.session_state[JOB_KEY] = job
 
@@ -165,7 +168,7 @@ def show_result(res: ch.Calibration) -> None:
     )
     st.dataframe(table.style.format("{:.3f}"), key="ch_moments")
     fig = go.Figure()
-    fig.add_bar(x=names, y=res.data_moments, name=ref.label)
+    fig.add_bar(x=names, y=res.data_moments, name=html.escape(ref.label))
     fig.add_bar(x=names, y=sim_m, name="SIMULATED at fitted θ")
     fig.update_layout(title="Fitted vs data moments", height=320, margin={"t": 40, "b": 20})
     st.plotly_chart(fig, key="ch_fit_chart")
@@ -194,6 +197,6 @@ job = st.session_state.get(JOB_KEY)
 if job is None:
     st.info("No calibration yet. Choose a budget and press Calibrate.")
 elif job.done and job.error is not None:
-    st.error(f"Calibration failed: {job.error}")
+    st.error(f"Calibration failed: {md_escape(str(job.error))}")
 elif job.done and job.result is not None:
     show_result(job.result)

@@ -7,6 +7,7 @@ import streamlit as st
 from pages._shared import market_view
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
+from pages._shared.format import md_escape
 from pages._shared.live import get_ingest, stream_status_table
 
 require_role("analyst")
@@ -38,7 +39,7 @@ if start:
     try:
         job = service.start_job(venue, symbols, timeframe, since_dt)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(md_escape(str(exc)))
     else:
         st.session_state[JOB_KEY] = job.id
 
@@ -49,11 +50,12 @@ def job_progress() -> None:
     if job_id is None:
         return
     job = service.job(job_id)
-    st.progress(job.progress, text=f"Job {job.id} ({job.venue}): {job.message or job.state}")
+    status = md_escape(job.message or job.state)
+    st.progress(job.progress, text=f"Job {job.id} ({md_escape(job.venue)}): {status}")
     if job.state == "done":
         st.success(f"Job {job.id} done: {job.rows} rows written.")
     elif job.state == "failed":
-        st.error(f"Job {job.id} failed: {job.error}")
+        st.error(f"Job {job.id} failed: {md_escape(str(job.error))}")
 
 
 job_progress()
@@ -70,9 +72,9 @@ if add:
     try:
         key = service.subscribe(sub_venue, sub_symbol.strip(), sub_kind, sub_tf)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(md_escape(str(exc)))
     else:
-        st.success(f"Subscribed to {key.name}.")
+        st.success(f"Subscribed to {md_escape(key.name)}.")
 
 keys = service.subscriptions()
 if keys:
@@ -82,6 +84,6 @@ if keys:
         remove = st.form_submit_button("Unsubscribe")
     if remove:
         service.unsubscribe(names[drop])
-        st.success(f"Unsubscribed from {drop}.")
+        st.success(f"Unsubscribed from {md_escape(drop)}.")
 
 stream_status_table(service)

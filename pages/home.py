@@ -5,7 +5,7 @@ import streamlit as st
 from pages._shared import market_view
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
-from pages._shared.format import human_bytes
+from pages._shared.format import human_bytes, md_escape
 from pages._shared.live import stream_status_if_running
 
 require_role("viewer")
@@ -25,10 +25,10 @@ disk.metric("Free disk", human_bytes(facts.disk.free_bytes))
 if facts.native.loaded:
     st.success(
         f"Rust extension core._native {facts.native.version} loaded "
-        f"({facts.native.build_profile} build, {facts.native.path})."
+        f"({facts.native.build_profile} build, {md_escape(str(facts.native.path))})."
     )
 else:
-    st.error(f"Rust extension not loaded: {facts.native.error}")
+    st.error(f"Rust extension not loaded: {md_escape(str(facts.native.error))}")
 
 st.subheader("Data directory")
 st.text(str(facts.data_dir))

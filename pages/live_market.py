@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages._shared.auth import require_role
+from pages._shared.format import md_escape
 from pages._shared.live import SIMULATED_NOTE, candles_figure, get_ingest
 
 require_role("viewer")
@@ -50,7 +51,7 @@ def live_view() -> None:
     rate_col.metric("Messages/s", f"{sum(s.rate_per_s for s in streams):.1f}")
     down = [s for s in streams if not s.connected]
     for s in down:
-        st.error(f"{s.key.name} is {s.state}: {s.last_error or 'waiting for data'}")
+        st.error(md_escape(f"{s.key.name} is {s.state}: {s.last_error or 'waiting for data'}"))
     if bars.is_empty():
         st.info("Waiting for the first candles…")
         return

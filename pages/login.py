@@ -5,6 +5,7 @@ import streamlit as st
 from lakehouse import AuthError, LakehouseError, Throttled
 from pages._shared.accounts import get_auth
 from pages._shared.auth import client_info, device_cookie, require_role, sign_in
+from pages._shared.format import md_escape
 
 require_role(None)
 
@@ -28,11 +29,11 @@ if submitted:
             device=device_cookie(),
         )
     except Throttled as exc:
-        st.error(f"Sign-in paused: {exc}.")
+        st.error(f"Sign-in paused: {md_escape(str(exc))}.")
     except AuthError:
         st.error("Invalid username or password.")
     except LakehouseError as exc:
-        st.error(f"Could not sign in: {exc}")
+        st.error(f"Could not sign in: {md_escape(str(exc))}")
     else:
         sign_in(login)
         st.rerun()

@@ -11,6 +11,7 @@ from core.analytics import backtest as bt
 from core.analytics import meanrev as mr
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
+from pages._shared.format import md_escape
 from pages._shared.series import pick_many
 
 require_role("analyst")
@@ -191,7 +192,7 @@ if submitted:
         }
     except InvalidInput as exc:
         st.session_state.pop(RESULT_KEY, None)
-        st.error(f"Cannot run mean reversion on {', '.join(names) or 'nothing'}: {exc}")
+        st.error(md_escape(f"Cannot run mean reversion on {', '.join(names) or 'nothing'}: {exc}"))
 
 res = st.session_state.get(RESULT_KEY)
 if res is None:

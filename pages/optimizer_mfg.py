@@ -8,6 +8,7 @@ import streamlit as st
 from core.analytics import mfg, optimize
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
+from pages._shared.format import md_escape
 
 require_role("analyst")
 JOB_KEY = "mfg_job"
@@ -56,7 +57,7 @@ with opt_tab:
                     init=init,
                 )
         except InvalidInput as exc:
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
     res: optimize.OptimizeResult | None = st.session_state.get(OPT_KEY)
     if res is None:
         st.info("Choose a function and press Minimise.")
@@ -66,7 +67,7 @@ with opt_tab:
         k2.metric("Evaluations", f"{res.nfev:,}")
         k3.metric("Generations", f"{res.nit:,}")
         k4.metric("Seed", str(res.seed))
-        st.caption(f"{res.method}: {res.message}")
+        st.caption(f"{res.method}: {md_escape(res.message)}")
         floor = 1e-16
         fig = go.Figure()
         fig.add_scatter(y=np.maximum(res.history, floor), mode="lines", name="best f")
@@ -169,7 +170,7 @@ with mfg_tab:
                 )
                 st.session_state["mfg_params"] = params_b
         except InvalidInput as exc:
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
         else:
             st.session_state[JOB_KEY] = job
 
@@ -272,7 +273,7 @@ with mfg_tab:
         if job.cancelled:
             st.warning("The solve was cancelled.")
         elif job.error is not None:
-            st.error(f"The solve failed: {job.error}")
+            st.error(f"The solve failed: {md_escape(str(job.error))}")
         elif job.result is not None:
             show_solution(job.result, st.session_state.get("mfg_params"))
 

@@ -60,7 +60,7 @@ if erase:
         try:
             client.erase_user(user.user_id, acting_user=user)
         except LakehouseError as exc:
-            st.error(f"Account not deleted: {exc}")
+            st.error(f"Account not deleted: {md_escape(str(exc))}")
         else:
             sign_out()
             st.rerun()

@@ -9,6 +9,7 @@ from core import series
 from core.analytics import regime
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
+from pages._shared.format import md_escape
 from pages._shared.series import pick_series
 
 require_role("analyst")
@@ -62,7 +63,7 @@ if submitted:
         }
     except InvalidInput as exc:
         st.session_state.pop(RESULT_KEY, None)
-        st.error(f"Cannot fit regimes on {ref.label}: {exc}")
+        st.error(f"Cannot fit regimes on {md_escape(ref.label)}: {md_escape(str(exc))}")
 
 res = st.session_state.get(RESULT_KEY)
 if res is None or res["ref"] != ref:
@@ -85,7 +86,7 @@ m4.metric("Returns used", f"{r.size:,}")
 if not model.converged:
     st.warning(f"EM stopped after {model.n_iter} iterations without meeting the tolerance.")
 
-st.subheader(f"{res['ref'].label}: price coloured by Viterbi state")
+st.subheader(f"{md_escape(res['ref'].label)}: price coloured by Viterbi state")
 fig = go.Figure()
 fig.add_trace(
     go.Scattergl(

@@ -5,6 +5,7 @@ import streamlit as st
 from lakehouse import LakehouseError
 from pages._shared.accounts import get_auth
 from pages._shared.auth import client_info, device_cookie, require_role, sign_in
+from pages._shared.format import md_escape
 
 require_role(None)
 
@@ -40,7 +41,7 @@ if submitted:
                 device=device_cookie(),
             )
         except LakehouseError as exc:
-            st.error(f"Could not create the account: {exc}")
+            st.error(f"Could not create the account: {md_escape(str(exc))}")
         else:
             sign_in(login)
             st.rerun()

@@ -9,6 +9,7 @@ from core.errors import InvalidInput
 from core.sql import EXAMPLES
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
+from pages._shared.format import md_escape
 
 user = require_role("analyst")
 engine = get_engine()
@@ -39,7 +40,7 @@ with schema_col:
         schema = explorer.schema()
     except QueryRejected as exc:
         schema = {}
-        st.error(f"Schema unavailable: {exc}")
+        st.error(f"Schema unavailable: {md_escape(str(exc))}")
     for view, columns in schema.items():
         with st.expander(view, expanded=view == "bars"):
             st.dataframe(
@@ -76,16 +77,16 @@ with editor_col:
         except QueryRejected as exc:
             st.session_state.pop(RESULT_KEY, None)
             if exc.reason == "timeout":
-                st.error(f"Timed out: {exc}")
+                st.error(f"Timed out: {md_escape(str(exc))}")
             elif exc.reason == "memory":
-                st.error(f"Too much memory: {exc}")
+                st.error(f"Too much memory: {md_escape(str(exc))}")
             elif exc.reason == "error":
-                st.error(f"Query failed: {exc}")
+                st.error(f"Query failed: {md_escape(str(exc))}")
             else:
-                st.error(f"Refused: {exc}")
+                st.error(f"Refused: {md_escape(str(exc))}")
         except InvalidInput as exc:
             st.session_state.pop(RESULT_KEY, None)
-            st.error(f"Invalid input: {exc}")
+            st.error(f"Invalid input: {md_escape(str(exc))}")
 
     result = st.session_state.get(RESULT_KEY)
     if result is not None:

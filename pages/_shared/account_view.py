@@ -10,14 +10,9 @@ import streamlit as st
 
 from lakehouse import PROVIDER_NAMES, User
 from lakehouse.quotas import alert_level
+from pages._shared.format import md_escape as md_escape  # re-exported: the one escaping helper
 
-_MD_SPECIAL = frozenset("\\`*_{}[]()<>#+-.!|~$:")
 _FLASH_KEY = "_hfthot_flash"
-
-
-def md_escape(text: str) -> str:
-    """Escape user text for markdown-rendering elements (captions, labels) so it shows as typed."""
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
 
 
 def flash(message: str) -> None:

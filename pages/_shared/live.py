@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,7 +72,7 @@ def candles_figure(bars: pl.DataFrame, title: str) -> go.Figure:
         col=1,
     )
     fig.update_layout(
-        title=title,
+        title=html.escape(title),  # Plotly renders a subset of HTML in titles
         height=560,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         showlegend=False,

@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from core.engine import Engine
-from pages._shared.format import human_bytes
+from pages._shared.format import human_bytes, md_escape
 
 
 def _us(value: object) -> str:
@@ -73,4 +73,4 @@ def data_coverage(engine: Engine) -> None:
         "venue `demo` is the simulated loopback venue."
     )
     if engine.bundled_error:
-        st.warning(engine.bundled_error)
+        st.warning(md_escape(engine.bundled_error))

@@ -18,6 +18,7 @@ from lakehouse import AuthError, InvalidCredentials
 from pages._shared import accounts
 from pages._shared.accounts import get_auth, get_client
 from pages._shared.auth import TOKEN_KEY
+from pages._shared.format import md_escape
 from pages._shared.navigation import visible_specs
 from tests.app.conftest import AppAs, fast_auth
 from tests.app.helpers import texts
@@ -162,7 +163,12 @@ def test_my_account_lists_sessions_and_logs_out_elsewhere(app_as: AppAs) -> None
     at.run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"Username": acc.username, "Email": acc.email, "Role": "viewer"}
+    # Metric values render markdown, so user text arrives escaped (shown as typed).
+    assert metrics == {
+        "Username": md_escape(acc.username),
+        "Email": md_escape(acc.email),
+        "Role": "viewer",
+    }
     sessions = at.dataframe[0].value
     assert len(sessions) == 2
     assert sorted(sessions["this browser"].tolist()) == [False, True]
@@ -262,7 +268,8 @@ def test_quota_alerts_usage_chart_and_billing(app_as: AppAs) -> None:
     auth.update_query_count(uid, "alpha_vantage", 4)  # 24 of 25: 96 %
     at.run()
     assert any(e.value.startswith("95% alert. Alpha Vantage: 24 of 25") for e in at.error)
-    assert any("(95% alert)" in c.value for c in at.caption)  # the backend's alert event
+    alert = md_escape("(95% alert)")
+    assert any(alert in c.value for c in at.caption)  # the backend's alert event
     row = at.dataframe[0].value.iloc[0]
     assert (row["queries done"], row["remaining"]) == (24, 1)
 
@@ -346,7 +353,7 @@ def test_repeated_failures_pause_sign_in_with_a_clear_message(
     now = [time.time()]
     monkeypatch.setattr(accounts, "build_auth", lambda s: fast_auth(s, clock=lambda: now[0]))
     get_auth().register("heidi", "heidi@example.test", PASSWORD)
-    for _ in range(6):  # server-side counters: after 3 free failures the delays grow
+    for _ in range(12):  # no IP here: only the account counter (10 free failures) pauses
         with pytest.raises(InvalidCredentials):
             get_auth().login("heidi", "wrong password 123")
         now[0] += 600  # wait out each delay, so every failure counts

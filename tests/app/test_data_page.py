@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from core.ingest.service import stop_all
+from pages._shared.format import md_escape
 from tests.app.conftest import AppAs
 from tests.app.helpers import rerun_until, texts
 
@@ -41,12 +42,12 @@ def test_data_page_jobs_and_subscriptions(app_as: AppAs) -> None:
     at.text_input(key="sub_symbol").set_value("SOL/USDT")
     at.selectbox(key="sub_kind").set_value("trades")
     at.button[1].click().run()
-    assert "Subscribed to demo:SOL/USDT:trades" in texts(at)
+    assert f"Subscribed to {md_escape('demo:SOL/USDT:trades')}" in texts(at)
     frame = at.dataframe[-1].value
     assert "demo:SOL/USDT:trades" in set(frame["stream"])
     at.selectbox(key="unsub_stream").set_value("demo:SOL/USDT:trades")
     at.button[2].click().run()
-    assert "Unsubscribed from demo:SOL/USDT:trades" in texts(at)
+    assert f"Unsubscribed from {md_escape('demo:SOL/USDT:trades')}" in texts(at)
 
 
 def test_data_page_refuses_bad_symbol(app_as: AppAs) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from pages._shared.format import md_escape
 from tests.app.conftest import AppAs
 
 pytestmark = pytest.mark.app
@@ -42,7 +43,8 @@ def test_refusals_are_clear(app_as: AppAs, sql: str, needle: str) -> None:
     at = app_as("analyst", PAGE).run(timeout=120)
     run_sql(at, sql)
     assert not at.exception
-    assert any(needle in e.value and e.value.startswith("Refused") for e in at.error)
+    # Messages echo user text, so the page shows them escaped (literal on screen).
+    assert any(md_escape(needle) in e.value and e.value.startswith("Refused") for e in at.error)
 
 
 def test_viewer_is_turned_away(app_as: AppAs) -> None:

@@ -65,7 +65,7 @@ def test_trusted_proxies_and_sql_memory() -> None:
     assert [str(n) for n in s.trusted_proxy_networks] == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
     assert s.sql_memory_mb == 256
     assert Settings.from_env({}).trusted_proxy_networks == ()
-    with pytest.raises(InvalidInput, match="HFT_TRUSTED_PROXIES: 'example.org'"):
+    with pytest.raises(InvalidInput, match=r"HFT_TRUSTED_PROXIES: 'example\.org'"):
         Settings.from_env({"HFT_TRUSTED_PROXIES": "10.0.0.0/8,example.org"})
     with pytest.raises(InvalidInput, match="HFT_SQL_MEMORY_MB must be > 0"):
         Settings.from_env({"HFT_SQL_MEMORY_MB": "0"})
