@@ -161,3 +161,35 @@ def test_security_doc_keeps_the_headings_the_team_fills_in() -> None:
         "## Fuzz and browser suites",
     ):
         assert heading in headings, f"docs/security.md lacks {heading!r}"
+
+
+TEST_CITE = re.compile(r"(tests/[\w/]+\.py)|::(\w+)")
+
+
+def cited_tests(path: Path) -> list[tuple[str, str]]:
+    """(file, test) pairs cited as `tests/x.py::name`; a bare `::name` belongs to the test
+    file named last before it."""
+    out: list[tuple[str, str]] = []
+    last: str | None = None
+    for m in TEST_CITE.finditer("\n".join(text_lines(path))):
+        if m.group(1):
+            last = m.group(1)
+        elif last is not None:
+            out.append((last, m.group(2)))
+    return out
+
+
+def test_every_cited_test_exists() -> None:
+    """The security model and the README name the tests that prove each control: each
+    named test must exist, so the docs cannot drift from the suite."""
+    missing = []
+    for doc in (DOCS / "security.md", ROOT / "README.md"):
+        pairs = cited_tests(doc)
+        assert pairs, f"{doc.name} cites no test"
+        for file, name in pairs:
+            target = ROOT / file
+            if not target.is_file() or not re.search(
+                rf"^\s*(?:async )?def {name}\(", target.read_text(encoding="utf-8"), re.M
+            ):
+                missing.append(f"{doc.name}: {file}::{name}")
+    assert not missing, "cited tests that do not exist:\n" + "\n".join(missing)
