@@ -212,8 +212,18 @@ def open_sandbox(
 # ----------------------------------------------------------------- worker side
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _peak_mb(pid: int | str = "self") -> float:
+    """The process's own resident high-water mark (VmHWM). Not ru_maxrss: Linux carries the
+    parent's high-water mark across fork and exec into it, so a worker spawned by a 1 GB app
+    would report 1 GB."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 def _rss_mb(pid: int | str = "self") -> float:
@@ -426,6 +436,7 @@ class Worker:
         if not self.alive:
             return
         self.alive = False
+        self.peak_mb = max(self.peak_mb, _peak_mb(self.proc.pid))
         with suppress(OSError):
             self.proc.kill()
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -440,14 +451,13 @@ class Worker:
 
     def _reap(self, flags: int) -> bool:
         try:
-            pid, status, usage = os.wait4(self.proc.pid, flags)
+            pid, status, _ = os.wait4(self.proc.pid, flags)
         except ChildProcessError:
             self.proc.returncode = -9
             return True
         if pid == 0:
             return False
         self.proc.returncode = os.waitstatus_to_exitcode(status)
-        self.peak_mb = max(self.peak_mb, usage.ru_maxrss / 1024)
         pool = self.pool() if self.pool is not None else None
         if pool is not None:
             pool.note_peak(self.peak_mb)

@@ -74,6 +74,9 @@ def conform(df: pl.DataFrame, schema: pl.Schema, what: str) -> pl.DataFrame:
 PRICES = ("open", "high", "low", "close")
 SHOW_ROWS = 5
 """How many offending rows an error message names."""
+MAX_VALUE = 1e18
+"""No real price, volume or amount comes near this; above it, sums and VWAP products could
+overflow to infinity."""
 
 
 def _bad(expr: pl.Expr) -> pl.Expr:
@@ -92,6 +95,10 @@ def bar_rules() -> list[tuple[str, pl.Expr]]:
         ),
         ("negative price", _bad(pl.any_horizontal([pl.col(c) < 0 for c in PRICES]))),
         ("negative volume", _bad(pl.col("volume") < 0)),
+        (
+            "value above 1e18",
+            _bad(pl.any_horizontal([pl.col(c).abs() > MAX_VALUE for c in values])),
+        ),
         ("high < low", _bad(pl.col("high") < pl.col("low"))),
         (
             "open outside [low, high]",
@@ -115,6 +122,10 @@ def trade_rules() -> list[tuple[str, pl.Expr]]:
         ),
         ("negative price", _bad(pl.col("price") < 0)),
         ("negative amount", _bad(pl.col("amount") < 0)),
+        (
+            "value above 1e18",
+            _bad(pl.any_horizontal([pl.col(c).abs() > MAX_VALUE for c in values])),
+        ),
     ]
 
 
@@ -140,9 +151,9 @@ def drop_invalid(frame: pl.DataFrame, what: str) -> tuple[pl.DataFrame, int]:
 def check_values(frame: pl.DataFrame, what: str) -> None:
     """Raise InvalidInput naming the offending rows (index and time) of a conformed frame.
 
-    Bars: every price present, prices and volume finite and >= 0, high >= low, open and
+    Bars: every price present, prices and volume finite, >= 0 and <= 1e18, high >= low, open and
     close within [low, high]; a zero or null (unknown) volume is fine. Trades: price and
-    amount present, finite and >= 0."""
+    amount present, finite, >= 0 and <= 1e18."""
     if frame.height == 0:
         return
     rules = _rules(what)
@@ -161,9 +172,9 @@ def check_values(frame: pl.DataFrame, what: str) -> None:
         more = f" and {count - len(idx)} more" if count > len(idx) else ""
         parts.append(f"{label} in {count} row(s): row {where}{more}")
     rule = (
-        "prices and volumes must be finite and >= 0, with low <= open, close <= high"
+        "prices and volumes must be finite, >= 0 and at most 1e18, with low <= open, close <= high"
         if what == "bars"
-        else "price and amount must be finite and >= 0"
+        else "price and amount must be finite, >= 0 and at most 1e18"
     )
     raise InvalidInput(
         f"{total} of {frame.height} {what} row(s) refused and nothing of this frame was "

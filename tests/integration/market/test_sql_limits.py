@@ -120,10 +120,12 @@ def workers_of(pid: int) -> list[int]:
 
 
 def test_close_and_parent_death_leave_no_worker(explorer: SqlExplorer, tmp_path: Path) -> None:
-    explorer.run("SELECT 1")
-    pids = workers_of(os.getpid())
+    before = set(workers_of(os.getpid()))  # other tests' explorers may still hold workers
+    fresh = SqlExplorer(explorer.store)
+    fresh.run("SELECT 1")
+    pids = [p for p in workers_of(os.getpid()) if p not in before]
     assert pids
-    explorer.close()
+    fresh.close()
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids)
 
     script = textwrap.dedent(

@@ -124,9 +124,9 @@ def good_row(row: Row) -> bool:
     """The rules, restated independently of core.data.schema."""
     prices = [row[c] for c in ("open", "high", "low", "close")]
     vol = row["volume"]
-    if any(p is None or not math.isfinite(p) or p < 0 for p in prices):
+    if any(p is None or not math.isfinite(p) or p < 0 or p > 1e18 for p in prices):
         return False
-    if vol is not None and (not math.isfinite(vol) or vol < 0):
+    if vol is not None and (not math.isfinite(vol) or vol < 0 or vol > 1e18):
         return False
     return (
         row["low"]
