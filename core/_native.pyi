@@ -2,10 +2,74 @@
 # Arrays are float64 numpy arrays; returned arrays are owned by numpy (no copy).
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 from numpy.typing import NDArray
+
+__all__ = [
+    "BUILD_PROFILE",
+    "DE_STRATEGIES",
+    "CancelledError",
+    "Cec2014Problem",
+    "HotCache",
+    "NumericalError",
+    "__version__",
+    "bt_band_states",
+    "bt_deflate_grid",
+    "bt_deflated_sharpe",
+    "bt_expected_max_sharpe",
+    "bt_geometric_sharpe",
+    "bt_ledger",
+    "bt_metrics",
+    "bt_sweep",
+    "cache_simulate",
+    "cec2014_layout",
+    "cec2014_minimize",
+    "chiarella_bootstrap_moments",
+    "chiarella_calibrate",
+    "chiarella_moments",
+    "chiarella_objective",
+    "chiarella_simulate",
+    "de_builtin_eval",
+    "de_init_population",
+    "de_lpsr_size",
+    "de_minimize",
+    "de_select",
+    "de_sobol_points",
+    "de_stream_uniforms",
+    "de_trials",
+    "hmm_fit",
+    "hmm_posteriors",
+    "hmm_sample",
+    "hmm_score",
+    "hmm_viterbi",
+    "log_returns",
+    "mfg_fokker_planck",
+    "mfg_solve",
+    "ou_cara_ce",
+    "ou_cara_position",
+    "ou_exact_loglik",
+    "ou_fit",
+    "ou_fit_irregular",
+    "ou_power_ce",
+    "ou_power_coefficients",
+    "ou_power_path",
+    "ou_power_position",
+    "ou_rolling",
+    "rolling_zscore",
+    "sparse_box_tiao",
+    "sparse_exhaustive",
+    "sparse_greedy",
+    "sparse_on_support",
+    "sparse_swaps",
+    "sparse_tpower",
+    "stat_acf",
+    "stat_aggregated_kurtosis",
+    "stat_hill",
+    "stat_kurtosis",
+    "sym_condition_number",
+]
 
 __version__: str
 BUILD_PROFILE: str
@@ -390,10 +454,11 @@ def mfg_fokker_planck(
 ) -> dict[str, Any]: ...
 
 # --- cache ---
+@final
 class HotCache:
     """Byte-budgeted cache of Python objects keyed by str (S3-FIFO or LRU)."""
 
-    def __init__(self, capacity_bytes: int, policy: str = "s3fifo") -> None: ...
+    def __new__(cls, capacity_bytes: int, policy: str = "s3fifo") -> HotCache: ...
     def get(self, key: str) -> object | None: ...
     def put(self, key: str, value: object, weight: int) -> bool: ...
     def remove(self, key: str) -> bool: ...
@@ -401,7 +466,7 @@ class HotCache:
     def clear(self) -> None: ...
     def reset_counters(self) -> None: ...
     def __len__(self) -> int: ...
-    def __contains__(self, key: str) -> bool: ...
+    def __contains__(self, key: str, /) -> bool: ...
     @property
     def policy(self) -> str: ...
     def stats(self) -> dict[str, int]: ...
@@ -414,17 +479,18 @@ def cache_simulate(
 ) -> tuple[int, int]: ...
 
 # --- cec2014 ---
+@final
 class Cec2014Problem:
     """One CEC 2014 function (F1..F30) with its shift, rotation and shuffle data."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         fn_id: int,
         dim: int,
         shift: NDArray[np.float64],
         rotation: NDArray[np.float64] | None = None,
         shuffle: NDArray[np.int64] | None = None,
-    ) -> None: ...
+    ) -> Cec2014Problem: ...
     def evaluate(self, x: NDArray[np.float64], workers: int = 0) -> NDArray[np.float64]: ...
     @property
     def fn_id(self) -> int: ...
