@@ -107,8 +107,22 @@ class Engine:
         return self.store.stats()
 
     def coverage(self) -> pl.DataFrame:
-        """One row per stored series: first, last, rows, files, bytes."""
-        return self.store.coverage()
+        """One row per stored series: first, last, rows, files, bytes, and `source`: where
+        the data comes from in words (the package and licence of bundled history, SIMULATED
+        for the demo venue, the venue's name otherwise)."""
+        import polars as pl
+
+        from core.data import bundled
+
+        cov = self.store.coverage()
+        labels = bundled.sources()
+        out = cov.join(labels, on=["venue", "symbol", "timeframe"], how="left")
+        fallback = (
+            pl.when(pl.col("venue") == "demo")
+            .then(pl.lit("SIMULATED demo venue on this server"))
+            .otherwise(pl.format("{} (fetched)", pl.col("venue")))
+        )
+        return out.with_columns(pl.coalesce("source", fallback).alias("source"))
 
     def facts(self) -> EngineFacts:
         return EngineFacts(

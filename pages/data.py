@@ -7,7 +7,7 @@ import streamlit as st
 from pages._shared import market_view
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
-from pages._shared.format import md_escape
+from pages._shared.format import integer, md_escape, plural
 from pages._shared.live import get_ingest, stream_status_table
 
 require_role("analyst")
@@ -21,12 +21,22 @@ market_view.data_coverage(get_engine())
 st.subheader("Fetch history")
 st.caption(
     "Pages through the venue's REST API (or Yahoo Finance) into the store. "
-    "The demo venue is SIMULATED and answers on 127.0.0.1; real venues need network access."
+    "The demo venue is SIMULATED and answers on this server, so it works offline; "
+    "real venues need network access."
 )
+
+
+def venue_label(name: str) -> str:
+    if service.is_simulated(name):
+        return f"{name} (SIMULATED, works offline)"
+    return f"{name} (real, needs network)"
+
+
 with st.form("backfill"):
     venue_col, tf_col, since_col = st.columns(3)
-    job_venues = [*service.venues(), "yahoo"]
-    venue = venue_col.selectbox("Venue", job_venues, key="job_venue")
+    # simulated venues first: the defaults must work on a server with no network
+    job_venues = sorted([*service.venues(), "yahoo"], key=lambda v: not service.is_simulated(v))
+    venue = venue_col.selectbox("Venue", job_venues, format_func=venue_label, key="job_venue")
     timeframe = tf_col.selectbox("Timeframe", ["1m", "5m", "15m", "1h", "1d"], key="job_tf")
     since = since_col.date_input(
         "Since", datetime.now(UTC).date() - timedelta(days=1), key="job_since"
@@ -53,9 +63,14 @@ def job_progress() -> None:
     status = md_escape(job.message or job.state)
     st.progress(job.progress, text=f"Job {job.id} ({md_escape(job.venue)}): {status}")
     if job.state == "done":
-        st.success(f"Job {job.id} done: {job.rows} rows written.")
+        already = job.rows - job.new_rows
+        note = f" ({integer(already)} already stored)" if already else ""
+        st.success(f"Job {job.id} done: {plural(job.rows, 'row')} written{note}.")
     elif job.state == "failed":
-        st.error(f"Job {job.id} failed: {md_escape(str(job.error))}")
+        st.error(f"Job {job.id} failed: {md_escape(job.error)}")
+        if job.detail:
+            with st.expander("Details"):
+                st.code(job.detail, language=None, wrap_lines=True)
 
 
 job_progress()
@@ -63,7 +78,8 @@ job_progress()
 st.subheader("Live subscriptions")
 with st.form("subscribe"):
     v_col, s_col, k_col, t_col = st.columns(4)
-    sub_venue = v_col.selectbox("Venue", service.venues(), key="sub_venue")
+    sub_venues = sorted(service.venues(), key=lambda v: not service.is_simulated(v))
+    sub_venue = v_col.selectbox("Venue", sub_venues, format_func=venue_label, key="sub_venue")
     sub_symbol = s_col.text_input("Symbol", "SOL/USDT", key="sub_symbol")
     sub_kind = k_col.selectbox("Stream", ["ohlcv", "trades", "quotes"], key="sub_kind")
     sub_tf = t_col.selectbox("Timeframe", ["1m", "5m", "15m", "1h"], key="sub_tf")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages._shared.auth import require_role
-from pages._shared.format import md_escape
+from pages._shared.format import MISSING, md_escape, money, num
 from pages._shared.live import SIMULATED_NOTE, candles_figure, get_ingest
 
 require_role("viewer")
@@ -33,22 +33,24 @@ def live_view() -> None:
     last_col, spread_col, lag_col, rate_col = st.columns(4)
     if trade:
         last_col.metric(
-            "Last trade", f"{trade['price']:,.2f}", help=f"{trade['amount']} ({trade['side']})"
+            "Last trade",
+            money(trade["price"]),
+            help=md_escape(f"{num(trade['amount'])} ({trade['side'] or 'side unknown'})"),
         )
     else:
-        last_col.metric("Last trade", "—")
+        last_col.metric("Last trade", MISSING)
     quote = service.spread(venue, symbol)
     if quote:
         spread_col.metric(
             "Spread",
-            f"{quote['spread']:,.2f}",
-            help=f"best bid {quote['bid']:,.2f} / best ask {quote['ask']:,.2f}",
+            money(quote["spread"]),
+            help=f"best bid {money(quote['bid'])} / best ask {money(quote['ask'])}",
         )
     else:
         spread_col.metric("Spread", "not known", help="No quote stream for this symbol.")
     lags = [s.lag_s for s in streams if s.lag_s is not None]
-    lag_col.metric("Stream lag", f"{min(lags):.2f} s" if lags else "—")
-    rate_col.metric("Messages/s", f"{sum(s.rate_per_s for s in streams):.1f}")
+    lag_col.metric("Stream lag", f"{min(lags):.2f} s" if lags else MISSING)
+    rate_col.metric("Messages/s", money(sum(s.rate_per_s for s in streams), 1))
     down = [s for s in streams if not s.connected]
     for s in down:
         st.error(md_escape(f"{s.key.name} is {s.state}: {s.last_error or 'waiting for data'}"))
@@ -60,8 +62,9 @@ def live_view() -> None:
     st.plotly_chart(candles_figure(bars.tail(240), title), key="live_chart")
     last = bars.row(-1, named=True)
     st.caption(
-        f"Last candle {last['ts']:%H:%M} UTC: open {last['open']:,.2f} high {last['high']:,.2f} "
-        f"low {last['low']:,.2f} close {last['close']:,.2f} volume {last['volume']:,.4f}"
+        f"Last candle {last['ts']:%H:%M} UTC: open {money(last['open'])} "
+        f"high {money(last['high'])} low {money(last['low'])} close {money(last['close'])} "
+        f"volume {num(last['volume'])}"
     )
 
 

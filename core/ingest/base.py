@@ -8,6 +8,7 @@ and report progress through an optional callback.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,11 +25,55 @@ Progress = Callable[[float, str], None]
 
 
 class SourceError(HftError):
-    """A venue answered, but with an error retrying will not fix (bad symbol, no data)."""
+    """A venue answered, but with an error retrying will not fix (bad symbol, no data).
+
+    The message is for the user ("Binance refused the request"); `detail` keeps the
+    technical cause (exception type, URL) for a folded-away "Details" section."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class SourceUnavailable(RetryableError):
-    """The venue could not be reached, or kept failing after the retries."""
+    """The venue could not be reached, or kept failing after the retries.
+
+    The message is for the user ("Binance is not reachable from this server (no
+    network?)"); `detail` keeps the technical cause."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when `exc` was caused by a host name that does not resolve or a refused
+    connection: retrying in a few seconds will not help, so callers fail at once."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror | ConnectionRefusedError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def count(n: int, noun: str) -> str:
+    """ "1 bar", "2 bars", "1,440 bars": counts in job messages (never "1 bars")."""
+    return f"{n:,} {noun if n == 1 else noun + 's'}"
+
+
+def describe(exc: BaseException) -> str:
+    """The technical detail of a failure: each exception of the chain, one per line."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen and len(lines) < 6:
+        seen.add(id(cause))
+        lines.append(f"{type(cause).__name__}: {cause}"[:400])
+        cause = cause.__cause__ or cause.__context__
+    return "\n".join(lines)
 
 
 class CircuitOpen(RetryableError):
@@ -203,11 +248,14 @@ __all__ = [
     "SourceUnavailable",
     "bars_frame",
     "check_timeframe",
+    "count",
     "dedupe_trades",
+    "describe",
     "empty_bars",
     "empty_trades",
     "from_ms",
     "parse_since",
     "to_ms",
     "trades_frame",
+    "unreachable",
 ]

@@ -27,10 +27,13 @@ from core.ingest.base import (
     SourceUnavailable,
     bars_frame,
     check_timeframe,
+    count,
+    describe,
     empty_bars,
     empty_trades,
     to_ms,
     trades_frame,
+    unreachable,
 )
 
 T = TypeVar("T")
@@ -98,8 +101,11 @@ class CcxtRestSource:
         if venue not in VENUES:
             raise InvalidInput(f"unknown venue {venue!r}; choose one of {', '.join(VENUES)}")
         self.venue = name or venue
-        self.rules = VENUES[venue]
         self.exchange = exchange if exchange is not None else make_exchange(venue)
+        display = str(getattr(self.exchange, "name", "") or venue)
+        # what users read in messages: "Binance", or "demo (Binance API)" for a named copy
+        self.label = display if self.venue == venue else f"{self.venue} ({display} API)"
+        self.rules = VENUES[venue]
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
         self._sleep = sleep
@@ -155,22 +161,27 @@ class CcxtRestSource:
                             f"{self.venue} answered HTTP {self.last_status} to {what}; "
                             f"pausing calls for {self.breaker.remaining_s():.0f} s"
                         ) from exc
+                    if unreachable(exc):
+                        # a name that does not resolve or a refused connection: no retries
+                        raise SourceUnavailable(
+                            f"{self.label} is not reachable from this server (no network?)",
+                            describe(exc),
+                        ) from exc
                     if attempt + 1 >= self.retry.attempts:
                         raise SourceUnavailable(
-                            f"{self.venue}: {what} failed after {self.retry.attempts} "
-                            f"attempts: {type(exc).__name__}: {exc}"
+                            f"{self.label} did not answer ({self.retry.attempts} attempts); "
+                            "check the server's network and try again later",
+                            describe(exc),
                         ) from exc
                     self.retries += 1
                     self._sleep(self.retry.delay(attempt))
                     continue
                 except ccxt.ExchangeError as exc:
                     raise SourceError(
-                        f"{self.venue} refused {what}: {type(exc).__name__}: {exc}"
+                        f"{self.label} refused the request ({what})", describe(exc)
                     ) from exc
                 except ccxt.BaseError as exc:
-                    raise SourceError(
-                        f"{self.venue}: {what} failed: {type(exc).__name__}: {exc}"
-                    ) from exc
+                    raise SourceError(f"{self.label}: {what} failed", describe(exc)) from exc
                 self.breaker.record_success()
                 return result
         raise AssertionError("unreachable")
@@ -225,7 +236,7 @@ class CcxtRestSource:
                 cursor = int(page[-1][0]) + step_ms
             if progress is not None:
                 done = min(1.0, (cursor - start) / (end - start))
-                progress(done, f"{symbol} {timeframe}: {len(rows)} bars")
+                progress(done, f"{symbol} {timeframe}: {count(len(rows), 'bar')} fetched")
         if not rows:
             return empty_bars()
         return bars_frame(rows, self.venue, symbol, timeframe)
@@ -274,7 +285,7 @@ class CcxtRestSource:
                 break
             if progress is not None:
                 done = min(1.0, (cursor - start) / (end - start))
-                progress(done, f"{symbol}: {len(out)} trades")
+                progress(done, f"{symbol}: {count(len(out), 'trade')} fetched")
         if not out:
             return empty_trades()
         return trades_frame(out, self.venue, symbol)

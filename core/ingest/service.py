@@ -27,8 +27,8 @@ from typing import Any, Protocol
 import polars as pl
 
 from core.data.schema import BARS, drop_invalid
-from core.errors import InvalidInput
-from core.ingest.base import Source, check_timeframe
+from core.errors import HftError, InvalidInput
+from core.ingest.base import Source, check_timeframe, count, describe
 from core.ingest.ccxt_rest import VENUES, source_for
 from core.ingest.ccxt_ws import StreamKey, StreamManager, StreamStatus, VenueConfig
 from core.ingest.demo_venue import VENUE as DEMO
@@ -73,9 +73,16 @@ class Job:
     progress: float = 0.0
     message: str = ""
     rows: int = 0
+    """Bars of this job now in the store: every valid bar fetched (the write is idempotent,
+    so a bar the live stream had already stored counts too)."""
+    new_rows: int = 0
+    """Of `rows`, the ones the store did not hold yet (new or changed)."""
     skipped: int = 0
     """Bars the venue sent with impossible values (NaN, negative, outside [low, high])."""
     error: str = ""
+    """What went wrong, in words for the user."""
+    detail: str = ""
+    """The technical cause of `error` (exception chain, URL), for a folded-away section."""
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished: datetime | None = None
 
@@ -342,7 +349,10 @@ class IngestService:
 
 
 def run_job(job: Job, src: Source, store: MarketWriter) -> Job:
-    """Run one history job in the calling thread, updating `job` as it goes."""
+    """Run one history job in the calling thread, updating `job` as it goes.
+
+    `job.message` always counts bars the same way as the final result: while a symbol is
+    fetched, the bars received so far; once written, the bars stored for it."""
     n = len(job.symbols)
     try:
         for i, symbol in enumerate(job.symbols):
@@ -354,16 +364,36 @@ def run_job(job: Job, src: Source, store: MarketWriter) -> Job:
             frame = src.fetch_bars(symbol, job.timeframe, job.since, job.until, progress=progress)
             frame, skipped = drop_invalid(frame, "bars")
             job.skipped += skipped
-            job.rows += store.write_bars(frame) if frame.height else 0
+            new = store.write_bars(frame) if frame.height else 0
+            job.rows += frame.height
+            job.new_rows += new
             job.progress = (i + 1) / n
-            bad = f", {skipped} bad bars skipped" if skipped else ""
-            job.message = f"{symbol}: {frame.height} bars{bad}"
+            job.message = job_line(symbol, frame.height, new, skipped)
         job.state = "done"
     except Exception as exc:
+        job.error, job.detail = failure_text(exc)
         job.state = "failed"
-        job.error = f"{type(exc).__name__}: {exc}"[:500]
     job.finished = datetime.now(UTC)
     return job
+
+
+def job_line(symbol: str, rows: int, new: int, skipped: int = 0) -> str:
+    """ "BTC/USDT: 1,440 rows written (1,380 already stored)"; counts said in words."""
+    extra = []
+    if rows > new:
+        extra.append(f"{rows - new:,} already stored")
+    if skipped:
+        extra.append(f"{count(skipped, 'bad bar')} skipped")
+    tail = f" ({', '.join(extra)})" if extra else ""
+    return f"{symbol}: {count(rows, 'row')} written{tail}"
+
+
+def failure_text(exc: BaseException) -> tuple[str, str]:
+    """(message for the user, technical detail) of a failed job."""
+    detail = str(getattr(exc, "detail", "") or describe(exc))
+    if isinstance(exc, HftError):
+        return str(exc), detail
+    return "the job stopped on an unexpected error; see the details", detail
 
 
 def resample(bars: pl.DataFrame, timeframe: str) -> pl.DataFrame:
@@ -402,6 +432,8 @@ __all__ = [
     "Job",
     "MarketWriter",
     "WriterStats",
+    "failure_text",
+    "job_line",
     "resample",
     "run_job",
     "running",

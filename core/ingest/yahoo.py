@@ -18,7 +18,7 @@ import polars as pl
 
 from core.data.schema import BARS, conform
 from core.errors import InvalidInput
-from core.ingest.base import Progress, SourceError, check_timeframe
+from core.ingest.base import Progress, SourceError, check_timeframe, count, describe
 
 VENUE = "yahoo"
 INTERVALS = {"1m": "1m", "5m": "5m", "15m": "15m", "1h": "1h", "1d": "1d"}
@@ -69,9 +69,7 @@ class YahooSource:
                     timeout=self.timeout_s,
                 )
             except Exception as exc:
-                raise SourceError(
-                    f"Yahoo Finance failed for {symbol}: {type(exc).__name__}: {exc}"
-                ) from exc
+                raise SourceError(f"Yahoo Finance failed for {symbol}", describe(exc)) from exc
         if raw is None or raw.empty:
             raise SourceError(
                 f"Yahoo Finance returned no bars for {symbol} {timeframe} from "
@@ -79,7 +77,7 @@ class YahooSource:
             )
         frame = to_bars(raw, symbol, timeframe)
         if progress is not None:
-            progress(1.0, f"{symbol} {timeframe}: {frame.height} bars")
+            progress(1.0, f"{symbol} {timeframe}: {count(frame.height, 'bar')} fetched")
         return frame
 
     def fetch_trades(

@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 from core.ingest.ccxt_ws import StreamStatus
 from core.ingest.service import IngestService, running
 from pages._shared.engine import get_engine
+from pages._shared.format import DOWN, UP
 
 SIMULATED_NOTE = (
     "SIMULATED: the demo venue is a loopback server speaking Binance's stream format, fed by a "
@@ -56,17 +57,20 @@ def candles_figure(bars: pl.DataFrame, title: str) -> go.Figure:
             low=bars["low"].to_list(),
             close=bars["close"].to_list(),
             name="price",
+            increasing={"line": {"color": UP}, "fillcolor": UP},
+            decreasing={"line": {"color": DOWN}, "fillcolor": DOWN},
         ),
         row=1,
         col=1,
     )
+    # a volume bar takes its candle's colour: up (close >= open) or down
     up = (bars["close"] >= bars["open"]).to_list()
     fig.add_trace(
         go.Bar(
             x=ts,
             y=bars["volume"].to_list(),
             name="volume",
-            marker_color=["#26a69a" if u else "#ef5350" for u in up],
+            marker_color=[UP if u else DOWN for u in up],
         ),
         row=2,
         col=1,

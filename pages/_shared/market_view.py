@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from core.engine import Engine
-from pages._shared.format import human_bytes, md_escape
+from pages._shared.format import header, human_bytes, md_escape
 
 
 def _us(value: object) -> str:
@@ -57,20 +57,29 @@ def data_coverage(engine: Engine) -> None:
         st.info("The market store is empty.")
         return
     shown = cov.select(
-        "kind",
         "venue",
         "symbol",
+        "source",
         "timeframe",
         "first",
         "last",
         "rows",
+        "kind",
         "files",
         pl.col("bytes").map_elements(human_bytes, return_dtype=pl.String).alias("size"),
     )
-    st.dataframe(shown, hide_index=True, width="stretch")
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={c: header(c) for c in shown.columns},
+    )
     st.caption(
-        "Venue `bundled` is real history shipped inside PyPI packages (arch, backtesting); "
-        "venue `demo` is the simulated loopback venue."
+        "Venue `bundled` is real daily history shipped inside Python packages and imported on "
+        "first start: skfolio (BSD-3-Clause; adjusted closes of 20 S&P 500 stocks, the index "
+        "and 5 factor ETFs, for research and examples, not for trading), arch (NCSA) and "
+        "backtesting (AGPL-3.0). A series marked *closes only* has open = high = low = close "
+        "and no volume. Venue `demo` is SIMULATED: a price model on this server."
     )
     if engine.bundled_error:
         st.warning(md_escape(engine.bundled_error))

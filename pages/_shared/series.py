@@ -5,9 +5,12 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from core.data import bundled
 from core.data.catalog import SeriesRef, list_series, load_series
 from core.data.store import MarketStore
 from pages._shared.engine import get_engine
+
+CUSTOM = "Pick markets yourself"
 
 
 def _store() -> MarketStore:
@@ -35,6 +38,28 @@ def _window(key: str, default: int, maximum: int) -> int:
     )
 
 
+def _labels(refs: list[SeriesRef]) -> dict[SeriesRef, str]:
+    """Each series with its source and date range: "AAPL · Apple (AAPL), daily 1990-2022 ·
+    closes only · skfolio (BSD-3-Clause)"; "BTC/USDT · demo (SIMULATED) · 1m · 2026-01-02 to
+    2026-01-03" for stored series."""
+    ranges = {
+        (r["venue"], r["symbol"], r["timeframe"]): (r["first"], r["last"])
+        for r in _store().coverage().iter_rows(named=True)
+        if r["kind"] == "bars"
+    }
+    labels: dict[SeriesRef, str] = {}
+    for ref in refs:
+        ds = bundled.DATASETS.get(ref.symbol) if ref.venue == bundled.VENUE else None
+        if ds is not None:
+            labels[ref] = f"{ref.symbol} · {ds.label}"
+            continue
+        venue = f"{ref.venue} (SIMULATED)" if ref.venue == "demo" else ref.venue
+        first, last = ranges.get((ref.venue, ref.symbol, ref.timeframe), (None, None))
+        span = f" · {first:%Y-%m-%d} to {last:%Y-%m-%d}" if first and last else ""
+        labels[ref] = f"{ref.symbol} · {venue} · {ref.timeframe}{span}"
+    return labels
+
+
 # Default windows: 15,000 bars (about ten days of minutes, all of a daily history) for
 # one-market pages, 2,520 for baskets. Both fit the hot tier's smallest cached tail
 # (TAIL_MIN = 16,384 rows), so every page's default read of a market is one shared entry.
@@ -51,10 +76,11 @@ def pick_series(
 ) -> tuple[SeriesRef, pl.DataFrame]:
     """A selectbox of every series and a window size; returns the choice and its newest bars."""
     refs = list_series(_store())
+    labels = _labels(refs)
     index = next((i for i, r in enumerate(refs) if r.symbol == default), 0)
     c1, c2 = st.columns([3, 1])
     with c1:
-        ref = st.selectbox(label, refs, index=index, format_func=lambda r: r.label, key=key)
+        ref = st.selectbox(label, refs, index=index, format_func=labels.__getitem__, key=key)
     with c2:
         n = _window(last_key, last, max_last)
     return ref, _load(ref, n)
@@ -69,12 +95,38 @@ def pick_many(
     last: int = 2520,
     max_last: int = 500_000,
 ) -> tuple[list[tuple[SeriesRef, pl.DataFrame]], int]:
-    """A multiselect of series and a window size; each choice with its newest bars, and N."""
+    """A basket choice, a multiselect of series and a window size; each choice with its
+    newest bars, and N. Choosing a named basket (bundled.BASKETS, e.g. the 20 S&P 500
+    stocks) fills the multiselect with its series."""
     refs = list_series(_store())
+    labels = _labels(refs)
     chosen = [r for r in refs if r.symbol in defaults]
+
+    def fill_basket() -> None:
+        name = st.session_state[f"{key}_basket"]
+        if name in bundled.BASKETS:
+            members = bundled.BASKETS[name]
+            st.session_state[key] = [
+                r for r in refs if r.venue == bundled.VENUE and r.symbol in members
+            ]
+
+    st.selectbox(
+        "Basket",
+        [CUSTOM, *bundled.BASKETS],
+        key=f"{key}_basket",
+        on_change=fill_basket,
+        help="A named basket of bundled real history fills the market list below; "
+        "you can still add or remove markets.",
+    )
     c1, c2 = st.columns([3, 1])
     with c1:
-        picked = st.multiselect(label, refs, default=chosen, format_func=lambda r: r.label, key=key)
+        picked = st.multiselect(
+            label,
+            refs,
+            default=chosen,
+            format_func=labels.__getitem__,
+            key=key,
+        )
     with c2:
         n = _window(last_key, last, max_last)
     return [(r, _load(r, n)) for r in picked], n

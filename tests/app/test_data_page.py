@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+import ccxt
 import pytest
 
-from core.ingest.service import stop_all
+from core.ingest.ccxt_ws import VenueConfig
+from core.ingest.service import running, stop_all
 from pages._shared.format import md_escape
 from tests.app.conftest import AppAs
 from tests.app.helpers import rerun_until, texts
+from tests.integration.ingest.recorded import loopback_urls
 
 pytestmark = [pytest.mark.app, pytest.mark.slow]
 PAGE = "pages/data.py"
@@ -61,3 +65,49 @@ def test_data_page_refuses_bad_symbol(app_as: AppAs) -> None:
 def test_data_page_needs_analyst(app_as: AppAs) -> None:
     at = app_as("viewer", PAGE).run()
     assert any("analyst" in e.value for e in at.error)
+
+
+def test_data_page_defaults_work_offline(app_as: AppAs) -> None:
+    """The form's defaults name the simulated demo venue; a job started without touching
+    them completes with no network, and its "N rows written" is what the store holds."""
+    at = app_as("analyst", PAGE).run()
+    assert not at.exception, at.exception
+    venue = at.selectbox(key="job_venue")
+    assert venue.value == "demo"
+    assert "demo (SIMULATED, works offline)" in venue.options
+    assert "binance (real, needs network)" in venue.options
+    at.button[0].click()
+    rerun_until(at, lambda: "done" in texts(at) or "failed" in texts(at))
+    done = [s.value for s in at.success if "done" in s.value]
+    assert done, texts(at)
+    found = re.search(r"done: ([\d,]+) rows? written", done[0])
+    assert found, done[0]
+    shown = int(found.group(1).replace(",", ""))
+    (service,) = running()
+    (job,) = service.jobs()
+    assert shown == job.rows > 0
+    stored = service.store.get_bars(  # type: ignore[attr-defined]
+        "BTC/USDT", job.since, job.started, "1m", "demo"
+    )
+    assert stored.height == shown
+    progress = at.get("progress")[-1].proto.text
+    assert "rows written" in progress or "already stored" in progress, progress
+
+
+def test_data_page_shows_an_unreachable_venue_in_words(app_as: AppAs) -> None:
+    """Binance with no network: a plain sentence, the technical detail folded away."""
+    at = app_as("analyst", PAGE).run()
+    # the real Binance client, pointed at a host name that never resolves (as offline)
+    (service,) = running()
+    urls = loopback_urls(ccxt.binance(), "https://api.binance.invalid")
+    service.manager.add_venue(VenueConfig("binance", "binance", urls))
+    at.selectbox(key="job_venue").set_value("binance")
+    at.button[0].click()
+    rerun_until(at, lambda: "failed" in texts(at) or "done" in texts(at), timeout=30)
+    errors = [e.value for e in at.error]
+    assert any(
+        md_escape("Binance is not reachable from this server (no network?)") in e for e in errors
+    ), errors
+    assert not any("NetworkError" in e for e in errors), errors
+    assert [x.label for x in at.expander] == ["Details"]
+    assert "api.binance.invalid" in at.expander[0].code[0].value

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.ingest.service import stop_all
+from pages._shared.format import DOWN, UP
 from tests.app.conftest import AppAs
 
 pytestmark = [pytest.mark.app, pytest.mark.slow]
@@ -44,6 +45,22 @@ def run_until_chart(at: AppTest, min_candles: int, timeout: float = 40) -> dict[
         if time.monotonic() > deadline:
             raise AssertionError(f"no chart with {min_candles} candles after {timeout} s")
         time.sleep(0.5)
+
+
+def test_volume_colours_match_candle_colours(app_as: AppAs) -> None:
+    """One pair of colours (format.UP/DOWN) for candles and the volume bar under each."""
+    import json
+
+    at = app_as("viewer", PAGE)
+    candle = run_until_chart(at, min_candles=30)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    volume = next(t for t in spec["data"] if t["type"] == "bar")
+    assert candle["increasing"]["line"]["color"] == UP
+    assert candle["decreasing"]["line"]["color"] == DOWN
+    assert candle["increasing"]["fillcolor"] == UP
+    assert candle["decreasing"]["fillcolor"] == DOWN
+    want = [UP if c >= o else DOWN for o, c in zip(candle["open"], candle["close"], strict=True)]
+    assert volume["marker"]["color"] == want
 
 
 def test_live_market_shows_simulated_candles_and_stream_health(app_as: AppAs) -> None:
@@ -88,10 +105,13 @@ def test_releasing_the_singleton_stops_every_ingest_thread(app_as: AppAs) -> Non
 
 
 def test_home_lists_the_running_streams(app_as: AppAs) -> None:
-    home = app_as("viewer", "pages/home.py").run()
-    assert not home.exception
-    assert any("No live streams are running" in c.value for c in home.caption)
+    """Home (through the router, as a browser sees it) names the demo streams once they run."""
+    from pages._shared.format import md_escape
+    from tests.app.helpers import texts
+
     run_until_chart(app_as("viewer", PAGE), min_candles=10)
-    home.run()
-    streams = set(home.dataframe[0].value["stream"])
-    assert {"demo:BTC/USDT:ohlcv:1m", "demo:ETH/USDT:trades"} <= streams
+    home = app_as("viewer").run(timeout=120)
+    assert not home.exception, home.exception
+    shown = texts(home)
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        assert f"{md_escape(symbol)} on demo (SIMULATED)" in shown, shown

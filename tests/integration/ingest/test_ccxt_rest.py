@@ -180,9 +180,11 @@ def test_network_error_gives_up_after_the_attempts() -> None:
     routes = {**BINANCE_INFO, "/api/v3/klines": [raw("<html>503</html>", 503)]}
     with serving(routes) as srv:
         src = source("binance", srv)
-        with pytest.raises(SourceUnavailable, match="after 3 attempts"):
+        with pytest.raises(SourceUnavailable, match=r"Binance did not answer \(3 attempts") as err:
             src.fetch_bars("BTC/USDT", "1m", T0, T0 + timedelta(minutes=10))
         assert len(srv.hits("/api/v3/klines")) == 3
+    assert "NetworkError" not in str(err.value)  # the technical cause is in the detail
+    assert "503" in err.value.detail
 
 
 @pytest.mark.parametrize(("status", "name"), [(429, "error_429"), (418, "error_418")])
@@ -210,9 +212,10 @@ def test_exchange_error_is_not_retried() -> None:
     }
     with serving(routes) as srv:
         src = source("binance", srv)
-        with pytest.raises(SourceError, match="Invalid interval"):
+        with pytest.raises(SourceError, match="Binance refused the request") as err:
             src.fetch_bars("BTC/USDT", "1m", T0, T0 + timedelta(minutes=10))
         assert len(srv.hits("/api/v3/klines")) == 1
+    assert "Invalid interval" in err.value.detail
 
 
 def test_kraken_error_body_is_not_retried() -> None:
