@@ -254,6 +254,32 @@ class LakehouseClient:
                 df = df.filter(pl.col("ts") <= hi)
         return df.sort("ts", descending=True).head(n).drop("date")
 
+    def audit_user(self, name_or_id: str, *, acting_user: User) -> tuple[str, str]:
+        """The audit log's user id for a username or an id typed by an admin, and what it is:
+        "account" (a username or id of an account), "erased" (an erased account's id),
+        "id" (another id as stored in the log) or "no account" (a name without an account:
+        its pseudonymous id, under which sign-in attempts with that name are recorded)."""
+        self.backend.require_role(acting_user, "admin", "query_audit")
+        typed = validate.text(name_or_id, "user").strip()
+        if not typed:
+            raise InvalidInput("type a username or a user id")
+        try:
+            found = self.backend.find_user(typed)
+        except InvalidInput:
+            found = None
+        if found is not None:
+            return found.user_id, "account"
+        if typed in self._erased_ids():
+            return typed, "erased"
+        if typed.startswith("anon-") or _is_user_id(typed):
+            known = {u.user_id for u in self.backend.list_users(acting_user)}
+            return typed, "account" if typed in known else "id"
+        try:
+            _, key = validate.username(typed)
+        except InvalidInput:
+            key = typed.casefold()[:64]  # as login() keys a name it cannot accept
+        return self.store.audit.pseudonym(key), "no account"
+
     # --- GDPR ------------------------------------------------------------------------------
     def _user_tables(self, uid: str) -> dict[str, pl.DataFrame]:
         s = self.store
@@ -428,6 +454,14 @@ class LakehouseClient:
         keys = [{"session_id": sid} for sid in gone["session_id"].to_list()]
         self.store.sessions.delete_matching(keys, ["session_id"])
         return len(keys)
+
+
+def _is_user_id(text: str) -> bool:
+    try:
+        validate.user_id(text)
+    except InvalidInput:
+        return False
+    return True
 
 
 def _json_default(value: object) -> str:

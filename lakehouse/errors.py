@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+import math
+
+
+def wait_text(seconds: float) -> str:
+    """A wait to show a user, rounded up so it never says "0 s": "1 s", "2 min 5 s", "2 h".
+
+    The pages show waits through it too (pages/_shared/format.wait).
+    """
+    s = max(1, math.ceil(seconds)) if math.isfinite(seconds) else 1
+    if s < 60:
+        return f"{s} s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m} min {s} s" if s else f"{m} min"
+    h, m = divmod(m, 60)
+    return f"{h} h {m} min" if m else f"{h} h"
+
 
 class LakehouseError(Exception):
     """Base of every error the lakehouse raises on purpose."""
@@ -37,7 +54,7 @@ class QuotaExceeded(LakehouseError):
     def __init__(self, provider: str, limit: int, window: str, retry_after_s: float) -> None:
         super().__init__(
             f"{provider} quota of {limit} per {window} is used up; "
-            f"try again in {retry_after_s:.0f} s"
+            f"try again in {wait_text(retry_after_s)}"
         )
         self.provider = provider
         self.limit = limit
@@ -60,7 +77,7 @@ class Throttled(AuthError):
     """Too many failed attempts recently; the caller must wait before trying again."""
 
     def __init__(self, retry_after_s: float) -> None:
-        super().__init__(f"too many failed attempts; try again in {retry_after_s:.0f} s")
+        super().__init__(f"too many failed attempts; try again in {wait_text(retry_after_s)}")
         self.retry_after_s = retry_after_s
 
 

@@ -3,9 +3,16 @@
 import streamlit as st
 
 from lakehouse import LakehouseError
-from pages._shared.account_view import flash, md_escape, sessions_frame, show_flash
-from pages._shared.accounts import get_auth
+from pages._shared.account_view import (
+    flash,
+    md_escape,
+    session_label,
+    sessions_table,
+    show_flash,
+)
+from pages._shared.accounts import get_auth, settings
 from pages._shared.auth import current_token, require_role, sign_out
+from pages._shared.format import plural, wait
 
 user = require_role("viewer")
 auth = get_auth()
@@ -21,14 +28,21 @@ st.caption(f"Member since {user.created_at:%Y-%m-%d %H:%M} UTC.")
 
 st.subheader("Sessions")
 sessions = auth.list_sessions(user.user_id)
-st.dataframe(sessions_frame(sessions, current=user.session_id), hide_index=True)
-others = [s for s in sessions if s["session_id"] != user.session_id]
+st.caption(
+    f"You are signed in on {plural(len(sessions), 'browser')}. End any you do not recognise.",
+    help=f"A session ends when you log out, {wait(settings().session_ttl_hours * 3600)} after "
+    f"signing in, or after {wait(settings().session_idle_minutes * 60)} without activity.",
+)
+details = st.toggle("Show session ids and full browser strings", key="session_details")
+frame, config = sessions_table(sessions, current=user.session_id, details=details)
+st.dataframe(frame, column_config=config, hide_index=True)
+others = {s["session_id"]: s for s in sessions if s["session_id"] != user.session_id}
 end_col, all_col = st.columns(2)
 with end_col:
     choice = st.selectbox(
         "End one session",
-        [s["session_id"] for s in others],
-        format_func=lambda sid: sid[:8],
+        list(others),
+        format_func=lambda sid: session_label(others[sid]),
         index=None,
         placeholder="Choose a session" if others else "No other sessions",
         disabled=not others,
@@ -45,7 +59,7 @@ with all_col:
     st.write("")
     if st.button("Log out everywhere else", disabled=not others):
         n = auth.revoke_other_sessions(current_token() or "")
-        flash(f"Ended {n} other session{'s' if n != 1 else ''}.")
+        flash(f"Ended {plural(n, 'other session')}.")
         st.rerun()
 
 st.subheader("Change password")

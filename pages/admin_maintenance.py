@@ -1,23 +1,35 @@
 """Admin / Maintenance: compact, apply audit retention, vacuum and checkpoint every table."""
 
-import polars as pl
 import streamlit as st
 
 from lakehouse import LakehouseError
-from pages._shared.account_view import md_escape
+from pages._shared.account_view import maintenance_summary, maintenance_table, md_escape
 from pages._shared.accounts import get_client
 from pages._shared.auth import require_role
+from pages._shared.format import plural
 
 admin = require_role("admin")
 client = get_client()
 
 st.title("Maintenance")
-st.caption(
-    f"Compacts small files, deletes audit records older than {client.audit_retention_days} "
-    "days, vacuums old files (at once when an erasure is pending, so erased data leaves the "
-    "disk), then checkpoints each table. Schedule `hfthot lakehouse maintain` daily from cron "
-    "(see the README); this button runs the same steps now."
+st.markdown(
+    f"""
+Maintenance keeps the account tables small and honest:
+
+- merges small data files into larger ones,
+- removes audit records older than {plural(client.audit_retention_days, "day")},
+- removes sessions a day after they ended,
+- deletes old data files, at once when an account was erased, so its data leaves the disk.
+"""
 )
+st.markdown(
+    "**Schedule it once a day** on the server, at a quiet hour, and after every account "
+    "erasure. The task to schedule runs this command in the HFThot folder:",
+    help="For example with a crontab line such as `15 3 * * * cd /srv/hfthot && "
+    ".venv/bin/hfthot lakehouse maintain` (every day at 03:15), or a systemd timer.",
+)
+st.code(".venv/bin/hfthot lakehouse maintain", language="bash")
+st.caption("The button below runs the same steps now.")
 
 if st.button("Run maintenance now", type="primary"):
     bar = st.progress(0.0, text="Starting…")
@@ -30,13 +42,6 @@ if st.button("Run maintenance now", type="primary"):
     except LakehouseError as exc:
         st.error(f"Maintenance stopped: {md_escape(str(exc))}")
     else:
-        st.success("Maintenance finished.")
-        st.dataframe(
-            pl.DataFrame(
-                [
-                    {"table": name, **{k: int(v) for k, v in info.items()}}
-                    for name, info in report.items()
-                ]
-            ),
-            hide_index=True,
-        )
+        st.success(f"Maintenance finished. {maintenance_summary(report)}")
+        frame, config = maintenance_table(report)
+        st.dataframe(frame, column_config=config, hide_index=True)

@@ -1,12 +1,20 @@
 """Admin / Users: every account with its role and state, live sessions, erasure tombstones."""
 
-import polars as pl
 import streamlit as st
 
 from lakehouse import ROLES, LakehouseError
-from pages._shared.account_view import flash, md_escape, sessions_frame, show_flash, users_frame
+from pages._shared.account_view import (
+    erasures_table,
+    flash,
+    md_escape,
+    session_label,
+    sessions_table,
+    show_flash,
+    users_table,
+)
 from pages._shared.accounts import get_auth, get_client
 from pages._shared.auth import require_role
+from pages._shared.format import plural
 
 admin = require_role("admin")
 auth, client = get_auth(), get_client()
@@ -14,7 +22,17 @@ auth, client = get_auth(), get_client()
 st.title("Users")
 show_flash()
 users = auth.list_users(admin)
-st.dataframe(users_frame(users), hide_index=True)
+disabled = sum(u.disabled for u in users)
+st.caption(
+    f"{plural(len(users), 'account')}"
+    + (f", {plural(disabled, 'disabled account')}" if disabled else "")
+    + ". New accounts start as viewers; give a role below.",
+    help="Roles: viewer (Home, the live market and their own account), analyst (also the "
+    "Data page, the SQL explorer and the analysis pages), admin (also the Admin pages).",
+)
+details = st.toggle("Show ids and full browser strings", key="user_details")
+frame, config = users_table(users, details=details)
+st.dataframe(frame, column_config=config, hide_index=True)
 
 by_id = {u.user_id: u for u in users}
 st.subheader("Change an account")
@@ -43,7 +61,13 @@ if target_id is not None:
     with state_col:
         st.write("Disabled" if target.disabled else "Enabled")
         label = "Enable account" if target.disabled else "Disable account (logs it out)"
-        if st.button(label):
+        icon = ":material/check_circle:" if target.disabled else ":material/block:"
+        if st.button(
+            label,
+            icon=icon,
+            help="A disabled account cannot sign in and its sessions end at once; "
+            "enable it again at any time.",
+        ):
             try:
                 auth.disable_user(admin, target.user_id, not target.disabled)
             except LakehouseError as exc:
@@ -54,17 +78,18 @@ if target_id is not None:
                 st.rerun()
 
 st.subheader("Live sessions")
+st.caption(
+    "Signed-in browsers right now: not logged out, not expired and not idle too long.",
+)
 sessions = auth.list_all_sessions(admin)
 if sessions:
-    table = sessions_frame(sessions, current=admin.session_id)
-    owners = pl.Series("user", [s["username"] for s in sessions])
-    st.dataframe(table.insert_column(0, owners), hide_index=True)
+    frame, config = sessions_table(sessions, admin.session_id, owners=True, details=details)
+    st.dataframe(frame, column_config=config, hide_index=True)
+    by_session = {s["session_id"]: s for s in sessions}
     end = st.selectbox(
         "End a session",
-        [s["session_id"] for s in sessions],
-        format_func=lambda sid: next(
-            f"{s['username']} · {sid[:8]}" for s in sessions if s["session_id"] == sid
-        ),
+        list(by_session),
+        format_func=lambda sid: session_label(by_session[sid]),
         index=None,
         placeholder="Choose a session",
     )
@@ -82,6 +107,11 @@ else:
 st.subheader("Erasures")
 stones = client.tombstones(acting_user=admin)
 if stones.height:
-    st.dataframe(stones, hide_index=True)
+    st.caption(
+        "An erased account leaves only this record: its random id, when, and who erased it. "
+        "Its data leaves the disk at the next maintenance."
+    )
+    frame, config = erasures_table(stones, {u.user_id: u.username for u in users})
+    st.dataframe(frame, column_config=config, hide_index=True)
 else:
     st.caption("No account has been erased.")

@@ -7,9 +7,17 @@ import polars as pl
 import streamlit as st
 
 from lakehouse import PROVIDER_NAMES, LakehouseError
-from pages._shared.account_view import flash, md_escape, quota_frame, quota_level, show_flash
+from pages._shared.account_view import (
+    flash,
+    md_escape,
+    quota_level,
+    quota_table,
+    quota_text,
+    show_flash,
+)
 from pages._shared.accounts import get_auth, get_client
 from pages._shared.auth import require_role
+from pages._shared.format import integer, pct, table
 
 user = require_role("viewer")
 auth, client = get_auth(), get_client()
@@ -22,28 +30,31 @@ keys = stored["provider_keys"]
 st.subheader("Alerts")
 levels = {p: quota_level(q) for p, q in keys.items()}
 for provider, q in keys.items():
-    name = PROVIDER_NAMES.get(provider, provider)
-    text = (
-        f"{name}: {q['queries_done']} of {q['limit']} queries per {q['window']} used, "
-        f"{q['queries_remaining']} left."
-    )
+    text = f"{PROVIDER_NAMES.get(provider, provider)}: {quota_text(q)}."
     if levels[provider] == 0.95:
         st.error(f"95% alert. {text}", icon=":material/error:")
     elif levels[provider] == 0.80:
         st.warning(f"80% alert. {text}", icon=":material/warning:")
 for alert in auth.quota_alerts(user.user_id):
-    st.caption(f"{alert['at']:%H:%M:%S} UTC: {md_escape(str(alert['message']))}")
+    name = PROVIDER_NAMES.get(alert["provider"], alert["provider"])
+    st.caption(
+        f"{alert['at']:%H:%M:%S} UTC: {name} reached {pct(alert['level'], 0)} of its quota "
+        f"({integer(alert['queries_done'])} of {integer(alert['limit'])} queries per "
+        f"{alert['window']})."
+    )
 if not any(levels.values()):
     st.caption("No quota is above 80% in its current window.")
 
 st.subheader("Keys and queries left")
 if keys:
-    st.dataframe(quota_frame(keys), hide_index=True)
+    frame, config = quota_table(keys)
+    st.dataframe(frame, column_config=config, hide_index=True)
     for provider, q in keys.items():
+        used = q["queries_done"] / q["limit"]
         st.progress(
-            min(1.0, q["queries_done"] / q["limit"]),
-            text=f"{PROVIDER_NAMES.get(provider, provider)}: {q['queries_remaining']} of "
-            f"{q['limit']} left this {q['window']}",
+            min(1.0, used),
+            text=f"{PROVIDER_NAMES.get(provider, provider)}: {integer(q['queries_remaining'])} "
+            f"of {integer(q['limit'])} left this {q['window']} ({pct(used, 1)} used)",
         )
 else:
     st.info("No provider keys stored yet. Add one below.")
@@ -53,7 +64,11 @@ usage = client.usage_history(user.user_id, days=30)
 if usage.height:
     named = usage.with_columns(pl.col("provider").replace(PROVIDER_NAMES))
     fig = px.bar(
-        named.to_pandas(), x="date", y="queries", color="provider", labels={"date": "day (UTC)"}
+        named.to_pandas(),
+        x="date",
+        y="queries",
+        color="provider",
+        labels={"date": "Day (UTC)", "queries": "Queries", "provider": "Provider"},
     )
     st.plotly_chart(fig, width="stretch")
 else:
@@ -66,12 +81,16 @@ period = st.date_input(
 )
 if isinstance(period, tuple) and len(period) == 2:
     bill = client.billing_summary(user.user_id, period[0], period[1])
-    st.metric("Queries in the period", bill["total"])
+    st.metric("Queries in the period", integer(bill["total"]))
     if bill["totals"]:
         cols = st.columns(len(bill["totals"]))
         for col, (provider, n) in zip(cols, bill["totals"].items(), strict=True):
-            col.metric(PROVIDER_NAMES.get(provider, provider), n)
-        st.dataframe(bill["daily"], hide_index=True)
+            col.metric(PROVIDER_NAMES.get(provider, provider), integer(n))
+        daily = pl.DataFrame(
+            bill["daily"], schema={"date": pl.Date, "provider": pl.String, "queries": pl.Int64}
+        ).with_columns(pl.col("provider").replace(PROVIDER_NAMES))
+        frame, config = table(daily, ints=["queries"], labels={"date": "Day (UTC)"})
+        st.dataframe(frame, column_config=config, hide_index=True)
 else:
     st.caption("Pick a start and an end day.")
 
