@@ -11,14 +11,15 @@ import streamlit as st
 from core.analytics import chiarella as ch
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
-from pages._shared.format import md_escape
+from pages._shared.format import PALETTE, integer, md_escape, num
 from pages._shared.series import pick_series
 
 require_role("analyst")
 JOB_KEY = "chiarella_job"
-SHOWN_KEY = "chiarella_job_shown"
 LAGS = (1, 5, 10, 25, 50, 100)
 D = ch.ChiarellaParams()
+P = ch.PARAM_LABELS
+SIM, MARKET = PALETTE[0], PALETTE[1]
 RULE_LABELS = {
     "fw_linear": "FW linear trend",
     "chiarella_tanh": "Chiarella tanh of an EWMA trend",
@@ -43,6 +44,10 @@ def facts_table(columns: dict[str, ch.StylizedFacts]) -> pd.DataFrame:
     return pd.DataFrame(rows, index=list(columns)).T
 
 
+def symbols(names: object) -> str:
+    return ", ".join(P[n].split(" — ")[0] for n in names)  # type: ignore[attr-defined]
+
+
 # --- simulate ---------------------------------------------------------------------
 st.subheader("Simulate")
 st.warning("SIMULATED data: every path on this section comes from the model, not a market.")
@@ -51,22 +56,22 @@ with st.expander("Model parameters", expanded=True):
     rule = c1.selectbox(
         "Chartist rule", list(RULE_LABELS), format_func=RULE_LABELS.__getitem__, key="ch_rule"
     )
-    phi = c1.slider("φ fundamentalist reaction", 0.0, 0.5, D.phi, 0.01, key="ch_phi")
-    chi = c1.slider("χ chartist reaction", 0.0, 3.0, D.chi, 0.05, key="ch_chi")
-    sigma_f = c2.slider("σ_f fundamentalist noise", 0.2, 2.0, D.sigma_f, 0.01, key="ch_sf")
-    sigma_c = c2.slider("σ_c chartist noise", 0.5, 4.0, D.sigma_c, 0.01, key="ch_sc")
-    alpha0 = c2.slider("α₀ predisposition", -1.0, 1.0, D.alpha0, 0.01, key="ch_a0")
-    alpha_n = c3.slider("α_n herding", 0.0, 4.0, D.alpha_n, 0.01, key="ch_an")
-    alpha_p = c3.slider("α_p misalignment", 0.0, 40.0, D.alpha_p, 0.1, key="ch_ap")
+    phi = c1.slider(P["phi"], 0.0, 0.5, D.phi, 0.01, key="ch_phi")
+    chi = c1.slider(P["chi"], 0.0, 3.0, D.chi, 0.05, key="ch_chi")
+    sigma_f = c2.slider(P["sigma_f"], 0.2, 2.0, D.sigma_f, 0.01, key="ch_sf")
+    sigma_c = c2.slider(P["sigma_c"], 0.5, 4.0, D.sigma_c, 0.01, key="ch_sc")
+    alpha0 = c2.slider(P["alpha0"], -1.0, 1.0, D.alpha0, 0.01, key="ch_a0")
+    alpha_n = c3.slider(P["alpha_n"], 0.0, 4.0, D.alpha_n, 0.01, key="ch_an")
+    alpha_p = c3.slider(P["alpha_p"], 0.0, 40.0, D.alpha_p, 0.1, key="ch_ap")
     n_steps = c3.slider("Days", 500, 20_000, 5030, 10, key="ch_steps")
     seed = c1.number_input("Seed", 0, 2**31 - 1, 1, key="ch_seed")
     gamma, alpha_m, ma_window = D.gamma, D.alpha_m, D.ma_window
     if rule != "fw_linear":
-        gamma = c1.slider("γ trend sensitivity", 0.5, 50.0, D.gamma, 0.5, key="ch_gamma")
+        gamma = c1.slider(P["gamma"], 0.5, 50.0, D.gamma, 0.5, key="ch_gamma")
     if rule == "chiarella_tanh":
-        alpha_m = c2.slider("α_M trend memory weight", 0.01, 1.0, D.alpha_m, 0.01, key="ch_am")
+        alpha_m = c2.slider(P["alpha_m"], 0.01, 1.0, D.alpha_m, 0.01, key="ch_am")
     if rule == "ma_tanh":
-        ma_window = c2.slider("L moving-average days", 1, 250, D.ma_window, 1, key="ch_ma")
+        ma_window = c2.slider(P["ma_window"], 1, 250, D.ma_window, 1, key="ch_ma")
 params = ch.ChiarellaParams(
     phi=phi,
     chi=chi,
@@ -85,12 +90,23 @@ if sim.blown_up[0]:
     st.error("The simulated path exploded (|log-price| > 1000); lower χ or raise φ.")
     st.stop()
 sim_r = sim.returns[0]
-fig = go.Figure(go.Scatter(y=sim_r, mode="lines", line={"width": 1}, name="returns"))
-fig.update_layout(title="SIMULATED daily returns (%)", height=280, margin={"t": 40, "b": 20})
-st.plotly_chart(fig, key="ch_sim_returns")
-fig = go.Figure(go.Scatter(y=sim.nf[0], mode="lines", line={"width": 1}, name="n_f"))
+fig = go.Figure(go.Scatter(y=sim_r, mode="lines", line={"width": 1, "color": SIM}, name="Returns"))
 fig.update_layout(
-    title="SIMULATED fundamentalist share n_f",
+    title="SIMULATED daily returns (%)",
+    xaxis_title="Day",
+    yaxis_title="Return (%)",
+    height=280,
+    margin={"t": 40, "b": 20},
+)
+st.plotly_chart(fig, key="ch_sim_returns")
+fig = go.Figure(
+    go.Scatter(
+        y=sim.nf[0], mode="lines", line={"width": 1, "color": SIM}, name="Fundamentalist share"
+    )
+)
+fig.update_layout(
+    title="SIMULATED share of fundamentalists",
+    xaxis_title="Day",
     height=220,
     margin={"t": 40, "b": 20},
     yaxis={"range": [0, 1]},
@@ -108,31 +124,64 @@ except InvalidInput as exc:
     st.stop()
 simf = ch.stylized_facts(sim_r)
 st.dataframe(
-    facts_table({"SIMULATED": simf, ref.label: mkt}).style.format("{:.3f}"), key="ch_facts"
+    facts_table({"SIMULATED": simf, ref.label: mkt}).style.format(num),
+    key="ch_facts",
+    width="stretch",
 )
+lags = [f"{k} d" for k in LAGS]
 fig = go.Figure()
-fig.add_bar(x=[str(k) for k in LAGS], y=[simf.acf_abs[k] for k in LAGS], name="SIMULATED")
-fig.add_bar(x=[str(k) for k in LAGS], y=[mkt.acf_abs[k] for k in LAGS], name=html.escape(ref.label))
-fig.update_layout(title="Autocorrelation of |r| by lag", height=280, margin={"t": 40, "b": 20})
+fig.add_bar(x=lags, y=[simf.acf_abs[k] for k in LAGS], name="SIMULATED", marker_color=SIM)
+fig.add_bar(
+    x=lags, y=[mkt.acf_abs[k] for k in LAGS], name=html.escape(ref.label), marker_color=MARKET
+)
+fig.update_layout(
+    title="Autocorrelation of |r| by lag",
+    xaxis={"title": "Lag (days)", "type": "category"},
+    yaxis_title="Autocorrelation",
+    height=280,
+    margin={"t": 40, "b": 20},
+)
 st.plotly_chart(fig, key="ch_acf")
 
 # --- calibrate ----------------------------------------------------------------------
 st.subheader("Calibrate")
 st.caption(
-    f"Method of simulated moments on {md_escape(ref.label)}: {len(ch.MOMENT_NAMES)} moments "
-    "(the kurtosis is optional, as it is not robust), common random numbers, moving-block "
-    "bootstrap weight (block 250), L-SHADE over "
-    + ", ".join(ch.DEFAULT_FREE)
-    + f". β, μ, α₀ and the chartist rule ({RULE_LABELS[rule]}) stay as set above."
+    f"Finds the parameters {symbols(ch.DEFAULT_FREE)} whose simulated markets best match "
+    f"{md_escape(ref.label)} on {len(ch.MOMENT_NAMES)} statistics (volatility, tails and "
+    "autocorrelations), then tests whether the match is within sampling noise (the J-test). "
+    f"α₀ and the chartist rule ({RULE_LABELS[rule]}) stay as set above."
 )
 job: ch.CalibrationJob | None = st.session_state.get(JOB_KEY)
 running = job is not None and not job.done
 with st.form("ch_calibrate"):
     b1, b2, b3 = st.columns(3)
-    budget = b1.number_input("Budget (J evaluations)", 60, 20_000, 1000, 60, key="ch_budget")
-    n_paths = b2.number_input("Simulated paths S", 1, 200, 20, key="ch_paths")
+    budget = b1.number_input(
+        "Search effort (model evaluations)",
+        120,
+        20_000,
+        1020,
+        60,
+        key="ch_budget",
+        help="How many parameter sets the search may try. Method of simulated moments: each "
+        "evaluation simulates the model and computes the distance J between its moments and "
+        "the data's, weighted by a moving-block bootstrap (block 250) of the data; the "
+        "search is L-SHADE (differential evolution with adaptive steps).",
+    )
+    n_paths = b2.number_input(
+        "S — simulated paths per evaluation",
+        1,
+        200,
+        20,
+        key="ch_paths",
+        help="More paths make each evaluation less noisy and slower; every evaluation uses "
+        "the same random numbers, so parameter sets are compared fairly.",
+    )
     cal_seed = b3.number_input("Seed", 0, 2**31 - 1, 0, key="ch_cal_seed")
-    with_kurtosis = st.checkbox("Also match the kurtosis", key="ch_kurt")
+    with_kurtosis = st.checkbox(
+        "Also match the kurtosis",
+        key="ch_kurt",
+        help="Adds the kurtosis as a 10th statistic; it is not robust to a few extreme days.",
+    )
     start = st.form_submit_button("Calibrate", disabled=running)
 if start and not running:
     try:
@@ -152,51 +201,65 @@ if start and not running:
 
 def show_result(res: ch.Calibration) -> None:
     status = "cancelled, best so far" if res.cancelled else "done"
-    st.success(
+    summary = (
         f"Calibration {status} ({RULE_LABELS[res.params.rule]}, {len(res.moment_names)} "
-        f"moments): J = {res.J:.3f} after {res.nfev} evaluations; "
-        f"J-test {res.j_stat:.2f} on {res.dof} dof, p = {res.p_value:.3g}."
+        f"moments): J = {num(res.J)} after {integer(res.nfev)} evaluations; "
+        f"J-test {num(res.j_stat)} on {res.dof} degrees of freedom, p = {num(res.p_value, 3)}."
     )
-    st.dataframe(pd.DataFrame({"fitted": res.theta}).style.format("{:.4f}"), key="ch_theta")
+    if res.rejected(0.05):
+        st.warning(
+            f"{summary} The J-test rejects the fit at the 5% level: the model does not "
+            "reproduce this market's statistics within sampling noise, so read the fitted "
+            "parameters as the closest match found, not as estimates. A larger search effort "
+            "or more paths may help; the model may also not fit this market."
+        )
+    else:
+        st.success(f"{summary} The J-test does not reject the fit at the 5% level.")
+    theta = pd.DataFrame(
+        {"Fitted": list(res.theta.values())}, index=[P.get(k, k) for k in res.theta]
+    )
+    st.dataframe(theta.style.format(num), key="ch_theta", width="stretch")
     names = list(res.moment_names)
     if res.sim_moments is None:
         st.warning("A simulated path blew up at the fitted θ; its moments are not defined.")
     sim_m = res.sim_moments if res.sim_moments is not None else np.full(len(names), np.nan)
     table = pd.DataFrame(
-        {"data": res.data_moments, "SIMULATED (fitted)": sim_m, "t-ratio": res.t_ratios},
+        {"Data": res.data_moments, "SIMULATED (fitted)": sim_m, "t-ratio": res.t_ratios},
         index=names,
     )
-    st.dataframe(table.style.format("{:.3f}"), key="ch_moments")
+    st.dataframe(table.style.format(num), key="ch_moments", width="stretch")
     fig = go.Figure()
-    fig.add_bar(x=names, y=res.data_moments, name=html.escape(ref.label))
-    fig.add_bar(x=names, y=sim_m, name="SIMULATED at fitted θ")
+    fig.add_bar(x=names, y=res.data_moments, name=html.escape(ref.label), marker_color=MARKET)
+    fig.add_bar(x=names, y=sim_m, name="SIMULATED at fitted θ", marker_color=SIM)
     fig.update_layout(title="Fitted vs data moments", height=320, margin={"t": 40, "b": 20})
     st.plotly_chart(fig, key="ch_fit_chart")
 
 
-@st.fragment(run_every=1.0)
-def calibration_progress() -> None:
-    """Polls the running job; once it ends, reruns the page once to show the result."""
-    job: ch.CalibrationJob | None = st.session_state.get(JOB_KEY)
-    if job is None or st.session_state.get(SHOWN_KEY) is job:
-        return
-    if job.done:
-        st.session_state[SHOWN_KEY] = job
-        st.rerun()
-    p = job.progress
-    label = "Cancelling…" if job.cancelling else "Calibrating…"
-    if p is not None:
-        label += f" {p.nfev}/{p.max_evals} evaluations, best J {p.best:.3f}"
-    st.progress(p.fraction if p else 0.0, text=label)
-    if st.button("Cancel", key="ch_cancel", disabled=job.cancelling):
-        job.cancel()
-
-
-calibration_progress()
 job = st.session_state.get(JOB_KEY)
-if job is None:
-    st.info("No calibration yet. Choose a budget and press Calibrate.")
-elif job.done and job.error is not None:
+# `running` is the state the form was drawn with: a job that ended meanwhile still gets
+# one pass through the fragment, whose rerun re-enables the form.
+if job is not None and (running or not job.done):
+    # Polls only while the calibration runs; once it ends, one full rerun shows the result
+    # and this fragment (and its timer) is gone.
+    @st.fragment(run_every=1.0)
+    def calibration_progress() -> None:
+        job: ch.CalibrationJob = st.session_state[JOB_KEY]
+        if job.done:
+            st.rerun()
+        p = job.progress
+        label = "Cancelling…" if job.cancelling else "Calibrating…"
+        if p is not None:
+            label += (
+                f" {integer(p.nfev)} of {integer(p.max_evals)} evaluations, best J {num(p.best)}"
+            )
+        st.progress(p.fraction if p else 0.0, text=label)
+        if st.button("Cancel", key="ch_cancel", disabled=job.cancelling):
+            job.cancel()
+
+    calibration_progress()
+elif job is None:
+    st.info("No calibration yet. Choose a search effort and press Calibrate.")
+elif job.error is not None:
     st.error(f"Calibration failed: {md_escape(str(job.error))}")
-elif job.done and job.result is not None:
+elif job.result is not None:
     show_result(job.result)

@@ -1,6 +1,8 @@
 """Mean reversion: a sparse mean-reverting basket, its OU fit, z-score bands, CARA (or power
 utility) positions and a backtest with costs."""
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,11 +13,16 @@ from core.analytics import backtest as bt
 from core.analytics import meanrev as mr
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
-from pages._shared.format import md_escape
+from pages._shared.format import PALETTE, integer, md_escape, money, num, pct, plural
 from pages._shared.series import pick_many
 
 require_role("analyst")
 RESULT_KEY = "mean_reversion_result"
+SELECTIONS = {
+    "greedy": "Greedy (add the best asset each step)",
+    "truncated_power": "Truncated power iteration",
+    "exhaustive": "Exhaustive search (every subset)",
+}
 
 st.title("Mean reversion")
 st.caption(
@@ -26,11 +33,30 @@ st.caption(
 )
 
 picked, last_n = pick_many("mr_series", last_key="mr_last")
+# Outside the form, so the power-utility inputs show only when they apply.
+utility = st.selectbox(
+    "Optimal-rule utility",
+    ["cara", "power"],
+    key="mr_utility",
+    format_func=lambda v: {
+        "cara": "CARA (exponential utility) −exp(−γW)",
+        "power": "Power utility W^γ/γ",
+    }[v],
+    help="CARA sizes positions independently of wealth; power utility scales them with "
+    "wealth and adds a wealth path.",
+)
 with st.form("mr_form"):
     c1, c2, c3 = st.columns(3)
     use_log = c1.checkbox("Log prices", value=True, key="mr_log")
     k = int(c2.number_input("Assets in the portfolio (k)", 1, 20, 2, key="mr_k"))
-    method = c2.selectbox("Selection", ["greedy", "truncated_power", "exhaustive"], key="mr_method")
+    method = c2.selectbox(
+        "Selection",
+        list(SELECTIONS),
+        format_func=SELECTIONS.__getitem__,
+        key="mr_method",
+        help="How the k assets are chosen to make the most predictable (least noise-like) "
+        "combination, by Box–Tiao predictability.",
+    )
     swaps = c2.checkbox(
         "Refine by 1-in-1-out swaps",
         value=False,
@@ -52,26 +78,23 @@ with st.form("mr_form"):
     aversion = float(
         d3.slider("CARA risk-aversion multiplier", 0.25, 4.0, 1.0, 0.25, key="mr_gamma")
     )
-    e1, e2, e3 = st.columns(3)
-    utility = e1.selectbox(
-        "Optimal-rule utility",
-        ["cara", "power"],
-        key="mr_utility",
-        format_func=lambda v: {"cara": "CARA  −exp(−γW)", "power": "power  W^γ/γ"}[v],
-    )
-    power_gamma = float(
-        e2.number_input(
-            "Power γ (< 1; 0 = log, risk aversion 1 − γ)",
-            -20.0,
-            0.95,
-            -1.0,
-            step=0.25,
-            key="mr_power_gamma",
+    power_gamma, wealth0 = -1.0, 1e6
+    if utility == "power":
+        e1, e2 = st.columns(2)
+        power_gamma = float(
+            e1.number_input(
+                "γ — power utility exponent (< 1)",
+                -20.0,
+                0.95,
+                -1.0,
+                step=0.25,
+                key="mr_power_gamma",
+                help="0 is log utility; the relative risk aversion is 1 − γ.",
+            )
         )
-    )
-    wealth0 = float(
-        e3.number_input("Initial wealth (power)", 1.0, 1e12, 1e6, step=1e5, key="mr_wealth")
-    )
+        wealth0 = float(
+            e2.number_input("Initial wealth", 1.0, 1e12, 1e6, step=1e5, key="mr_wealth")
+        )
     submitted = st.form_submit_button("Run", type="primary")
 
 
@@ -205,35 +228,46 @@ bands: bt.BacktestResult = res["bands"]
 cara: bt.BacktestResult | None = res["cara"]
 ts = res["ts"]
 if res["dropped"]:
-    st.warning(f"Dropped {res['dropped']} common bars with NaN closes before fitting.")
+    st.warning(
+        f"Dropped {plural(res['dropped'], 'common bar')} with missing closes before fitting."
+    )
 
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Bars used", f"{ts.size:,}")
-m2.metric("Predictability ν", f"{port.nu:.4f}", help="Box–Tiao: 0 = noise-like, 1 = trending")
+m1.metric("Bars used", integer(ts.size))
+m2.metric("Predictability ν", num(port.nu), help="Box–Tiao: 0 = noise-like, 1 = trending")
 m3.metric(
     "Half-life",
-    f"{fit.half_life_bars:,.1f} bars" if fit.mean_reverting else "not mean-reverting",
+    f"{num(fit.half_life_bars)} bars" if fit.mean_reverting else "not mean-reverting",
 )
-m4.metric("Sharpe (bands, net)", f"{bands.metrics['sharpe']:.2f}")
+m4.metric("Sharpe (bands, net)", num(bands.metrics["sharpe"], 3))
 
 st.subheader("Portfolio")
 weights = pd.DataFrame(
-    {"asset": res["names"], "weight": port.weights, "in portfolio": port.weights != 0}
-)
-left, right = st.columns(2)
-left.dataframe(weights, hide_index=True)
-path = pd.DataFrame(
     {
-        "k": range(1, len(port.path) + 1),
-        "ν (greedy)": [nu for _, nu in port.path],
-        "support": [", ".join(res["names"][i] for i in s) for s, _ in port.path],
+        "Asset": res["names"],
+        "Weight": [num(v) for v in port.weights],
+        "In portfolio": port.weights != 0,
     }
 )
-right.dataframe(path, hide_index=True)
-swap_note = f" ({port.swaps} swaps made)" if port.method.endswith("+swaps") else ""
+left, right = st.columns(2)
+left.dataframe(weights, hide_index=True, width="stretch")
+path = pd.DataFrame(
+    {
+        "Assets (k)": range(1, len(port.path) + 1),
+        "Predictability ν": [num(nu) for _, nu in port.path],
+        "Assets chosen": [", ".join(res["names"][i] for i in s) for s, _ in port.path],
+    }
+)
+right.dataframe(path, hide_index=True, width="stretch")
+method_name = SELECTIONS.get(port.method.removesuffix("+swaps"), port.method).split(" (")[0]
+swap_note = (
+    f", refined by {port.swaps} one-in-one-out swap{'s' if port.swaps != 1 else ''}"
+    if port.method.endswith("+swaps")
+    else ""
+)
 st.caption(
-    f"Method {port.method}{swap_note}; condition number of the scaled covariance "
-    f"{port.condition_number:,.1f}. Weights are in price units with Σ|w| = 1."
+    f"Selection: {method_name}{swap_note}; condition number of the scaled covariance "
+    f"{num(port.condition_number)}. Weights are in price units with Σ|w| = 1."
 )
 
 if port.johansen is not None:
@@ -242,18 +276,19 @@ if port.johansen is not None:
         st.dataframe(
             pd.DataFrame(
                 {
-                    "eigenvalue": joh.eig,
-                    "trace statistic": joh.trace_stat,
-                    "trace 90%": joh.trace_crit[:, 0],
-                    "trace 95%": joh.trace_crit[:, 1],
-                    "trace 99%": joh.trace_crit[:, 2],
-                    "max-eigenvalue statistic": joh.max_eig_stat,
-                    "max-eig 90%": joh.max_eig_crit[:, 0],
-                    "max-eig 95%": joh.max_eig_crit[:, 1],
-                    "max-eig 99%": joh.max_eig_crit[:, 2],
+                    "Eigenvalue": joh.eig,
+                    "Trace statistic": joh.trace_stat,
+                    "Trace 90%": joh.trace_crit[:, 0],
+                    "Trace 95%": joh.trace_crit[:, 1],
+                    "Trace 99%": joh.trace_crit[:, 2],
+                    "Max-eigenvalue statistic": joh.max_eig_stat,
+                    "Max-eig 90%": joh.max_eig_crit[:, 0],
+                    "Max-eig 95%": joh.max_eig_crit[:, 1],
+                    "Max-eig 99%": joh.max_eig_crit[:, 2],
                 },
-                index=pd.Index([f"rank ≤ {r}" for r in range(joh.eig.size)], name="null"),
-            )
+                index=pd.Index([f"rank ≤ {r}" for r in range(joh.eig.size)], name="Null"),
+            ).style.format(num),
+            width="stretch",
         )
         rank = joh.rank(0.05)
         st.markdown(
@@ -265,57 +300,71 @@ if port.johansen is not None:
             )
         )
         st.caption(
-            f"Unrestricted constant, {joh.k_ar_diff} lagged difference, {joh.nobs:,} "
-            "observations. Critical values are asymptotic quantiles from our own Monte Carlo "
-            "simulation (Gaussian random walks, scripts/gen_critical_values.py), not market data."
+            f"Unrestricted constant, {plural(joh.k_ar_diff, 'lagged difference')}, "
+            f"{integer(joh.nobs)} observations. Critical values are asymptotic quantiles from "
+            "our own Monte Carlo simulation of Gaussian random walks, not market data."
         )
 
 st.subheader("Ornstein–Uhlenbeck fit of the spread")
 ou_table = pd.DataFrame(
     {
-        "estimate": [fit.theta, fit.mu, fit.sigma, fit.half_life_years, fit.half_life_bars, fit.b],
-        "std. error": [
-            fit.se["theta"],
-            fit.se["mu"],
-            np.nan,
-            fit.se["half_life_years"],
-            np.nan,
-            fit.se["b"],
+        "Estimate": [
+            num(v)
+            for v in (
+                fit.theta,
+                fit.mu,
+                fit.sigma,
+                fit.half_life_years,
+                fit.half_life_bars,
+                fit.b,
+            )
+        ],
+        "Std. error": [
+            num(v)
+            for v in (
+                fit.se["theta"],
+                fit.se["mu"],
+                None,
+                fit.se["half_life_years"],
+                None,
+                fit.se["b"],
+            )
         ],
     },
     index=[
-        "θ (per year)",
-        "μ",
-        "σ (per √year)",
-        "half-life (years)",
-        "half-life (bars)",
-        "AR(1) b",
+        "θ — speed of mean reversion (per year)",
+        "μ — long-run mean",
+        "σ — volatility (per √year)",
+        "Half-life (years)",
+        "Half-life (bars)",
+        "b — AR(1) coefficient",
     ],
 )
-st.dataframe(ou_table)
+st.dataframe(ou_table, width="stretch")
 st.caption(
-    f"Conditional MLE (closed form) over the whole window, Δ = 1/{res['a']:.0f} year; "
-    f"log-likelihood {fit.log_likelihood:,.2f}. Standard errors by the delta method."
+    f"Conditional maximum likelihood (closed form) over the whole window, Δ = 1/{res['a']:.0f} "
+    f"year; log-likelihood {money(fit.log_likelihood)}. Standard errors by the delta method."
 )
 
 st.subheader("Augmented Dickey–Fuller test of the spread")
 adf: mr.ADFResult = res["adf"]
 a1, a2, a3, a4 = st.columns(4)
-a1.metric("ADF statistic", f"{adf.stat:.3f}")
+a1.metric("ADF statistic", num(adf.stat))
 a2.metric(
     "p-value",
-    (f"< {adf.p_value:.4f}" if adf.p_value < 0.5 else f"> {adf.p_value:.4f}")
+    (f"< {num(adf.p_value)}" if adf.p_value < 0.5 else f"> {num(adf.p_value)}")
     if adf.p_value_clipped
-    else f"{adf.p_value:.4f}",
+    else num(adf.p_value),
 )
 a3.metric("Lags (AIC)", f"{adf.lag}")
-a4.metric("Observations", f"{adf.n_obs:,}")
+a4.metric("Observations", integer(adf.n_obs))
 st.dataframe(
-    pd.DataFrame({"critical value": adf.crit}).rename_axis("level"),
+    pd.DataFrame({"Critical value": adf.crit}).rename_axis("Level").style.format(num),
+    width="stretch",
 )
 st.caption(
     "Null: the spread has a unit root; constant in the regression. p-value and critical values "
-    f"are finite-sample quantiles at {adf.n_obs:,} observations from our own Monte Carlo "
+    f"are finite-sample quantiles at {integer(adf.n_obs)} observations from our own Monte Carlo "
     "simulation of the Dickey–Fuller distribution. The weights were fitted on the same data, "
     "so the test is optimistic: residual-based (Engle–Granger) critical values are stricter."
 )
@@ -323,21 +372,27 @@ st.caption(
 st.subheader("Spread and z-score bands")
 zin, zout = res["z_in"], res["z_out"]
 spread_fig = go.Figure()
-spread_fig.add_trace(go.Scattergl(x=ts, y=res["spread"], name="spread", mode="lines"))
-spread_fig.add_trace(go.Scattergl(x=ts, y=res["mu"], name="mean", mode="lines"))
+spread_fig.add_trace(
+    go.Scattergl(x=ts, y=res["spread"], name="Spread", mode="lines", line={"color": PALETTE[0]})
+)
+spread_fig.add_trace(
+    go.Scattergl(x=ts, y=res["mu"], name="Mean", mode="lines", line={"color": PALETTE[1]})
+)
 for level, dash in ((zin, "dash"), (-zin, "dash"), (zout, "dot"), (-zout, "dot")):
     spread_fig.add_trace(
         go.Scattergl(
             x=ts,
             y=res["mu"] + level * res["sd"],
-            name=f"mean {level:+.2f} sd",
+            name=f"Mean {level:+.2f} sd",
             mode="lines",
-            line={"dash": dash, "width": 1},
+            line={"dash": dash, "width": 1, "color": PALETTE[2] if dash == "dash" else PALETTE[7]},
         )
     )
 spread_fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h"})
 st.plotly_chart(spread_fig, width="stretch")
-z_fig = go.Figure(go.Scattergl(x=ts, y=res["z"], name="z", mode="lines"))
+z_fig = go.Figure(
+    go.Scattergl(x=ts, y=res["z"], name="z", mode="lines", line={"color": PALETTE[0]})
+)
 for level in (zin, -zin, zout, -zout):
     z_fig.add_hline(y=level, line_dash="dash" if abs(level) == zin else "dot")
 z_fig.update_layout(height=260, margin={"t": 30, "b": 10}, title="z-score (data up to t only)")
@@ -345,13 +400,17 @@ st.plotly_chart(z_fig, width="stretch")
 
 st.subheader("Positions")
 pos_fig = go.Figure()
-pos_fig.add_trace(go.Scattergl(x=ts, y=bands.positions, name="bands", mode="lines"))
+pos_fig.add_trace(
+    go.Scattergl(x=ts, y=bands.positions, name="Bands", mode="lines", line={"color": PALETTE[0]})
+)
 if cara is not None:
-    pos_fig.add_trace(go.Scattergl(x=ts, y=cara.positions, name="CARA", mode="lines"))
+    pos_fig.add_trace(
+        go.Scattergl(x=ts, y=cara.positions, name="CARA", mode="lines", line={"color": PALETTE[1]})
+    )
 pos_fig.update_layout(
     height=300,
     margin={"t": 30, "b": 10},
-    yaxis_title="spread units",
+    yaxis_title="Spread units",
     title="Bands and the CARA rule (backtest)",
 )
 st.plotly_chart(pos_fig, width="stretch")
@@ -360,7 +419,7 @@ if cara is None:
 else:
     st.caption(
         "CARA rule: myopic q* = θ(μ − s)/(γσ²) from a rolling OU fit (at least 252 bars, "
-        f"refit every 21), γ = {res['gamma']:.3g}, "
+        f"refit every 21), γ = {num(res['gamma'], 3)}, "
         "clipped to ±2× the band size (the clip makes it sub-optimal)."
     )
 
@@ -372,17 +431,30 @@ if res["utility"] == "power":
     else:
         pw_fig = go.Figure()
         pw_fig.add_trace(
-            go.Scattergl(x=ts, y=power.units, name=f"power utility γ = {pg:g}", mode="lines")
+            go.Scattergl(
+                x=ts,
+                y=power.units,
+                name=f"Power utility γ = {pg:g}",
+                mode="lines",
+                line={"color": PALETTE[0]},
+            )
         )
         pw_fig.add_trace(
-            go.Scattergl(x=ts, y=power.wealth, name="wealth", mode="lines", yaxis="y2")
+            go.Scattergl(
+                x=ts,
+                y=power.wealth,
+                name="Wealth",
+                mode="lines",
+                yaxis="y2",
+                line={"color": PALETTE[1]},
+            )
         )
         pw_fig.update_layout(
             height=300,
             margin={"t": 30, "b": 10},
             title=f"Power utility W^γ/γ, γ = {pg:g}: optimal position",
-            yaxis_title="spread units",
-            yaxis2={"title": "wealth", "overlaying": "y", "side": "right"},
+            yaxis_title="Spread units",
+            yaxis2={"title": "Wealth", "overlaying": "y", "side": "right"},
             legend={"orientation": "h"},
         )
         st.plotly_chart(pw_fig, width="stretch")
@@ -391,48 +463,57 @@ if res["utility"] == "power":
             "Boguslavsky & Boguslavskaya 2004): q* = W θ(μ − s)/σ² · h(T − t), h going from "
             "1/(1 − γ) at the horizon to 1/√(1 − γ) far from it. OU fit of the whole window "
             "(in-sample), horizon T = last bar, self-financed from an initial wealth of "
-            f"{res['wealth0']:,.0f} without costs; final wealth {power.wealth[-1]:,.0f}."
+            f"{money(res['wealth0'], 0)} without costs; final wealth "
+            f"{money(power.wealth[-1], 0)}."
         )
         if power.ruined_at is not None:
             st.warning(
-                f"Wealth fell to zero or below at bar {power.ruined_at} (a discrete-time jump); "
-                "the power-utility trader stops there."
+                f"Wealth fell to zero or below at bar {integer(power.ruined_at)} (a "
+                "discrete-time jump); the power-utility trader stops there."
             )
 
 st.subheader("Equity with costs")
 eq_fig = go.Figure()
-eq_fig.add_trace(go.Scattergl(x=ts, y=bands.equity, name="bands", mode="lines"))
+eq_fig.add_trace(
+    go.Scattergl(x=ts, y=bands.equity, name="Bands", mode="lines", line={"color": PALETTE[0]})
+)
 if cara is not None:
-    eq_fig.add_trace(go.Scattergl(x=ts, y=cara.equity, name="CARA", mode="lines"))
-eq_fig.update_layout(height=340, margin={"t": 30, "b": 10}, yaxis_title="equity")
+    eq_fig.add_trace(
+        go.Scattergl(x=ts, y=cara.equity, name="CARA", mode="lines", line={"color": PALETTE[1]})
+    )
+eq_fig.update_layout(height=340, margin={"t": 30, "b": 10}, yaxis_title="Equity")
 st.plotly_chart(eq_fig, width="stretch")
 
-LABELS = {
-    "sharpe_arithmetic": "Sharpe (arithmetic)",
-    "sharpe_geometric_bt": "Sharpe (backtesting.py geometric)",
-    "sortino": "Sortino",
-    "cagr": "CAGR",
-    "volatility": "Volatility (ann.)",
-    "max_drawdown": "Max drawdown",
-    "max_drawdown_ccy": "Max drawdown (currency)",
-    "max_drawdown_bars": "Max drawdown duration (bars)",
-    "calmar": "Calmar",
-    "turnover_annual": "Turnover (ann.)",
-    "total_cost": "Total costs",
-    "cost_to_gross": "Costs / |gross PnL|",
-    "round_trips": "Round trips",
-    "hit_rate": "Hit rate",
-    "avg_holding_bars": "Avg holding (bars)",
-    "exposure": "Exposure",
-    "final_equity": "Final equity",
+# Each metric with its label and how to show it.
+METRICS: dict[str, tuple[str, Callable[[object], str]]] = {
+    "sharpe_arithmetic": ("Sharpe (arithmetic)", num),
+    "sharpe_geometric_bt": ("Sharpe (geometric)", num),
+    "sortino": ("Sortino", num),
+    "cagr": ("CAGR", pct),
+    "volatility": ("Volatility (annual)", pct),
+    "max_drawdown": ("Max drawdown", pct),
+    "max_drawdown_ccy": ("Max drawdown (currency)", money),
+    "max_drawdown_bars": ("Max drawdown duration (bars)", integer),
+    "calmar": ("Calmar", num),
+    "turnover_annual": ("Turnover (annual)", num),
+    "total_cost": ("Total costs", money),
+    "cost_to_gross": ("Costs / |gross PnL|", pct),
+    "round_trips": ("Round trips", integer),
+    "hit_rate": ("Hit rate", pct),
+    "avg_holding_bars": ("Avg holding (bars)", num),
+    "exposure": ("Exposure", pct),
+    "final_equity": ("Final equity", money),
 }
-table = {"bands": [bands.metrics[k] for k in LABELS]}
-if cara is not None:
-    table["CARA"] = [cara.metrics[k] for k in LABELS]
-st.dataframe(pd.DataFrame(table, index=list(LABELS.values())))
+runs = {"Bands": bands, **({"CARA": cara} if cara is not None else {})}
+table = {
+    name: [show(run.metrics[key]) for key, (_, show) in METRICS.items()]
+    for name, run in runs.items()
+}
+st.dataframe(pd.DataFrame(table, index=[label for label, _ in METRICS.values()]), width="stretch")
 st.caption(
     "Sharpe (arithmetic) = √A · mean(r) / sd(r) with ddof = 1 on per-bar equity returns "
-    f"r = E_t/E_(t−1) − 1, A = {res['a']:.0f} bars a year, risk-free 0. The geometric Sharpe is "
-    "backtesting.py's definition and is not comparable. Positions decided at close t earn "
-    f"the move to t + 1; costs are {res['cost_bp']:g} bp of traded notional per leg."
+    f"r = E_t/E_(t−1) − 1, A = {res['a']:.0f} bars a year, risk-free 0. Sharpe (geometric) "
+    "annualises the compounded return instead, as common backtesting tools do; it is not "
+    "comparable with the arithmetic one. Positions decided at close t earn the move to "
+    f"t + 1; costs are {res['cost_bp']:g} bp of traded notional per leg."
 )

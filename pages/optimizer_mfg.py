@@ -8,13 +8,16 @@ import streamlit as st
 from core.analytics import mfg, optimize
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
-from pages._shared.format import md_escape
+from pages._shared.format import PALETTE, integer, log_axis, md_escape, num, plural
 
 require_role("analyst")
 JOB_KEY = "mfg_job"
 OPT_KEY = "opt_result"
 A = mfg.CrowdingParams()
 B = mfg.LQParams()
+METHOD_NAMES = {"lshade": "L-SHADE", "shade": "SHADE", "de": "Classic DE"}
+INIT_NAMES = {"uniform": "Uniform random", "lhs": "Latin hypercube", "sobol": "Sobol sequence"}
+SOLVER, CLOSED = PALETTE[0], PALETTE[1]
 
 st.title("Optimizer & MFG")
 opt_tab, mfg_tab = st.tabs(["Optimizer playground", "Mean-field game"])
@@ -23,30 +26,50 @@ opt_tab, mfg_tab = st.tabs(["Optimizer playground", "Mean-field game"])
 with opt_tab:
     st.caption(
         "Global minimisation of the standard test functions (minimum 0) in their usual "
-        "search box, by the Rust L-SHADE, SHADE or classic DE (strategy as in SciPy)."
+        "search box, by L-SHADE, SHADE or classic differential evolution (DE)."
     )
     with st.form("opt_form"):
         c1, c2, c3 = st.columns(3)
-        fname = c1.selectbox("Function", list(optimize.BUILTINS), index=2, key="opt_f")
+        fname = c1.selectbox(
+            "Function", list(optimize.BUILTINS), index=2, format_func=str.capitalize, key="opt_f"
+        )
         dim = c1.slider("Dimension", 2, 30, 10, key="opt_dim")
         method = c2.selectbox(
             "Method",
             list(optimize.METHODS),
-            format_func=lambda m: {"lshade": "L-SHADE", "shade": "SHADE", "de": "classic DE"}[m],
+            format_func=METHOD_NAMES.__getitem__,
             key="opt_method",
+            help="L-SHADE and SHADE adapt their step sizes as they search; classic DE keeps "
+            "them fixed and uses the strategy chosen on the right.",
         )
         budget = c2.number_input(
-            "Evaluation budget", 1_000, 1_000_000, 100_000, 1_000, key="opt_budget"
+            "Search effort (function evaluations)",
+            1_000,
+            1_000_000,
+            100_000,
+            1_000,
+            key="opt_budget",
+            help="How many times the search may evaluate the function; more finds better "
+            "minima and takes longer.",
         )
         seed = c3.number_input("Seed", 0, 2**31 - 1, 0, key="opt_seed")
         strategy = c3.selectbox(
-            "DE strategy (classic DE only)", list(optimize.STRATEGIES), key="opt_strategy"
+            "DE strategy (classic DE only)",
+            list(optimize.STRATEGIES),
+            key="opt_strategy",
+            help="SciPy's names: the base vector (rand, best, current-to-best), the number of "
+            "difference vectors, and the crossover (bin: binomial, exp: exponential).",
         )
-        init = c1.selectbox("Initial population", list(optimize.INITS), key="opt_init")
+        init = c1.selectbox(
+            "Initial population",
+            list(optimize.INITS),
+            format_func=lambda i: INIT_NAMES.get(i, i),
+            key="opt_init",
+        )
         minimise = st.form_submit_button("Minimise")
     if minimise:
         try:
-            with st.spinner("Minimising in Rust …"):
+            with st.spinner("Minimising …"):
                 st.session_state[OPT_KEY] = optimize.minimize(
                     fname,
                     optimize.builtin_bounds(fname, int(dim)),
@@ -63,34 +86,47 @@ with opt_tab:
         st.info("Choose a function and press Minimise.")
     else:
         k1, k2, k3, k4 = st.columns(4)
-        k1.metric("Best f", f"{res.fun:.3e}")
-        k2.metric("Evaluations", f"{res.nfev:,}")
-        k3.metric("Generations", f"{res.nit:,}")
+        k1.metric("Best f", num(res.fun))
+        k2.metric("Evaluations", integer(res.nfev))
+        k3.metric("Generations", integer(res.nit))
         k4.metric("Seed", str(res.seed))
-        st.caption(f"{res.method}: {md_escape(res.message)}")
+        st.caption(f"{METHOD_NAMES.get(res.method, res.method)}: {md_escape(res.message)}")
         floor = 1e-16
         fig = go.Figure()
-        fig.add_scatter(y=np.maximum(res.history, floor), mode="lines", name="best f")
+        fig.add_scatter(
+            y=np.maximum(res.history, floor),
+            mode="lines",
+            name="Best f",
+            line={"color": SOLVER},
+        )
         fig.update_layout(
             title="Convergence: best f per generation",
-            xaxis_title="generation",
-            yaxis={"title": "best f", "type": "log"},
+            xaxis_title="Generation",
+            yaxis_title="Best f",
             height=320,
             margin={"t": 40, "b": 20},
         )
+        log_axis(fig)
         st.plotly_chart(fig, key="opt_curve")
         if np.min(res.history) < floor:
             st.caption(
-                f"Values below {floor:g} (lowest {np.min(res.history):.3g}) are drawn at {floor:g}."
+                f"Values below {floor:g} (lowest {num(np.min(res.history), 3)}) are drawn at "
+                f"{floor:g}."
             )
-        st.dataframe({"coordinate": list(range(len(res.x))), "x*": res.x}, key="opt_x", height=200)
+        st.dataframe(
+            {"Coordinate": list(range(len(res.x))), "Best point x*": [num(v, 6) for v in res.x]},
+            key="opt_x",
+            height=200,
+            hide_index=True,
+            width="stretch",
+        )
 
 # --- mean-field game ---------------------------------------------------------------------
 with mfg_tab:
     st.caption(
-        "MODEL solution, not market data: a population of traders solving a 1-D mean-field "
-        "game (implicit upwind HJB backward, the transposed operator for Fokker–Planck "
-        "forward, damped Picard or fictitious play on the mean field)."
+        "MODEL solution, not market data: how a population of traders spreads out when each "
+        "one plans against the crowd's average behaviour (a mean-field game), next to the "
+        "exact closed-form solution of the same model."
     )
     problem = st.radio(
         "Problem",
@@ -107,32 +143,44 @@ with mfg_tab:
     with st.form("mfg_form"):
         c1, c2, c3 = st.columns(3)
         if problem == "crowding":
-            kappa = c1.slider("κ temporary impact", 0.05, 1.0, A.kappa, 0.01, key="mfg_kappa")
-            phi = c1.slider("φ inventory penalty", 0.01, 1.0, A.phi, 0.01, key="mfg_phi")
-            alpha = c1.slider("α crowd's permanent impact", -1.0, 2.0, A.alpha, 0.05, key="mfg_a")
-            big_a = c2.slider("A terminal penalty", 0.0, 5.0, A.A, 0.1, key="mfg_A")
-            e0 = c2.slider("E₀ initial inventory", 0.2, 2.0, A.E0, 0.05, key="mfg_e0")
-            v0 = c2.slider("V₀ initial variance", 0.005, 0.1, A.V0, 0.005, key="mfg_v0")
+            kappa = c1.slider("κ — temporary impact", 0.05, 1.0, A.kappa, 0.01, key="mfg_kappa")
+            phi = c1.slider("φ — inventory penalty", 0.01, 1.0, A.phi, 0.01, key="mfg_phi")
+            alpha = c1.slider("α — crowd's permanent impact", -1.0, 2.0, A.alpha, 0.05, key="mfg_a")
+            big_a = c2.slider("A — terminal penalty", 0.0, 5.0, A.A, 0.1, key="mfg_A")
+            e0 = c2.slider("E₀ — initial inventory", 0.2, 2.0, A.E0, 0.05, key="mfg_e0")
+            v0 = c2.slider("V₀ — initial variance", 0.005, 0.1, A.V0, 0.005, key="mfg_v0")
             eps = c3.number_input(
-                "ε inventory noise", 0.0, 0.05, A.eps, 0.001, format="%.3f", key="mfg_eps"
+                "ε — inventory noise", 0.0, 0.05, A.eps, 0.001, format="%.3f", key="mfg_eps"
             )
-            lo = c3.number_input("q min", -10.0, 0.0, A.lo, 0.5, key="mfg_lo")
-            hi = c3.number_input("q max", 0.5, 10.0, A.hi, 0.5, key="mfg_hi")
+            lo = c3.number_input("Lowest inventory q", -10.0, 0.0, A.lo, 0.5, key="mfg_lo")
+            hi = c3.number_input("Highest inventory q", 0.5, 10.0, A.hi, 0.5, key="mfg_hi")
         else:
-            q = c1.slider("q running weight", 0.1, 5.0, B.q, 0.1, key="mfg_q")
-            c_t = c1.slider("c_T terminal weight", 0.0, 5.0, B.c_T, 0.1, key="mfg_ct")
-            kappa_m = c1.slider("κ_m attraction", -1.0, 2.0, B.kappa_m, 0.05, key="mfg_km")
-            kappa_t = c2.slider("κ_T terminal attraction", -1.0, 2.0, B.kappa_T, 0.05, key="mfg_kt")
-            sigma = c2.slider("σ noise", 0.0, 1.0, B.sigma, 0.05, key="mfg_sigma")
-            mean0 = c2.slider("initial mean", -1.0, 2.0, B.mean0, 0.05, key="mfg_m0")
-            var0 = c3.slider("initial variance", 0.005, 0.2, B.var0, 0.005, key="mfg_var0")
-            lo = c3.number_input("x min", -10.0, 0.0, B.lo, 0.5, key="mfg_lo")
-            hi = c3.number_input("x max", 0.5, 10.0, B.hi, 0.5, key="mfg_hi")
+            q = c1.slider("q — running cost weight", 0.1, 5.0, B.q, 0.1, key="mfg_q")
+            c_t = c1.slider("c_T — terminal cost weight", 0.0, 5.0, B.c_T, 0.1, key="mfg_ct")
+            kappa_m = c1.slider(
+                "κ_m — attraction to the mean", -1.0, 2.0, B.kappa_m, 0.05, key="mfg_km"
+            )
+            kappa_t = c2.slider(
+                "κ_T — terminal attraction", -1.0, 2.0, B.kappa_T, 0.05, key="mfg_kt"
+            )
+            sigma = c2.slider("σ — noise", 0.0, 1.0, B.sigma, 0.05, key="mfg_sigma")
+            mean0 = c2.slider("Initial mean", -1.0, 2.0, B.mean0, 0.05, key="mfg_m0")
+            var0 = c3.slider("Initial variance", 0.005, 0.2, B.var0, 0.005, key="mfg_var0")
+            lo = c3.number_input("Lowest state x", -10.0, 0.0, B.lo, 0.5, key="mfg_lo")
+            hi = c3.number_input("Highest state x", 0.5, 10.0, B.hi, 0.5, key="mfg_hi")
         g1, g2, g3, g4 = st.columns(4)
-        n = g1.number_input("Space nodes N", 41, 2001, 361, 20, key="mfg_n")
-        nt = g2.number_input("Time steps Nt", 20, 2000, 400, 20, key="mfg_nt")
+        n = g1.number_input(
+            "Grid points in space",
+            41,
+            2001,
+            361,
+            20,
+            key="mfg_n",
+            help="N nodes between the lowest and highest value; more is finer and slower.",
+        )
+        nt = g2.number_input("Time steps", 20, 2000, 400, 20, key="mfg_nt")
         scheme = g3.selectbox(
-            "Fixed point",
+            "Iteration on the crowd",
             ["picard", "anderson", "fictitious_play"],
             format_func=lambda m: {
                 "picard": "Damped Picard",
@@ -140,6 +188,10 @@ with mfg_tab:
                 "fictitious_play": "Fictitious play",
             }[m],
             key="mfg_method",
+            help="Each iteration solves the traders' optimal control backward in time (an "
+            "implicit upwind Hamilton–Jacobi–Bellman scheme), then moves the population "
+            "forward with the transposed operator (Fokker–Planck), and updates the crowd's "
+            "behaviour: damped Picard, Anderson-accelerated Picard or fictitious play.",
         )
         max_iter = g4.number_input("Max iterations", 1, 2_000_000, 500, 100, key="mfg_iter")
         solve = st.form_submit_button("Solve", disabled=running)
@@ -174,19 +226,61 @@ with mfg_tab:
         else:
             st.session_state[JOB_KEY] = job
 
+    def compare(
+        title: str,
+        t_solver: np.ndarray,
+        solver: np.ndarray,
+        t_cf: np.ndarray,
+        cf: np.ndarray,
+        name: str,
+    ) -> go.Figure:
+        """The solver's curve, and the closed form dashed on top of it in another colour."""
+        fig = go.Figure()
+        fig.add_scatter(
+            x=t_solver, y=solver, name=f"Solver {name}", line={"color": SOLVER, "width": 4}
+        )
+        fig.add_scatter(
+            x=t_cf,
+            y=cf,
+            name=f"Closed form {name}",
+            line={"color": CLOSED, "width": 2, "dash": "dash"},
+        )
+        fig.update_layout(
+            title=title,
+            xaxis_title="Time t",
+            height=300,
+            margin={"t": 40},
+            legend={"orientation": "h"},
+        )
+        return fig
+
     def show_solution(sol: mfg.MFGSolution, params: object) -> None:
         d = sol.diagnostics
         k1, k2, k3, k4 = st.columns(4)
-        k1.metric("Iterations", f"{d['iterations']:,}", help=f"converged: {d['converged']}")
-        k2.metric("Mass error", f"{d['mass_error']:.1e}", help="max over t of |Σ m Δx − 1|")
-        k3.metric("Min density", f"{d['min_density']:.1e}", help=f"clipped: {d['clipped']}")
-        k4.metric("Solve time", f"{d['seconds']:.2f} s")
+        k1.metric(
+            "Iterations",
+            integer(d["iterations"]),
+            help="converged" if d["converged"] else "not converged",
+        )
+        k2.metric(
+            "Mass error",
+            num(d["mass_error"], 2),
+            help="Largest gap over time between the total density and 1.",
+        )
+        k3.metric(
+            "Min density",
+            num(d["min_density"], 2),
+            help="Negative values were clipped to 0." if d["clipped"] else "Never negative.",
+        )
+        k4.metric("Solve time", f"{num(d['seconds'], 3)} s")
         if d["converged"]:
-            st.success(f"Converged to tol {d['tol']:g} in {d['iterations']} iterations.")
+            st.success(
+                f"Converged to tol {d['tol']:g} in {plural(int(d['iterations']), 'iteration')}."
+            )
         else:
             st.warning(
-                f"Not converged after {d['iterations']} iterations "
-                f"(last residual {d['residuals'][-1]:.2e}); raise Max iterations."
+                f"Not converged after {plural(int(d['iterations']), 'iteration')} "
+                f"(last residual {num(d['residuals'][-1], 3)}); raise Max iterations."
             )
         rows = slice(None, None, max(1, len(sol.t) // 200))
         cols = slice(None, None, max(1, len(sol.x) // 240))
@@ -196,13 +290,13 @@ with mfg_tab:
                 y=sol.x[cols],
                 z=sol.m[rows, cols].T,
                 colorscale="Viridis",
-                colorbar={"title": "m"},
+                colorbar={"title": "Density m"},
             )
         )
         heat.update_layout(
             title="Density m(t, x) of the population",
-            xaxis_title="t",
-            yaxis_title="inventory q" if isinstance(params, mfg.CrowdingParams) else "state x",
+            xaxis_title="Time t",
+            yaxis_title="Inventory q" if isinstance(params, mfg.CrowdingParams) else "State x",
             height=380,
             margin={"t": 40, "b": 20},
         )
@@ -210,14 +304,8 @@ with mfg_tab:
         left, right = st.columns(2)
         if isinstance(params, mfg.CrowdingParams):
             cf = mfg.crowding_closed_form(params, sol.t)
-            mean_fig = go.Figure()
-            mean_fig.add_scatter(x=sol.t, y=sol.mean, name="solver E(t)")
-            mean_fig.add_scatter(x=sol.t, y=cf.E, name="closed form", line={"dash": "dash"})
-            mean_fig.update_layout(title="Mean inventory", height=300, margin={"t": 40})
-            mu_fig = go.Figure()
-            mu_fig.add_scatter(x=sol.t[:-1], y=sol.mu, name="solver μ(t)")
-            mu_fig.add_scatter(x=sol.t, y=cf.mu, name="closed form E′(t)", line={"dash": "dash"})
-            mu_fig.update_layout(title="Crowd trading speed μ(t)", height=300, margin={"t": 40})
+            mean_fig = compare("Mean inventory", sol.t, sol.mean, sol.t, cf.E, "E(t)")
+            mu_fig = compare("Crowd trading speed μ(t)", sol.t[:-1], sol.mu, sol.t, cf.mu, "μ(t)")
             errors = {
                 "max |E − E_cf|": float(np.max(np.abs(sol.mean - cf.E))),
                 "max |μ − μ_cf|": float(np.max(np.abs(sol.mu - cf.mu[:-1]))),
@@ -226,14 +314,8 @@ with mfg_tab:
         else:
             assert isinstance(params, mfg.LQParams)
             lq = mfg.lq_closed_form(params, sol.t)
-            mean_fig = go.Figure()
-            mean_fig.add_scatter(x=sol.t, y=sol.mean, name="solver mean")
-            mean_fig.add_scatter(x=sol.t, y=lq.mean, name="closed form", line={"dash": "dash"})
-            mean_fig.update_layout(title="Mean state m̄(t)", height=300, margin={"t": 40})
-            mu_fig = go.Figure()
-            mu_fig.add_scatter(x=sol.t, y=sol.var, name="solver variance")
-            mu_fig.add_scatter(x=sol.t, y=lq.var, name="closed form", line={"dash": "dash"})
-            mu_fig.update_layout(title="Variance Σ(t)", height=300, margin={"t": 40})
+            mean_fig = compare("Mean state m̄(t)", sol.t, sol.mean, sol.t, lq.mean, "mean")
+            mu_fig = compare("Variance Σ(t)", sol.t, sol.var, sol.t, lq.var, "variance")
             errors = {
                 "max |m̄ − m̄_cf|": float(np.max(np.abs(sol.mean - lq.mean))),
                 "max |Σ − Σ_cf|": float(np.max(np.abs(sol.var - lq.var))),
@@ -241,40 +323,53 @@ with mfg_tab:
         left.plotly_chart(mean_fig, key="mfg_mean")
         right.plotly_chart(mu_fig, key="mfg_mu")
         st.dataframe(
-            {"error vs closed form": list(errors), "value": list(errors.values())},
+            {"Error vs closed form": list(errors), "Value": [num(v, 3) for v in errors.values()]},
             key="mfg_errors",
+            hide_index=True,
+            width="stretch",
         )
         res_fig = go.Figure()
-        res_fig.add_scatter(y=d["residuals"], mode="lines", name="max |Tz − z|")
+        res_fig.add_scatter(
+            y=d["residuals"], mode="lines", name="max |Tz − z|", line={"color": SOLVER}
+        )
         res_fig.update_layout(
             title="Fixed-point residual per iteration",
-            xaxis_title="iteration",
-            yaxis={"type": "log"},
+            xaxis_title="Iteration",
+            yaxis_title="Residual",
             height=260,
             margin={"t": 40, "b": 20},
         )
+        log_axis(res_fig)
         st.plotly_chart(res_fig, key="mfg_residuals")
 
-    @st.fragment(run_every=0.5)
-    def solve_status() -> None:
-        job: mfg.SolveJob | None = st.session_state.get(JOB_KEY)
-        if job is None:
-            st.info("Set the parameters and press Solve.")
-            return
-        if not job.done:
+    job = st.session_state.get(JOB_KEY)
+    # `running` is the state the form was drawn with: a job that ended meanwhile still gets
+    # one pass through the fragment, whose rerun re-enables the form.
+    if job is not None and (running or not job.done):
+        # Polls only while the solve runs; once it ends, one full rerun draws the result and
+        # this fragment (and its timer) is gone.
+        @st.fragment(run_every=0.5)
+        def solve_progress() -> None:
+            job: mfg.SolveJob = st.session_state[JOB_KEY]
+            if job.done:
+                st.rerun()
             p = job.progress
             label = "Cancelling…" if job.cancelling else "Solving…"
             if p is not None:
-                label += f" iteration {p[0]:,} of at most {job.max_iter:,}, residual {p[1]:.2e}"
+                label += (
+                    f" iteration {integer(p[0])} of at most {integer(job.max_iter)}, "
+                    f"residual {num(p[1], 3)}"
+                )
             st.progress(min(1.0, p[0] / job.max_iter) if p else 0.0, text=label)
             if st.button("Cancel", key="mfg_cancel", disabled=job.cancelling):
                 job.cancel()
-            return
-        if job.cancelled:
-            st.warning("The solve was cancelled.")
-        elif job.error is not None:
-            st.error(f"The solve failed: {md_escape(str(job.error))}")
-        elif job.result is not None:
-            show_solution(job.result, st.session_state.get("mfg_params"))
 
-    solve_status()
+        solve_progress()
+    elif job is None:
+        st.info("Set the parameters and press Solve.")
+    elif job.cancelled:
+        st.warning("The solve was cancelled.")
+    elif job.error is not None:
+        st.error(f"The solve failed: {md_escape(str(job.error))}")
+    elif job.result is not None:
+        show_solution(job.result, st.session_state.get("mfg_params"))

@@ -9,12 +9,11 @@ from core import series
 from core.analytics import regime
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
-from pages._shared.format import md_escape
+from pages._shared.format import PALETTE, integer, md_escape, money, num, pct, plural
 from pages._shared.series import pick_series
 
 require_role("analyst")
 RESULT_KEY = "regimes_result"
-COLOURS = ["#2ca02c", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd", "#8c564b"]
 
 st.title("Regimes")
 st.caption(
@@ -25,10 +24,28 @@ st.caption(
 ref, bars = pick_series("regimes_series", last_key="rg_last")
 with st.form("regimes_form"):
     c1, c2, c3 = st.columns(3)
-    auto = c1.radio("Number of states", ["Auto (BIC)", "Fixed K"], key="rg_mode") == "Auto (BIC)"
+    auto = (
+        c1.radio(
+            "Number of states",
+            ["Auto (BIC)", "Fixed K"],
+            key="rg_mode",
+            help="Auto picks the number of states K with the lowest Bayesian information "
+            "criterion (BIC) among 1 to the largest K tried.",
+        )
+        == "Auto (BIC)"
+    )
     k_fixed = int(c1.number_input("K when fixed", 1, 6, 3, key="rg_k"))
     k_max = int(c2.number_input("Largest K for BIC", 1, 6, 4, key="rg_kmax"))
-    n_init = int(c2.slider("Restarts", 1, 20, 10, key="rg_restarts"))
+    n_init = int(
+        c2.slider(
+            "Restarts",
+            1,
+            20,
+            10,
+            key="rg_restarts",
+            help="EM runs from this many random starting points and keeps the best fit.",
+        )
+    )
     seed = int(c3.number_input("Seed", 0, 2**31 - 1, 0, key="rg_seed"))
     submitted = st.form_submit_button("Fit regimes", type="primary")
 
@@ -42,7 +59,7 @@ if submitted:
         def progress(done: int, total: int) -> None:
             bar.progress(done / total, text=f"Fitted {done} of {total} models")
 
-        with st.spinner("Fitting regimes (EM with restarts in Rust) …"):
+        with st.spinner("Fitting regimes …"):
             sel = regime.select_n_states(
                 returns,
                 k_max=ks,
@@ -60,6 +77,7 @@ if submitted:
             "returns": returns,
             "selection": sel,
             "k": k,
+            "auto": auto,
         }
     except InvalidInput as exc:
         st.session_state.pop(RESULT_KEY, None)
@@ -80,17 +98,30 @@ ts = res["ts"]
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("States", k, help="chosen by BIC" if k == sel.n_states else "fixed")
-m2.metric("Log-likelihood", f"{model.log_likelihood:,.2f}")
-m3.metric("BIC", f"{model.bic(r):,.2f}")
-m4.metric("Returns used", f"{r.size:,}")
+m2.metric("Log-likelihood", money(model.log_likelihood))
+m3.metric("BIC", money(model.bic(r)))
+m4.metric("Returns used", integer(r.size))
+k_tried = int(sel.table[-1][0])
+if res.get("auto", True) and sel.n_states == k_tried:
+    more = (
+        "try a larger range (raise Largest K for BIC)."
+        if k_tried < 6
+        else "6 is the most this page fits, so read the states as a summary."
+    )
+    st.warning(
+        f"BIC picked K = {sel.n_states}: the best K is the largest tried, so more states may "
+        f"fit better; {more}"
+    )
 if not model.converged:
-    st.warning(f"EM stopped after {model.n_iter} iterations without meeting the tolerance.")
+    st.warning(
+        f"EM stopped after {plural(model.n_iter, 'iteration')} without meeting the tolerance."
+    )
 
 st.subheader(f"{md_escape(res['ref'].label)}: price coloured by Viterbi state")
 fig = go.Figure()
 fig.add_trace(
     go.Scattergl(
-        x=ts, y=res["prices"], mode="lines", name="close", line={"color": "#bbbbbb", "width": 1}
+        x=ts, y=res["prices"], mode="lines", name="Close", line={"color": "#bbbbbb", "width": 1}
     )
 )
 for s in range(k):
@@ -100,8 +131,8 @@ for s in range(k):
             x=ts[mask],
             y=res["prices"][mask],
             mode="markers",
-            marker={"size": 3, "color": COLOURS[s]},
-            name=f"state {s} (σ {model.state_vol[s]:.2f}%)",
+            marker={"size": 3, "color": PALETTE[s % len(PALETTE)]},
+            name=f"State {s} (σ {pct(model.state_vol[s] / 100)})",
         )
     )
 fig.update_layout(
@@ -120,8 +151,8 @@ for s in range(k):
             x=ts,
             y=filtered[:, s],
             stackgroup="p",
-            name=f"state {s}",
-            line={"width": 0.5, "color": COLOURS[s]},
+            name=f"State {s}",
+            line={"width": 0.5, "color": PALETTE[s % len(PALETTE)]},
         )
     )
 pf.update_layout(
@@ -133,27 +164,39 @@ pf.update_layout(
 st.plotly_chart(pf, width="stretch")
 
 left, right = st.columns(2)
-left.markdown("**Transition matrix** (row: from, column: to)")
-names = [f"state {s}" for s in range(k)]
-left.dataframe(pd.DataFrame(model.transmat, index=names, columns=names).style.format("{:.4f}"))
-right.markdown("**Per-state statistics** (returns in percent per bar)")
+left.markdown("**Transition probabilities** (row: from, column: to)")
+names = [f"State {s}" for s in range(k)]
+left.dataframe(
+    pd.DataFrame([[pct(p) for p in row] for row in model.transmat], index=names, columns=names),
+    width="stretch",
+)
+right.markdown("**Per-state statistics** (returns per bar)")
 share = np.bincount(path, minlength=k) / path.size
 stats = pd.DataFrame(
     {
-        "mean": model.means[:, 0],
-        "volatility": model.state_vol,
-        "expected duration (bars)": model.expected_durations,
-        "share of time (Viterbi)": share,
-        "stationary share": model.stationary_distribution,
+        "Mean return": [pct(v / 100, 3) for v in model.means[:, 0]],
+        "Volatility": [pct(v / 100, 3) for v in model.state_vol],
+        "Expected duration (bars)": [num(v) for v in model.expected_durations],
+        "Share of time": [pct(v) for v in share],
+        "Stationary share": [pct(v) for v in model.stationary_distribution],
     },
     index=names,
 )
-right.dataframe(stats.style.format("{:.4f}"))
+right.dataframe(stats, width="stretch")
+right.caption("Share of time counts the bars of the most likely state path (Viterbi).")
 
 st.subheader("BIC across K")
-table = pd.DataFrame(sel.table, columns=["K", "log-likelihood", "parameters", "BIC", "AIC"])
-bf = go.Figure(go.Scatter(x=table["K"], y=table["BIC"], mode="lines+markers", name="BIC"))
-bf.add_trace(go.Scatter(x=table["K"], y=table["AIC"], mode="lines+markers", name="AIC"))
+table = pd.DataFrame(sel.table, columns=["K", "Log-likelihood", "Parameters", "BIC", "AIC"])
+bf = go.Figure(
+    go.Scatter(
+        x=table["K"], y=table["BIC"], mode="lines+markers", name="BIC", line={"color": PALETTE[0]}
+    )
+)
+bf.add_trace(
+    go.Scatter(
+        x=table["K"], y=table["AIC"], mode="lines+markers", name="AIC", line={"color": PALETTE[1]}
+    )
+)
 bf.update_layout(
     height=280,
     margin={"t": 30, "b": 10},
@@ -161,4 +204,8 @@ bf.update_layout(
     title=f"Information criteria (minimum BIC at K = {sel.n_states})",
 )
 st.plotly_chart(bf, width="stretch")
-st.dataframe(table.set_index("K"))
+shown = table.astype(object)
+for col in ("Log-likelihood", "BIC", "AIC"):
+    shown[col] = [money(v) for v in table[col]]
+shown["Parameters"] = [integer(v) for v in table["Parameters"]]
+st.dataframe(shown.set_index("K"), width="stretch")

@@ -9,20 +9,40 @@ from core.errors import InvalidInput
 from core.sql import EXAMPLES
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
-from pages._shared.format import md_escape
+from pages._shared.format import integer, md_escape, num, plural
 
 user = require_role("analyst")
 engine = get_engine()
 explorer = engine.sql
 RESULT_KEY = "sql_explorer_result"
 TEXT_KEY = "sql_explorer_text"
+# DuckDB's type names, short enough for the schema panel; the stored timestamps are UTC.
+TYPE_NAMES = {
+    "TIMESTAMP WITH TIME ZONE": "timestamp (UTC)",
+    "TIMESTAMP": "timestamp",
+    "DATE": "date",
+    "VARCHAR": "text",
+    "DOUBLE": "float",
+    "FLOAT": "float",
+    "BIGINT": "integer",
+    "INTEGER": "integer",
+    "UBIGINT": "integer",
+    "UINTEGER": "integer",
+    "SMALLINT": "integer",
+    "BOOLEAN": "true/false",
+}
+
+
+def short_type(name: str) -> str:
+    return TYPE_NAMES.get(name.upper(), name.lower())
+
 
 st.title("SQL Explorer")
 st.caption(
     "One read-only SELECT (or WITH) query over the views `bars`, `trades` and `daily`. "
     f"Queries stop after {engine.settings.sql_timeout_s:g} s and return at most "
-    f"{engine.settings.sql_max_rows:,} rows. Files, settings, extensions and account data are "
-    "out of reach."
+    f"{plural(engine.settings.sql_max_rows, 'row')}. Files, settings, extensions and account "
+    "data are out of reach."
 )
 
 if TEXT_KEY not in st.session_state:
@@ -44,7 +64,7 @@ with schema_col:
     for view, columns in schema.items():
         with st.expander(view, expanded=view == "bars"):
             st.dataframe(
-                {"column": [c for c, _ in columns], "type": [t for _, t in columns]},
+                {"Column": [c for c, _ in columns], "Type": [short_type(t) for _, t in columns]},
                 hide_index=True,
                 width="stretch",
             )
@@ -80,6 +100,9 @@ with editor_col:
                 st.error(f"Timed out: {md_escape(str(exc))}")
             elif exc.reason == "memory":
                 st.error(f"Too much memory: {md_escape(str(exc))}")
+            elif exc.reason == "error" and str(exc).startswith("could not parse"):
+                detail = str(exc).removeprefix("could not parse the query").lstrip(" :")
+                st.error(f"The SQL could not be parsed: {md_escape(detail)}")
             elif exc.reason == "error":
                 st.error(f"Query failed: {md_escape(str(exc))}")
             else:
@@ -91,7 +114,8 @@ with editor_col:
     result = st.session_state.get(RESULT_KEY)
     if result is not None:
         note = " (cut at the row cap)" if result.truncated else ""
-        st.success(f"{result.frame.height:,} rows in {result.elapsed_s * 1000:.1f} ms{note}")
+        rows = plural(result.frame.height, "row")
+        st.success(f"{rows} in {num(result.elapsed_s * 1000, 3)} ms{note}")
         for change in result.notes:
             st.info(f"Note: {change}")
         st.dataframe(result.frame, width="stretch", hide_index=True)
@@ -108,8 +132,8 @@ with editor_col:
     if not history:
         st.caption("No queries yet.")
     for i, item in enumerate(history):
-        status = f"{item['rows']:,} rows" if item["ok"] else "refused/failed"
-        with st.expander(f"{item['at']} · {status} · {item['elapsed_ms']:.0f} ms"):
+        status = plural(int(item["rows"]), "row") if item["ok"] else "refused or failed"
+        with st.expander(f"{item['at']} · {status} · {integer(item['elapsed_ms'])} ms"):
             st.code(item["sql"], language="sql")
             if item.get("error"):
                 st.text(item["error"])

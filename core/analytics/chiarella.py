@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_BOUNDS",
     "DEFAULT_FREE",
     "MOMENT_NAMES",
+    "PARAM_LABELS",
     "Calibration",
     "CalibrationJob",
     "ChiarellaParams",
@@ -68,6 +69,21 @@ KURTOSIS_NAME = "kurtosis"
 FACT_LAGS: tuple[int, ...] = (1, 5, 10, 25, 50, 100)
 # FW 2012: beta, mu and alpha0 stay fixed (scale normalisation, weak identification).
 DEFAULT_FREE: tuple[str, ...] = ("phi", "chi", "sigma_f", "sigma_c", "alpha_n", "alpha_p")
+# How pages show each parameter, in inputs and results alike: its symbol, then its name.
+PARAM_LABELS: dict[str, str] = {
+    "beta": "β — intensity of choice",
+    "mu": "μ — market maker's reaction",
+    "phi": "φ — fundamentalist reaction",
+    "chi": "χ — chartist reaction",
+    "sigma_f": "σ_f — fundamentalist noise",
+    "sigma_c": "σ_c — chartist noise",
+    "alpha0": "α₀ — predisposition",
+    "alpha_n": "α_n — herding",
+    "alpha_p": "α_p — misalignment",
+    "gamma": "γ — trend sensitivity",
+    "alpha_m": "α_M — trend memory weight",
+    "ma_window": "L — moving-average days",
+}
 DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
     "phi": (0.0, 0.5),
     "chi": (0.0, 3.0),
@@ -397,6 +413,11 @@ class Calibration:
     seed: int
     # Names of data_moments / sim_moments / t_ratios, in order.
     moment_names: tuple[str, ...] = MOMENT_NAMES
+
+    def rejected(self, level: float = 0.05) -> bool:
+        """True when the J-test rejects the model at `level`: the simulated moments differ
+        from the data's by more than sampling noise explains."""
+        return bool(self.dof > 0 and self.p_value < level)
 
 
 def calibrate(

@@ -60,11 +60,11 @@ def test_simulate_compare_and_calibrate(app_as: AppAs) -> None:
     assert "10 moments" in texts(at)
     assert "moving average" in texts(at)
     moments = at.dataframe[-1].value
-    assert list(moments.columns) == ["data", "SIMULATED (fitted)", "t-ratio"]
+    assert list(moments.columns) == ["Data", "SIMULATED (fitted)", "t-ratio"]
     assert len(moments) == 10
     assert moments.index[-1] == "kurtosis"
     # the data kurtosis is the market's, as in the facts table
-    assert moments.loc["kurtosis", "data"] == pytest.approx(facts.iloc[0, 1], rel=1e-12)
+    assert moments.loc["kurtosis", "Data"] == pytest.approx(facts.iloc[0, 1], rel=1e-12)
 
 
 def test_cancel_stops_a_running_calibration(app_as: AppAs) -> None:

@@ -35,30 +35,31 @@ def test_run_shows_fit_bands_positions_and_backtest(app_as: AppAs) -> None:
     assert "bars" in metrics["Half-life"]
     weights, path, johansen, ou, adf_crit, table = (d.value for d in at.dataframe)
     assert list(johansen.index) == ["rank ≤ 0", "rank ≤ 1"]
-    assert (johansen["trace statistic"] >= johansen["max-eigenvalue statistic"] - 1e-9).all()
+    assert (johansen["Trace statistic"] >= johansen["Max-eigenvalue statistic"] - 1e-9).all()
     trace_crit, max_crit = johansen_critical_values(2, 0)
-    np.testing.assert_array_equal(johansen["trace 95%"], trace_crit[:, 1])
-    np.testing.assert_array_equal(johansen["max-eig 99%"], max_crit[:, 2])
+    np.testing.assert_array_equal(johansen["Trace 95%"], trace_crit[:, 1])
+    np.testing.assert_array_equal(johansen["Max-eig 99%"], max_crit[:, 2])
     decision = [m.value for m in at.markdown if "Sequential trace test at 5%" in m.value]
     assert len(decision) == 1
-    rejected = [*(johansen["trace statistic"] > johansen["trace 95%"]), False]
+    rejected = [*(johansen["Trace statistic"] > johansen["Trace 95%"]), False]
     expected_rank = rejected.index(False)
     assert f"cointegration rank {expected_rank} of 2" in decision[0]
     assert list(adf_crit.index) == ["1%", "5%", "10%"]
-    assert adf_crit["critical value"].is_monotonic_increasing
+    assert adf_crit["Critical value"].is_monotonic_increasing
     assert float(metrics["ADF statistic"]) < 0
     assert metrics["Observations"].replace(",", "").isdigit()
-    assert list(weights["asset"]) == ["SP500", "NASDAQ"]
-    assert abs(weights["weight"].abs().sum() - 1) < 1e-12
-    assert list(path["k"]) == [1, 2]
-    assert ou.loc["half-life (bars)", "estimate"] > 0
-    assert set(table.columns) == {"bands", "CARA"}
-    assert table.loc["Round trips", "bands"] >= 1
-    assert table.loc["Total costs", "bands"] > 0
+    assert list(weights["Asset"]) == ["SP500", "NASDAQ"]
+    port = at.session_state["mean_reversion_result"]["port"]
+    assert abs(np.abs(port.weights).sum() - 1) < 1e-12
+    assert list(path["Assets (k)"]) == [1, 2]
+    assert float(ou.loc["Half-life (bars)", "Estimate"].replace(",", "")) > 0
+    assert set(table.columns) == {"Bands", "CARA"}
+    assert int(table.loc["Round trips", "Bands"].replace(",", "")) >= 1
+    assert float(table.loc["Total costs", "Bands"].replace(",", "")) > 0
     specs = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
     assert len(specs) == 4
     equity = specs[3]["data"]
-    assert [t["name"] for t in equity] == ["bands", "CARA"]
+    assert [t["name"] for t in equity] == ["Bands", "CARA"]
     assert any("ddof = 1" in c.value for c in at.caption)
 
 
@@ -71,7 +72,9 @@ def test_swap_refinement_is_offered_and_reported(app_as: AppAs) -> None:
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     # two markets and k = 2: the support is everything, so no swap is possible
-    assert any("Method greedy+swaps (0 swaps made)" in c.value for c in at.caption)
+    assert any(
+        "Selection: Greedy, refined by 0 one-in-one-out swaps" in c.value for c in at.caption
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,6 +111,7 @@ def _values(arr: object) -> np.ndarray:
 def test_power_utility_position_path(app_as: AppAs) -> None:
     at = app_as("analyst", PAGE, timeout=120).run()
     at.selectbox(key="mr_utility").set_value("power")
+    at.run()
     at.number_input(key="mr_power_gamma").set_value(-2.0)
     at.number_input(key="mr_wealth").set_value(5e5)
     at.button[0].click()
@@ -120,7 +124,7 @@ def test_power_utility_position_path(app_as: AppAs) -> None:
     assert titles[2] == "Bands and the CARA rule (backtest)"
     assert titles[3] == "Power utility W^γ/γ, γ = -2: optimal position"
     traces = specs[3]["data"]
-    assert [t["name"] for t in traces] == ["power utility γ = -2", "wealth"]
+    assert [t["name"] for t in traces] == ["Power utility γ = -2", "Wealth"]
     units, wealth = _values(traces[0]["y"]), _values(traces[1]["y"])
     res = at.session_state["mean_reversion_result"]
     fit, spread = res["fit"], res["spread"]

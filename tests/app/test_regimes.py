@@ -33,18 +33,19 @@ def test_fit_shows_states_charts_and_bic(app_as: AppAs) -> None:
     specs = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
     assert len(specs) == 3
     price = specs[0]["data"]
-    assert [t["name"].split(" (")[0] for t in price[1:]] == ["state 0", "state 1", "state 2"]
+    assert [t["name"].split(" (")[0] for t in price[1:]] == ["State 0", "State 1", "State 2"]
     assert sum(len(t["x"]) for t in price[1:]) == 5030
     transmat, stats, bic = (d.value for d in at.dataframe)
     assert transmat.shape == (3, 3)
-    assert abs(transmat.to_numpy().sum(axis=1) - 1).max() < 1e-12
-    vols = stats["volatility"].to_numpy()
-    assert list(vols) == sorted(vols)
+    model = at.session_state["regimes_result"]["selection"].fits[3]
+    assert abs(model.transmat.sum(axis=1) - 1).max() < 1e-12
+    vols = [float(v.rstrip("%")) for v in stats["Volatility"]]
+    assert vols == sorted(vols)
     assert 0.5 < vols[0] < 0.6
     assert 2.5 < vols[2] < 2.8
-    assert abs(stats["share of time (Viterbi)"].sum() - 1) < 1e-12
+    assert abs(sum(float(v.rstrip("%")) for v in stats["Share of time"]) - 100) < 0.05
     assert list(bic.index) == [1, 2, 3]
-    assert bic["BIC"].idxmin() == 3
+    assert bic["BIC"].map(lambda v: float(v.replace(",", ""))).idxmin() == 3
 
     # a fixed K is shown from the same fits without refitting the others
     at.radio(key="rg_mode").set_value("Fixed K")

@@ -24,11 +24,12 @@ def test_runs_a_query_and_keeps_history(app_as: AppAs) -> None:
     assert not at.exception
     assert any("rows in" in s.value for s in at.success)
     frame = at.dataframe[-1].value
-    assert list(frame["symbol"]) == ["EURUSD", "GOOG", "NASDAQ", "SP500"]
+    assert {"EURUSD", "GOOG", "NASDAQ", "SP500"} <= set(frame["symbol"])
+    assert list(frame["symbol"]) == sorted(frame["symbol"])
     assert all(n > 1000 for n in frame["n"])
     history = [e.label for e in at.expander if "rows" in e.label]
     assert history
-    assert "4 rows" in history[0]
+    assert f"{len(frame):,} rows" in history[0]
 
 
 @pytest.mark.parametrize(
@@ -56,7 +57,7 @@ def test_viewer_is_turned_away(app_as: AppAs) -> None:
 @pytest.mark.parametrize(
     ("sql", "needle"),
     [
-        ("SELEC 1", "could not parse"),
+        ("SELEC 1", "The SQL could not be parsed"),
         ("SELECT " + "(" * 45 + "1" + ")" * 45, "flatten"),
         (
             'SELECT y.* FROM (WITH "duckdb_views" AS (SELECT 1 AS a) SELECT a FROM '

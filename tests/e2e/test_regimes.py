@@ -18,7 +18,7 @@ def test_fit_regimes_in_chromium(server: Server, page: Page) -> None:
     expect(charts.first).to_be_visible(timeout=60_000)
     expect(charts).to_have_count(3)
     # plotly drew the regime markers into the first chart
-    expect(charts.first.locator(".legendtext").filter(has_text="state 0")).to_be_visible()
+    expect(charts.first.locator(".legendtext").filter(has_text="State 0")).to_be_visible()
     expect(page.get_by_text("BIC across K")).to_be_visible()
     assert page.get_by_test_id("stException").count() == 0
     assert screenshot(page, "regimes").stat().st_size > 10_000
