@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
+from core.ingest.service import Job
 from pages._shared import market_view
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
@@ -54,12 +55,7 @@ if start:
         st.session_state[JOB_KEY] = job.id
 
 
-@st.fragment(run_every=1.0)
-def job_progress() -> None:
-    job_id = st.session_state.get(JOB_KEY)
-    if job_id is None:
-        return
-    job = service.job(job_id)
+def show_job(job: Job) -> None:
     status = md_escape(job.message or job.state)
     st.progress(job.progress, text=f"Job {job.id} ({md_escape(job.venue)}): {status}")
     if job.state == "done":
@@ -73,7 +69,20 @@ def job_progress() -> None:
                 st.code(job.detail, language=None, wrap_lines=True)
 
 
-job_progress()
+job_id = st.session_state.get(JOB_KEY)
+if job_id is not None and service.job(job_id).state == "running":
+    # Polls only while the job runs; when it ends, one full rerun draws the outcome and this
+    # fragment (and its timer) is gone, so an idle page never reruns by itself.
+    @st.fragment(run_every=1.0)
+    def job_progress() -> None:
+        job = service.job(job_id)
+        if job.state != "running":
+            st.rerun()
+        show_job(job)
+
+    job_progress()
+elif job_id is not None:
+    show_job(service.job(job_id))
 
 st.subheader("Live subscriptions")
 with st.form("subscribe"):

@@ -71,3 +71,15 @@ def test_no_reruns_on_an_idle_chiarella_lab(server: Server, page: Page) -> None:
     expect(page.get_by_role("heading", name="Chiarella lab").first).to_be_visible(timeout=60_000)
     assert_quiet(page, frames, "chiarella")
     assert page.get_by_test_id("stException").count() == 0
+
+
+def test_no_reruns_after_a_finished_history_job(server: Server, page: Page) -> None:
+    """The Data page polled its job fragment every second forever, job or no job."""
+    frames = Frames(page)
+    open_app(page, server, "data", role="analyst")
+    expect(page.get_by_role("heading", name="Data").first).to_be_visible(timeout=60_000)
+    assert_quiet(page, frames, "data-idle")
+    page.get_by_role("button", name="Start job").click()
+    expect(page.get_by_text("rows written").first).to_be_visible(timeout=120_000)
+    assert_quiet(page, frames, "data-after-job")
+    assert page.get_by_test_id("stException").count() == 0
