@@ -12,6 +12,7 @@ from core.analytics import chiarella as ch
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
 from pages._shared.format import PALETTE, integer, md_escape, num
+from pages._shared.jobs import poll_while_running
 from pages._shared.series import pick_series
 
 require_role("analyst")
@@ -239,13 +240,9 @@ job = st.session_state.get(JOB_KEY)
 # `running` is the state the form was drawn with: a job that ended meanwhile still gets
 # one pass through the fragment, whose rerun re-enables the form.
 if job is not None and (running or not job.done):
-    # Polls only while the calibration runs; once it ends, one full rerun shows the result
-    # and this fragment (and its timer) is gone.
-    @st.fragment(run_every=1.0)
+
     def calibration_progress() -> None:
         job: ch.CalibrationJob = st.session_state[JOB_KEY]
-        if job.done:
-            st.rerun()
         p = job.progress
         label = "Cancelling…" if job.cancelling else "Calibrating…"
         if p is not None:
@@ -256,7 +253,7 @@ if job is not None and (running or not job.done):
         if st.button("Cancel", key="ch_cancel", disabled=job.cancelling):
             job.cancel()
 
-    calibration_progress()
+    poll_while_running(lambda: bool(st.session_state[JOB_KEY].done), calibration_progress, 1.0)
 elif job is None:
     st.info("No calibration yet. Choose a search effort and press Calibrate.")
 elif job.error is not None:

@@ -9,6 +9,7 @@ from pages._shared import market_view
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
 from pages._shared.format import integer, md_escape, plural
+from pages._shared.jobs import poll_while_running
 from pages._shared.live import get_ingest, stream_status_table
 
 require_role("analyst")
@@ -71,16 +72,9 @@ def show_job(job: Job) -> None:
 
 job_id = st.session_state.get(JOB_KEY)
 if job_id is not None and service.job(job_id).state == "running":
-    # Polls only while the job runs; when it ends, one full rerun draws the outcome and this
-    # fragment (and its timer) is gone, so an idle page never reruns by itself.
-    @st.fragment(run_every=1.0)
-    def job_progress() -> None:
-        job = service.job(job_id)
-        if job.state != "running":
-            st.rerun()
-        show_job(job)
-
-    job_progress()
+    poll_while_running(
+        lambda: service.job(job_id).state != "running", lambda: show_job(service.job(job_id)), 1.0
+    )
 elif job_id is not None:
     show_job(service.job(job_id))
 

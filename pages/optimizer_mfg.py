@@ -9,6 +9,7 @@ from core.analytics import mfg, optimize
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
 from pages._shared.format import PALETTE, integer, log_axis, md_escape, num, plural
+from pages._shared.jobs import poll_while_running
 
 require_role("analyst")
 JOB_KEY = "mfg_job"
@@ -346,13 +347,9 @@ with mfg_tab:
     # `running` is the state the form was drawn with: a job that ended meanwhile still gets
     # one pass through the fragment, whose rerun re-enables the form.
     if job is not None and (running or not job.done):
-        # Polls only while the solve runs; once it ends, one full rerun draws the result and
-        # this fragment (and its timer) is gone.
-        @st.fragment(run_every=0.5)
+
         def solve_progress() -> None:
             job: mfg.SolveJob = st.session_state[JOB_KEY]
-            if job.done:
-                st.rerun()
             p = job.progress
             label = "Cancelling…" if job.cancelling else "Solving…"
             if p is not None:
@@ -364,7 +361,7 @@ with mfg_tab:
             if st.button("Cancel", key="mfg_cancel", disabled=job.cancelling):
                 job.cancel()
 
-        solve_progress()
+        poll_while_running(lambda: bool(st.session_state[JOB_KEY].done), solve_progress, 0.5)
     elif job is None:
         st.info("Set the parameters and press Solve.")
     elif job.cancelled:
