@@ -355,6 +355,7 @@ class LakehouseClient:
         now = s.now()
         s.audit.record("erase", "success", user_id=uid, actor_id=acting_user.user_id)
         self.backend._revoke(self.backend._user_session_ids(uid), "account erased")
+        self.backend.throttle.forget(acc.username_key)  # known IPs and counters, in memory
         # Files first: if one cannot be deleted the account still exists, so the erasure
         # can simply be run again.
         self._erase_files(uid)

@@ -57,6 +57,10 @@ class _Counter:
     last: float
 
 
+def _of_account(key: tuple[str, ...], account: str) -> bool:
+    return key[0] in ("pair", "acct") and key[1] == account
+
+
 class LoginThrottle:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -124,6 +128,21 @@ class LoginThrottle:
                 self._counters = {
                     k: v for k, v in self._counters.items() if now - v.last <= WINDOW_S
                 }
+
+    def forget(self, account: str) -> None:
+        """Drop everything kept about `account` (its counters and known IPs): erasure."""
+        with self._lock:
+            self._counters = {
+                k: v for k, v in self._counters.items() if not _of_account(k, account)
+            }
+            self._known = {k: v for k, v in self._known.items() if k[0] != account}
+
+    def knows(self, account: str) -> bool:
+        """True while anything about `account` is kept (for tests of erasure)."""
+        with self._lock:
+            return any(_of_account(k, account) for k in self._counters) or any(
+                k[0] == account for k in self._known
+            )
 
     def success(
         self, account: str, ip: str | None, now: float | None = None, device: str | None = None

@@ -249,3 +249,16 @@ def test_maintain_prunes_sessions_a_day_after_they_end(
     rows = backend.store.sessions.read()
     assert rows.height == 1
     assert "192.0.2.77" not in rows.write_csv()
+
+
+def test_erasure_forgets_the_login_memory(
+    backend: LakehouseAuthBackend, client: LakehouseClient, erin: User, admin: User
+) -> None:
+    """Known IPs and failure counters are per-user records too, even if only in memory."""
+    key = NAME.casefold()
+    backend.login(NAME, PASSWORD, ip="203.0.113.7")
+    with pytest.raises(AuthError):
+        backend.login(NAME, "wrong password 123", ip="203.0.113.8")
+    assert backend.throttle.knows(key)
+    client.erase_user(erin.user_id, acting_user=admin)
+    assert not backend.throttle.knows(key)
