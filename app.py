@@ -8,21 +8,39 @@ Streamlit runs this file as the script, `__name__` is "__main__" and only the ro
 import streamlit as st
 
 if __name__ == "__main__":
+    import sys
     from secrets import token_hex
 
+    st.set_page_config(page_title="HFThot", page_icon="assets/logo.svg", layout="wide")
+    # The first visit after a server start imports the engine, opens the accounts, imports the
+    # bundled history and starts the ingest service: a few seconds. Say so instead of an empty
+    # pane; later runs find everything loaded and show nothing here.
+    starting = st.empty() if "pages._shared.live" not in sys.modules else None
+    if starting is not None:
+        starting.info("Starting HFThot…", icon=":material/hourglass_top:")
+
     from core.data.trace import set_session as set_trace_session
-    from pages._shared.auth import current_user, sync_browser_cookie, user_menu
+    from pages._shared.auth import (
+        current_user,
+        remember_current_page,
+        sync_browser_cookie,
+        user_menu,
+    )
     from pages._shared.live import get_ingest
     from pages._shared.navigation import build_pages
 
-    st.set_page_config(page_title="HFThot", page_icon="assets/logo.svg", layout="wide")
     user = current_user()
     # Access traces (HFT_ACCESS_TRACE) tell browser sessions apart by a random label.
     set_trace_session(st.session_state.setdefault("hfthot_trace_label", token_hex(4)))
     get_ingest()  # once per process: live streams (and the demo venue) start with the app
+    if starting is not None:
+        starting.empty()
     sync_browser_cookie()
     user_menu(user)
-    st.navigation(build_pages(user.role if user else None)).run()
+    # Every page is registered; the menu lists the role's pages, all of them (no "View more").
+    page = st.navigation(build_pages(user.role if user else None), expanded=True)
+    remember_current_page(page.url_path)
+    page.run()
 else:
     from pathlib import Path
 

@@ -15,12 +15,12 @@ import streamlit as st
 from streamlit import config, runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from lakehouse import AuthError, LoginResult, User
+from lakehouse import AuthError, LakehouseError, LoginResult, Throttled, User
 from pages._shared import session_cookie
 from pages._shared.account_view import md_escape
 from pages._shared.accounts import get_auth, session_ttl_seconds, settings
 from pages._shared.client_ip import client_ip
-from pages._shared.navigation import role_allows
+from pages._shared.navigation import PAGES, role_allows, spec_of
 
 SignedIn = User
 
@@ -28,6 +28,10 @@ HOME = "pages/home.py"
 TOKEN_KEY = "_hfthot_token"  # noqa: S105 (a session_state key, not a secret)
 _COOKIE_CODE_KEY = "_hfthot_cookie_code"
 _DEAD_COOKIE_KEY = "_hfthot_dead_cookie"
+NEXT_KEY = "_hfthot_next"
+"""The page a visitor asked for before signing in (a PageSpec path), to return to after."""
+_CURRENT_KEY = "_hfthot_current_page"
+ASK_FOR_ROLE = "Ask an administrator of this portal for it: they change roles on the Users page."
 
 _COOKIE_JS = """
 export default function (component) {
@@ -79,22 +83,86 @@ def require_role(min_role: None) -> None: ...
 
 
 def require_role(min_role: str | None) -> User | None:
-    """Stop the page with a clear message unless the user's role allows it.
+    """Stop the page with a message that says what happened unless the user's role allows it.
 
-    `min_role=None` marks a public page (sign in, register): a signed-in user is sent Home.
+    A visitor is asked to sign in right there and comes back to this page afterwards; a
+    signed-in user with a lower role is told which role the page needs and whom to ask.
+    `min_role=None` marks a public page (sign in, register): a signed-in user moves on to the
+    page they asked for before signing in, or Home.
     """
     user = current_user()
-    if min_role is None:
-        if user is not None:
-            st.switch_page(HOME)
+    if user is not None:
+        target = return_target(st.session_state.pop(NEXT_KEY, None))
+        if min_role is None:
+            st.switch_page(target or HOME)
+    elif min_role is None:
         return None
     if user is None:
-        st.warning("Please sign in to see this page.")
+        page = spec_of(st.session_state.get(_CURRENT_KEY))
+        if page is not None and page.min_role is not None:
+            st.session_state[NEXT_KEY] = page.path
+        st.header("Sign in to HFThot")
+        title = page.title if page is not None else "This page"
+        st.warning(
+            f"Sign in to continue: {title} is for signed-in users. Please sign in below, or "
+            "create an account if you have none."
+        )
+        sign_in_form()
+        if page is not None:  # run through app.py's navigation, where Register is a page
+            st.page_link(
+                "pages/register.py", label="Create an account", icon=":material/person_add:"
+            )
         st.stop()
     if not role_allows(user.role, min_role):
-        st.error(f"This page needs the {min_role} role; you are signed in as {user.role}.")
+        st.error(
+            f"This page needs the {min_role} role; you are signed in as {user.role}. "
+            + ASK_FOR_ROLE
+        )
         st.stop()
     return user
+
+
+def remember_current_page(url_path: str) -> None:
+    """app.py names the page it is about to run, so a refusal knows where to come back to."""
+    spec = next((p for p in PAGES if url_path in (p.url_path, f"{p.url_path}-start")), None)
+    st.session_state[_CURRENT_KEY] = spec.path if spec is not None else None
+
+
+def return_target(path: object) -> str | None:
+    """`path` if it names a signed-in page of this portal, else None: never an open redirect."""
+    spec = spec_of(path)
+    return spec.path if spec is not None and spec.min_role is not None else None
+
+
+def sign_in_form() -> None:
+    """Username, password and the Sign in button; a success signs in and reruns the page."""
+    with st.form("login"):
+        username = st.text_input("Username", max_chars=32, autocomplete="username")
+        password = st.text_input(
+            "Password", type="password", max_chars=128, autocomplete="current-password"
+        )
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if not submitted:
+        return
+    fields = {"username": username.strip(), "password": password}
+    missing = [name for name, value in fields.items() if not value]
+    if missing:  # nothing to check: no attempt is made, so no failure is counted
+        st.error(f"Enter your {' and '.join(missing)}.")
+        return
+    ip, agent = client_info()
+    try:
+        login = get_auth().login_with_device(
+            username, password, ip=ip, user_agent=agent, device=device_cookie()
+        )
+    except Throttled as exc:
+        st.error(f"Sign-in paused: {md_escape(str(exc))}.")
+    except AuthError:
+        st.error("Invalid username or password.")
+    except LakehouseError as exc:
+        st.error(f"Could not sign in: {md_escape(str(exc))}")
+    else:
+        sign_in(login)
+        st.rerun()
 
 
 def user_menu(user: User | None) -> None:
@@ -125,6 +193,7 @@ def device_cookie() -> str | None:
 def sign_out() -> None:
     """End the session on the server, then clear the browser's cookie."""
     token = current_token()
+    st.session_state.pop(NEXT_KEY, None)
     if token:
         with contextlib.suppress(AuthError):  # already over: fine
             get_auth().logout(token)

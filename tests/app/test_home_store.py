@@ -8,7 +8,15 @@ pytestmark = pytest.mark.app
 
 
 def test_home_shows_tier_statistics_and_coverage(app_as: AppAs) -> None:
-    at = app_as("viewer").run(timeout=120)
+    """Home lists the stored markets; the tier statistics and the full coverage table are on
+    the admin System page."""
+    home = app_as("viewer").run(timeout=120)
+    assert not home.exception
+    markets = next(d.value for d in home.dataframe if "Symbol" in d.value.columns)
+    assert {"SP500", "NASDAQ", "GOOG", "EURUSD"} <= set(markets["Symbol"])
+    assert not any("tier" in d.value.columns for d in home.dataframe)
+
+    at = app_as("admin", "pages/admin_system.py").run(timeout=120)
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
     for label in ("Hot hit rate", "Hot hit p50", "Warm read p50", "Warm bytes"):

@@ -1,7 +1,10 @@
-"""Every page in a real Chromium, as every role: each menu entry renders without an exception
-or an error alert, and every page above a role's rank is refused when opened by URL.
+"""Every page in a real Chromium, as every role, on a desktop and on a phone: the menu lists
+every page the role may use (no "View more"), each entry renders without an exception or an
+error alert, and every page above a role's rank is refused by URL with a message that says
+what happened; a visitor who signs in there lands on the page they asked for.
 
-One server (the session's), one browser. Screenshots of each page land in tests/e2e/screenshots/.
+One server (this module's), one browser. Screenshots of each page at each width land in
+tests/e2e/screenshots/ (all-pages-<width>-<role>-<page>.png).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.e2e
 TIMEOUT = 30_000
 SIGN_IN_HEADING = "Sign in to HFThot"
+WIDTHS = {1400: 1000, 390: 844}  # a desktop, and a phone (the sidebar starts collapsed)
+# Error alerts a page shows on purpose (a destructive action's warning), not failures.
+INTENDED_ERRORS = {"pages/privacy.py": "This deletes your account for good"}
 # A page's st.title, where it differs from its menu title.
 HEADINGS = {"pages/home.py": "HFThot", "pages/login.py": SIGN_IN_HEADING}
 
@@ -83,47 +89,100 @@ def problems(page: Page) -> list[str]:
     return found
 
 
+def open_menu(page: Page) -> None:
+    """Show the sidebar menu: on a phone it is collapsed until its button is pressed."""
+    expand = page.get_by_test_id("stExpandSidebarButton")
+    sidebar = page.get_by_test_id("stSidebar")
+    if sidebar.get_attribute("data-collapsed") != "false" and expand.count():
+        expand.click()
+    expect(sidebar).to_have_attribute("data-collapsed", "false", timeout=TIMEOUT)
+    expect(page.get_by_test_id("stSidebarNavLink").first).to_be_in_viewport(timeout=TIMEOUT)
+
+
+def close_menu(page: Page) -> None:
+    """Fold the menu away, as a phone user does to read the page."""
+    sidebar = page.get_by_test_id("stSidebar")
+    if sidebar.get_attribute("data-collapsed") == "false":
+        sidebar.hover()
+        page.get_by_test_id("stSidebarCollapseButton").get_by_role("button").click()
+    expect(sidebar).to_have_attribute("data-collapsed", "true", timeout=TIMEOUT)
+    expect(page.get_by_test_id("stSidebarNavLink").first).not_to_be_in_viewport(timeout=TIMEOUT)
+
+
 def menu_links(page: Page) -> list[tuple[str, str]]:
-    """(title, href) of every entry in the sidebar menu, expanding "View more" first."""
-    more = page.get_by_test_id("stSidebarNavViewButton")
-    if more.count() and "more" in more.inner_text():
-        more.click()
-    links = page.get_by_test_id("stSidebarNavLink")
-    expect(links.first).to_be_visible(timeout=TIMEOUT)
+    """(title, href) of every entry in the sidebar menu, which must show them all."""
+    open_menu(page)
+    assert page.get_by_test_id("stSidebarNavViewButton").count() == 0, "a View more button"
     # A link's text is its icon's ligature name, then its title.
     return [
         (link.inner_text().split("\n")[-1].strip(), str(link.get_attribute("href")))
-        for link in links.all()
+        for link in page.get_by_test_id("stSidebarNavLink").all()
     ]
 
 
+def test_first_visit_of_a_fresh_server_says_starting(server: Server, page: Page) -> None:
+    """Runs first in this module: its server has served no one yet, so the engine, the
+    bundled import and the ingest service start now, behind a "Starting HFThot…" notice."""
+    page.goto(server.url)
+    expect(page.get_by_text("Starting HFThot…")).to_be_visible(timeout=TIMEOUT)
+    screenshot(page, "all-pages-starting")
+    expect(page.get_by_role("heading", name=SIGN_IN_HEADING)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Starting HFThot…")).to_have_count(0)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("role", ROLES)
-def test_every_menu_page_renders_for_the_role(server: Server, page: Page, role: str) -> None:
+def test_every_menu_page_renders_for_the_role(
+    server: Server, page: Page, role: str, width: int
+) -> None:
+    page.set_viewport_size({"width": width, "height": WIDTHS[width]})
     sign_in(page, server, *server.accounts[role])
     settle(page)
     expected = {s.title: s for s in PAGES if s.min_role and role_allows(role, s.min_role)}
     links = menu_links(page)
     assert sorted(title for title, _ in links) == sorted(expected)
+    if role == "admin":
+        assert {"Privacy", "Users", "Maintenance", "System"} <= {t for t, _ in links}
 
     failures: dict[str, list[str]] = {}
     for title, href in links:
         spec = expected[title]
-        link = page.locator(f'[data-testid="stSidebarNavLink"][href="{href}"]')
-        if not link.is_visible():
-            menu_links(page)  # the menu collapsed again
-        link.click()
+        open_menu(page)  # a phone folds the menu away after each click
+        page.locator(f'[data-testid="stSidebarNavLink"][href="{href}"]').click()
         page.wait_for_url(href, timeout=TIMEOUT)
         try:
             expect(page.get_by_role("heading", name=heading(spec), exact=True)).to_be_visible(
                 timeout=TIMEOUT
             )
             settle(page)
+            # The page just opened is the highlighted entry of the menu.
+            current = page.locator('[data-testid="stSidebarNavLink"][aria-current="page"]')
+            expect(current).to_have_attribute("href", href)
         except AssertionError as exc:
             failures[title] = [f"did not render: {exc}"]
-        failures[title] = failures.get(title, []) + problems(page)
-        screenshot(page, f"all-pages-{role}-{url_path(spec)}")
+        intended = INTENDED_ERRORS.get(spec.path)
+        found = [e for e in problems(page) if not (intended and intended in e)]
+        failures[title] = failures.get(title, []) + found
+        if width < 600:
+            close_menu(page)
+        screenshot(page, f"all-pages-{width}-{role}-{url_path(spec)}")
     failures = {t: p for t, p in failures.items() if p}
-    assert not failures, f"pages failing for {role}: {failures}"
+    assert not failures, f"pages failing for {role} at {width} px: {failures}"
+
+
+def test_a_deep_link_highlights_its_menu_entry(server: Server, page: Page) -> None:
+    sign_in(page, server, *server.accounts["admin"])
+    # Privacy and Maintenance sat behind "View more", where no entry could be highlighted.
+    deep = {"pages/regimes.py", "pages/privacy.py", "pages/admin_maintenance.py"}
+    for spec in (s for s in PAGES if s.path in deep):
+        page.goto(f"{server.url}/{url_path(spec)}")
+        wait_app_idle(page)
+        expect(page.get_by_role("heading", name=heading(spec), exact=True)).to_be_visible(
+            timeout=TIMEOUT
+        )
+        current = page.locator('[data-testid="stSidebarNavLink"][aria-current="page"]')
+        expect(current).to_have_count(1)
+        assert current.inner_text().split("\n")[-1].strip() == spec.title
 
 
 @pytest.mark.parametrize("role", [None, "viewer", "analyst"])
@@ -142,20 +201,44 @@ def test_pages_above_the_role_are_refused_by_url(
         wait_app_idle(page)
         settle(page)
         main = page.get_by_test_id("stMain")
-        refused = (
-            page.get_by_role("heading", name=SIGN_IN_HEADING, exact=True).count() > 0
-            or main.get_by_text("Please sign in to see this page.").count() > 0
-            or main.get_by_text(f"This page needs the {spec.min_role} role").count() > 0
-            # A signed-in user's menu leaves the page out: Streamlit says so, runs Home.
-            or page.get_by_role("dialog", name="Page not found").count() > 0
-        )
+        if role is None:
+            refused = main.get_by_text(f"Sign in to continue: {spec.title} is for").count() > 0
+            refused = refused and main.get_by_role("button", name="Sign in").count() > 0
+        else:
+            refused = (
+                main.get_by_text(
+                    f"This page needs the {spec.min_role} role; you are signed in "
+                    f"as {role}. Ask an administrator"
+                ).count()
+                > 0
+            )
         leaked = page.get_by_role("heading", name=heading(spec), exact=True).count() > 0
         errors = problems(page)
         refusal = [e for e in errors if e.startswith("error: This page needs the")]
-        if not refused or leaked or len(errors) != len(refusal):
+        lost = page.get_by_role("dialog", name="Page not found").count() > 0
+        if not refused or leaked or lost or len(errors) != len(refusal):
             shot = screenshot(page, f"refused-{role}-{url_path(spec)}")
-            shown[spec.path] = f"refused={refused} leaked={leaked} {errors} ({shot})"
+            shown[spec.path] = f"refused={refused} leaked={leaked} lost={lost} {errors} ({shot})"
     assert not shown, f"pages not refused for {role}: {shown}"
+
+
+def test_visitor_signs_in_on_a_bookmarked_page_and_lands_on_it(server: Server, page: Page) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{server.url}/regimes")
+    wait_app_idle(page)
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text("Sign in to continue: Regimes is for")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_role("heading", name="Regimes", exact=True)).to_have_count(0)
+    screenshot(page, "all-pages-bookmark-refused")
+    page.get_by_label("Username", exact=True).fill(server.accounts["analyst"][0])
+    page.get_by_label("Password", exact=True).fill(server.accounts["analyst"][1])
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    wait_session_cookie(page)
+    expect(page.get_by_role("heading", name="Regimes", exact=True)).to_be_visible(timeout=TIMEOUT)
+    assert page.url == f"{server.url}/regimes"
+    settle(page)
+    assert not problems(page)
+    screenshot(page, "all-pages-bookmark-landed")
 
 
 def test_my_account_shows_markdown_in_a_username_literally(server: Server, page: Page) -> None:
