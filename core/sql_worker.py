@@ -487,6 +487,11 @@ class WorkerPool:
     def note_peak(self, mb: float) -> None:
         self.peak_mb = max(self.peak_mb, mb)
 
+    def pids(self) -> list[int]:
+        """Process ids of this pool's live workers (ready or starting)."""
+        with self._lock:
+            return [w.proc.pid for w in self._workers if w.alive]
+
     def ensure(self) -> None:
         """Start workers until `size` are alive or starting."""
         with self._lock:

@@ -60,9 +60,15 @@ class Dataset:
 
     @property
     def label(self) -> str:
-        """ "Apple (AAPL), daily 1990-2022 · closes only · skfolio (BSD-3-Clause)"."""
+        """ "Apple (AAPL), daily 1990-2022 · skfolio (BSD-3-Clause) · closes only"."""
+        return f"{self.description} · {self.origin}"
+
+    @property
+    def origin(self) -> str:
+        """Where the rows come from, for tables that show the name and range apart:
+        "skfolio (BSD-3-Clause) · closes only"."""
         closes = " · closes only" if self.close_only else ""
-        return f"{self.description}{closes} · {self.distribution} ({self.licence})"
+        return f"{self.distribution} ({self.licence}){closes}"
 
     def load_pandas(self) -> pd.DataFrame:
         """The package's data file, parsed as the package itself parses it. The file is
@@ -266,8 +272,8 @@ def load_all() -> dict[str, pl.DataFrame]:
 
 
 def sources() -> pl.DataFrame:
-    """One row per bundled series: venue, symbol, timeframe and its source label."""
-    rows = [(VENUE, d.symbol, d.timeframe, d.label) for d in DATASETS.values()]
+    """One row per bundled series: venue, symbol, timeframe and where it comes from."""
+    rows = [(VENUE, d.symbol, d.timeframe, d.origin) for d in DATASETS.values()]
     return pl.DataFrame(
         rows,
         schema=dict.fromkeys(("venue", "symbol", "timeframe", "source"), pl.String),

@@ -40,7 +40,7 @@ def _window(key: str, default: int, maximum: int) -> int:
 
 def _labels(refs: list[SeriesRef]) -> dict[SeriesRef, str]:
     """Each series with its source and date range: "AAPL · Apple (AAPL), daily 1990-2022 ·
-    closes only · skfolio (BSD-3-Clause)"; "BTC/USDT · demo (SIMULATED) · 1m · 2026-01-02 to
+    skfolio (BSD-3-Clause) · closes only"; "BTC/USDT · demo (SIMULATED) · 1m · 2026-01-02 to
     2026-01-03" for stored series."""
     ranges = {
         (r["venue"], r["symbol"], r["timeframe"]): (r["first"], r["last"])

@@ -29,6 +29,6 @@ def test_series_labels_say_source_and_date_range(app_as: AppAs) -> None:
     at = app_as("analyst", "pages/regimes.py").run()
     assert not at.exception, at.exception
     options = at.selectbox(key="regimes_series").options
-    assert "AAPL · Apple (AAPL), daily 1990-2022 · closes only · skfolio (BSD-3-Clause)" in options
+    assert "AAPL · Apple (AAPL), daily 1990-2022 · skfolio (BSD-3-Clause) · closes only" in options
     assert "SP500 · S&P 500 index, daily 1999-2018 · arch (NCSA)" in options
     assert len([o for o in options if "· skfolio" in o]) >= 26

@@ -97,8 +97,9 @@ def test_engine_coverage_names_the_source(tmp_path: Path) -> None:
     cov = engine.coverage()
     by_symbol = {r["symbol"]: r["source"] for r in cov.iter_rows(named=True)}
     assert set(bundled.DATASETS) <= set(by_symbol)
-    assert by_symbol["AAPL"] == bundled.DATASETS["AAPL"].label
-    assert "skfolio (BSD-3-Clause)" in by_symbol["AAPL"]
+    assert by_symbol["AAPL"] == bundled.DATASETS["AAPL"].origin
+    assert by_symbol["AAPL"] == "skfolio (BSD-3-Clause) · closes only"
+    assert by_symbol["SP500"] == "arch (NCSA)"
 
 
 def test_unknown_dataset_is_clear() -> None:

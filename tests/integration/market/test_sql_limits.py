@@ -119,14 +119,24 @@ def workers_of(pid: int) -> list[int]:
     return [p.pid for p in psutil.Process(pid).children() if "core.sql_worker" in p.cmdline()]
 
 
+def running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def test_close_and_parent_death_leave_no_worker(explorer: SqlExplorer, tmp_path: Path) -> None:
-    before = set(workers_of(os.getpid()))  # other tests' explorers may still hold workers
     fresh = SqlExplorer(explorer.store)
     fresh.run("SELECT 1")
-    pids = [p for p in workers_of(os.getpid()) if p not in before]
+    pids = fresh.workers.pids()  # other explorers of this process may hold workers too
     assert pids
+    assert set(pids) <= set(workers_of(os.getpid()))
     fresh.close()
-    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids)
+    end = time.monotonic() + 5  # SIGKILL is sent at once; the kernel may take a moment
+    while time.monotonic() < end and any(running(p) for p in pids):
+        time.sleep(0.05)
+    assert not any(running(p) for p in pids)
 
     script = textwrap.dedent(
         f"""
