@@ -173,6 +173,18 @@ def sign_in(page: Page, server: Server, username: str, password: str) -> None:
     wait_app_idle(page)
 
 
+def register(page: Page, server: Server, username: str, password: str) -> None:
+    """Create an account through the Register page (it signs in), and wait for the cookie."""
+    page.goto(f"{server.url}/register")
+    wait_app_idle(page)
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Email", exact=True).fill(f"{username}@example.test")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Repeat password", exact=True).fill(password)
+    page.get_by_role("button", name="Create account").click()
+    wait_session_cookie(page)
+
+
 def open_app(page: Page, server: Server, path: str = "", role: str | None = "analyst") -> None:
     """Open `path` (a page's url path, e.g. "regimes") signed in with `role`.
 

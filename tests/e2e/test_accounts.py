@@ -21,6 +21,7 @@ from pages._shared.session_cookie import COOKIE_NAME, ROUTE_PATH
 from tests.e2e.conftest import (
     Server,
     open_app,
+    register,
     screenshot,
     session_cookie,
     sign_in,
@@ -47,14 +48,7 @@ def test_register_key_quota_export_logout_in_chromium(server: Server, page: Page
     password = "chromium test passphrase 7"
 
     # Register (public page), which signs in and stores the HttpOnly cookie.
-    page.goto(f"{server.url}/register")
-    wait_app_idle(page)
-    page.get_by_label("Username", exact=True).fill(username)
-    page.get_by_label("Email", exact=True).fill(f"{username}@example.test")
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Repeat password", exact=True).fill(password)
-    page.get_by_role("button", name="Create account").click()
-    wait_session_cookie(page)
+    register(page, server, username, password)
     expect_signed_in(page, username)
     cookie = session_cookie(page)
     assert cookie is not None

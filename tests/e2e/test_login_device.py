@@ -19,7 +19,13 @@ from playwright.sync_api import Browser, Cookie, Page, expect
 
 from lakehouse.tables import AUDIT, Table
 from pages._shared.session_cookie import DEVICE_COOKIE_NAME, DEVICE_MAX_AGE_S
-from tests.e2e.conftest import Server, session_cookie, wait_app_idle, wait_session_cookie
+from tests.e2e.conftest import (
+    Server,
+    register,
+    session_cookie,
+    wait_app_idle,
+    wait_session_cookie,
+)
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 30_000
@@ -64,14 +70,7 @@ def test_device_cookie_is_issued_and_keeps_its_browser_in(
     password = "device cookie passphrase 9"
 
     # Sign up: the session cookie and the device cookie arrive together.
-    page.goto(f"{server.url}/register")
-    wait_app_idle(page)
-    page.get_by_label("Username", exact=True).fill(username)
-    page.get_by_label("Email", exact=True).fill(f"{username}@example.test")
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Repeat password", exact=True).fill(password)
-    page.get_by_role("button", name="Create account").click()
-    wait_session_cookie(page)
+    register(page, server, username, password)
     device = device_cookie(page)
     assert device is not None
     assert device["httpOnly"] is True

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from core.data.schema import BARS
+from core.data.store import MarketStore
+from core.sql import SqlExplorer
 
 T0 = dt.datetime(2024, 1, 30, 22, 0, tzinfo=dt.UTC)
 
@@ -41,3 +45,12 @@ def bars(
         }
     )
     return frame.cast(dict(BARS))
+
+
+def explorer_over(root: Path, n: int) -> Iterator[SqlExplorer]:
+    """A SQL explorer over a fresh store of `n` synthetic bars; closed (workers and all) after."""
+    store = MarketStore(root / "market")
+    store.write_bars(bars(n))
+    explorer = SqlExplorer(store)
+    yield explorer
+    explorer.close()

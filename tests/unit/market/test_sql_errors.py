@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,17 +10,12 @@ import pytest
 from core import QueryRejected, SqlExplorer
 from core.data.store import MarketStore
 from core.errors import HftError
-from tests.unit.market.helpers import bars
+from tests.unit.market.helpers import bars, explorer_over
 
 
 @pytest.fixture(scope="module")
-def explorer(tmp_path_factory: pytest.TempPathFactory) -> SqlExplorer:
-    root = tmp_path_factory.mktemp("errors")
-    store = MarketStore(root / "market")
-    store.write_bars(bars(300))
-    ex = SqlExplorer(store)
-    yield ex  # type: ignore[misc]
-    ex.close()
+def explorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlExplorer]:
+    yield from explorer_over(tmp_path_factory.mktemp("errors"), 300)
 
 
 def outcome(explorer: SqlExplorer, sql: str) -> QueryRejected | None:

@@ -6,23 +6,18 @@ after its declaration unless RECURSIVE); anything else must be one of the views 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from core import QueryRejected, SqlExplorer
-from core.data.store import MarketStore
-from tests.unit.market.helpers import bars
+from tests.unit.market.helpers import explorer_over
 
 
 @pytest.fixture(scope="module")
-def explorer(tmp_path_factory: pytest.TempPathFactory) -> SqlExplorer:
-    root = tmp_path_factory.mktemp("scope")
-    store = MarketStore(root / "market")
-    store.write_bars(bars(500))
-    ex = SqlExplorer(store)
-    yield ex  # type: ignore[misc]
-    ex.close()
+def explorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlExplorer]:
+    yield from explorer_over(tmp_path_factory.mktemp("scope"), 500)
 
 
 LEAK = 'SELECT y.* FROM (WITH "{0}" AS (SELECT 1 AS a) SELECT a FROM "{0}") x, "{0}" y'
