@@ -26,9 +26,10 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -352,6 +353,15 @@ def _server_paths(store: MarketStore) -> list[tuple[str, str]]:
     )
 
 
+VANISHED_RETRIES = 3
+T = TypeVar("T")
+
+
+def _vanished(message: str) -> bool:
+    """DuckDB's words for a listed file that is gone (a compaction replaced it)."""
+    return "No files found that match the pattern" in message or "No such file" in message
+
+
 def _failure(header: dict[str, Any], explorer: SqlExplorer) -> QueryRejected:
     """A worker's error reply as a QueryRejected that says what to change."""
     kind, reason, detail = (
@@ -525,10 +535,27 @@ class SqlExplorer:
             raise _failure(header, self)
         worker.generation = inputs.generation
 
+    def _fresh(self, attempt: Callable[[], T]) -> T:
+        """Run `attempt`, again after a short wait when a warm file it listed was replaced
+        meanwhile (a compaction between listing the files and reading them)."""
+        for tries in range(VANISHED_RETRIES):
+            self.store.sync()
+            try:
+                return attempt()
+            except QueryRejected as exc:
+                if tries == VANISHED_RETRIES - 1 or not _vanished(str(exc)):
+                    raise
+            time.sleep(0.05 * (tries + 1))
+        raise AssertionError("unreachable")
+
     def _run(
         self, sql: str, deadline: float, timeout: float, cap: int
     ) -> tuple[pl.DataFrame, bool, tuple[str, ...]]:
-        self.store.sync()
+        return self._fresh(lambda: self._run_once(sql, deadline, timeout, cap))
+
+    def _run_once(
+        self, sql: str, deadline: float, timeout: float, cap: int
+    ) -> tuple[pl.DataFrame, bool, tuple[str, ...]]:
         try:
             with self.workers.worker(deadline) as worker:
                 self._views(worker, deadline)
@@ -580,8 +607,17 @@ class SqlExplorer:
     # ------------------------------------------------------------- schema
     def schema(self) -> dict[str, list[tuple[str, str]]]:
         """Column names and types of each view."""
+        try:
+            header = self._fresh(self._schema_once)
+        except QueryRejected as exc:
+            raise QueryRejected(self._scrub(str(exc)), reason=exc.reason) from None
+        out: dict[str, list[tuple[str, str]]] = {view: [] for view in VIEWS}
+        for row in header["schema"]:
+            out[row["view"]].append((row["column"], row["type"]))
+        return out
+
+    def _schema_once(self) -> dict[str, Any]:
         deadline = time.monotonic() + max(self.timeout_s, START_TIMEOUT_S)
-        self.store.sync()
         try:
             with self.workers.worker(deadline) as worker:
                 self._views(worker, deadline)
@@ -590,10 +626,7 @@ class SqlExplorer:
             raise self._worker_failure(exc, self.timeout_s) from None
         if not header.get("ok"):
             raise _failure(header, self)
-        out: dict[str, list[tuple[str, str]]] = {view: [] for view in VIEWS}
-        for row in header["schema"]:
-            out[row["view"]].append((row["column"], row["type"]))
-        return out
+        return header
 
     def worker_stats(self) -> dict[str, float]:
         """Peak resident memory (MB) of any worker so far, restarts, the memory limit."""

@@ -95,3 +95,42 @@ def test_messages_never_show_server_paths(tmp_path: Path) -> None:
         assert "Traceback" not in message
     finally:
         ex.close()
+
+
+def test_schema_errors_never_show_server_paths(tmp_path: Path) -> None:
+    """The page shows schema() failures too: the same scrubbing applies."""
+    store = MarketStore(tmp_path / "market")
+    store.write_bars(bars(300))
+    ex = SqlExplorer(store)
+    try:
+        for _, f in store.warm_files("bars"):
+            Path(f.path).unlink()  # a listed file is gone and stays gone
+        with pytest.raises(QueryRejected) as info:
+            ex.schema()
+        assert str(tmp_path.resolve()) not in str(info.value)
+        assert str(tmp_path) not in str(info.value)
+    finally:
+        ex.close()
+
+
+def test_a_file_replaced_by_compaction_is_read_again(tmp_path: Path) -> None:
+    """Live feeds compact warm files while the explorer reads: a listed file that vanished
+    between listing and reading makes the explorer list again, not fail."""
+    store = MarketStore(tmp_path / "market")
+    store.write_bars(bars(300))
+    ex = SqlExplorer(store)
+    calls: list[int] = []
+
+    def attempt() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise QueryRejected('IO Error: No files found that match the pattern "x.parquet"')
+        return 7
+
+    try:
+        assert ex._fresh(attempt) == 7
+        assert len(calls) == 2
+        with pytest.raises(QueryRejected, match="syntax"):
+            ex._fresh(lambda: (_ for _ in ()).throw(QueryRejected("syntax error")))
+    finally:
+        ex.close()
