@@ -55,6 +55,18 @@ class Settings:
     """Record every hot-tier read and bars write to this JSON-lines file (HFT_ACCESS_TRACE)."""
     access_trace_mb: int = 64
     """The access trace stops growing at this size (HFT_ACCESS_TRACE_MB)."""
+    flight_port: int = 50053
+    """Port of the Arrow Flight data service on HFT_FLIGHT_HOST; 0 turns it off
+    (HFT_FLIGHT_PORT)."""
+    flight_host: str = "127.0.0.1"
+    """Address the Flight service listens on (HFT_FLIGHT_HOST); loopback by default."""
+    flight_tls_cert: str = ""
+    """PEM certificate chain for Flight over TLS; with HFT_FLIGHT_TLS_KEY (HFT_FLIGHT_TLS_CERT)."""
+    flight_tls_key: str = ""
+    """PEM private key for Flight over TLS (HFT_FLIGHT_TLS_KEY)."""
+    api_rate_per_minute: int = 120
+    """Requests one access token may make per minute to the REST API and Flight
+    (HFT_API_RATE_PER_MINUTE); more get 429 with Retry-After."""
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
@@ -123,8 +135,13 @@ class Settings:
             "HFT_SQL_MEMORY_MB": self.sql_memory_mb,
             "HFT_HOT_CACHE_MB": self.hot_cache_mb,
             "HFT_ACCESS_TRACE_MB": self.access_trace_mb,
+            "HFT_API_RATE_PER_MINUTE": self.api_rate_per_minute,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise InvalidInput(f"{name} must be > 0, got {value}")
         self.trusted_proxy_networks  # noqa: B018 (parses, raising on a bad CIDR)
+        if not 0 <= self.flight_port <= 65535:
+            raise InvalidInput(f"HFT_FLIGHT_PORT must be 0 (off) or a port, got {self.flight_port}")
+        if bool(self.flight_tls_cert) != bool(self.flight_tls_key):
+            raise InvalidInput("set both HFT_FLIGHT_TLS_CERT and HFT_FLIGHT_TLS_KEY, or neither")
