@@ -1,0 +1,68 @@
+"""Composition root: the app's services, built by one function.
+
+The pages (through their cached wrappers), the CLI, the REST API and the Flight service all
+get their accounts backend, lakehouse client and engine from `build_services`, so the
+wiring (data dir layout, session limits, the per-user files the GDPR export must cover)
+lives in one place::
+
+    services = build_services()           # settings from HFT_* variables
+    services.engine.store.get_bars("BTC/USDT", last=100)
+    services.auth.login(...)
+
+The engine is cheap to build (it opens the store on first use); the accounts backend opens
+its Delta tables at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.config import Settings
+from core.engine import Engine
+from core.sql_history import QueryHistory, history_folder
+from lakehouse import LakehouseAuthBackend, LakehouseClient
+
+AuthFactory = Callable[[Settings], LakehouseAuthBackend]
+
+
+def build_auth(settings: Settings) -> LakehouseAuthBackend:
+    """The production accounts backend (RFC 9106 Argon2) over the settings' data dir."""
+    return LakehouseAuthBackend(
+        settings.lakehouse_dir,
+        secrets_dir=settings.secrets_dir,
+        session_ttl_hours=settings.session_ttl_hours,
+        session_idle_minutes=settings.session_idle_minutes,
+    )
+
+
+def build_accounts(settings: Settings, auth: LakehouseAuthBackend) -> LakehouseClient:
+    """The lakehouse client over `auth`, with every per-user file source under the data dir."""
+    return LakehouseClient(
+        settings.lakehouse_dir,
+        backend=auth,
+        audit_retention_days=settings.audit_retention_days,
+        user_data=[QueryHistory(history_folder(settings.market_dir))],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    auth: LakehouseAuthBackend
+    accounts: LakehouseClient
+    engine: Engine
+
+    def close(self) -> None:
+        """Stop background work and write pending account state; safe to call twice."""
+        self.engine.close()
+        self.auth.flush()
+
+
+def build_services(
+    settings: Settings | None = None, *, auth_factory: AuthFactory = build_auth
+) -> Services:
+    """Everything the portal serves, wired once. `auth_factory` lets tests use fast hashing."""
+    s = settings or Settings.from_env()
+    auth = auth_factory(s)
+    return Services(settings=s, auth=auth, accounts=build_accounts(s, auth), engine=Engine(s))

@@ -1,0 +1,32 @@
+"""Helpers shared by the REST, Flight, client and notebook tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings
+from core.services import Services, build_services
+from lakehouse import Argon2Params, LakehouseAuthBackend
+
+
+def fast_auth(settings: Settings) -> LakehouseAuthBackend:
+    """The production backend wiring with the documented test-only Argon2 parameters."""
+    return LakehouseAuthBackend(
+        settings.lakehouse_dir,
+        secrets_dir=settings.secrets_dir,
+        session_ttl_hours=settings.session_ttl_hours,
+        session_idle_minutes=settings.session_idle_minutes,
+        argon2_params=Argon2Params.fast_for_tests(),
+        allow_weak_hashing_for_tests=True,
+    )
+
+
+def fast_services(data_dir: Path, **settings: Any) -> Services:
+    """Services over `data_dir` (no demo venue, Flight off unless asked) with fast hashing."""
+    settings.setdefault("demo_venue", False)
+    settings.setdefault("flight_port", 0)
+    base = dataclasses.replace(Settings(), data_dir=data_dir, **settings)
+    base.validate()
+    return build_services(base, auth_factory=fast_auth)
