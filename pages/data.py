@@ -2,13 +2,15 @@
 
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
 import streamlit as st
 
 from core.ingest.service import Job
+from core.ingest.venues import VENUES, history_venues
 from pages._shared import market_view
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
-from pages._shared.format import integer, md_escape, plural
+from pages._shared.format import integer, md_escape, plural, show_table
 from pages._shared.jobs import poll_while_running
 from pages._shared.live import get_ingest, stream_status_table
 
@@ -20,6 +22,33 @@ st.title("Data")
 
 market_view.data_coverage(get_engine())
 
+
+def providers_table() -> None:
+    """Every venue and provider the portal knows, from the registry, with what it takes."""
+    running = set(service.venues())
+    rows = [
+        {
+            "provider": v.title,
+            "kind": v.kind,
+            "history": "yes" if v.history else "not yet",
+            "live": ", ".join(v.live) if v.live and (v.name in running) else "—",
+            "key": "needs your key" if v.key_required else "public",
+            "quota": v.quota.describe() if v.quota else "no published limit",
+            "symbols": f"{v.symbol_format}, e.g. {v.example_symbol}",
+        }
+        for v in VENUES.values()
+        if not v.simulated or v.name in running
+    ]
+    show_table(pl.DataFrame(rows), labels={"live": "Live streams"})
+
+
+st.subheader("Providers")
+st.caption(
+    "Every venue and data provider the portal knows. Keyed providers use the key you save on "
+    "the API keys page; public venues share this server's address and its published limits."
+)
+providers_table()
+
 st.subheader("Fetch history")
 st.caption(
     "Pages through the venue's REST API (or Yahoo Finance) into the store. "
@@ -29,15 +58,14 @@ st.caption(
 
 
 def venue_label(name: str) -> str:
-    if service.is_simulated(name):
-        return f"{name} (SIMULATED, works offline)"
-    return f"{name} (real, needs network)"
+    return VENUES[name].describe() if name in VENUES else name
 
 
 with st.form("backfill"):
     venue_col, tf_col, since_col = st.columns(3)
     # simulated venues first: the defaults must work on a server with no network
-    job_venues = sorted([*service.venues(), "yahoo"], key=lambda v: not service.is_simulated(v))
+    running = set(service.venues())
+    job_venues = [v.name for v in history_venues() if not v.simulated or v.name in running]
     venue = venue_col.selectbox("Venue", job_venues, format_func=venue_label, key="job_venue")
     timeframe = tf_col.selectbox("Timeframe", ["1m", "5m", "15m", "1h", "1d"], key="job_tf")
     since = since_col.date_input(

@@ -35,29 +35,18 @@ from core.ingest.base import (
     trades_frame,
     unreachable,
 )
+from core.ingest.venues import Paging, ccxt_venues
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class VenueRules:
-    """How one venue pages: rows per call, whether it takes an end time, a window cap."""
+VenueRules = Paging
+"""How one venue pages its REST history (kept under its old name)."""
 
-    ohlcv_limit: int
-    trades_limit: int
-    ohlcv_until: bool
-    trades_window_ms: int | None
-
-
-VENUES: dict[str, VenueRules] = {
-    # klines: 1000 per call, endTime honoured; aggTrades: start/end at most 1 h apart
-    "binance": VenueRules(1000, 1000, True, 3_600_000),
-    # candles: 300 per call, ccxt derives the end from since + 300 bars; trades need an end
-    # and come newest first, so they are read in 5-minute windows
-    "coinbase": VenueRules(300, 1000, False, 300_000),
-    # OHLC: 720 per call from `since`; Trades: 1000 from `since`
-    "kraken": VenueRules(720, 1000, False, None),
+VENUES: dict[str, Paging] = {
+    name: v.paging for name, v in ccxt_venues().items() if v.paging is not None
 }
+"""The real venues this source reaches, with their paging rules from the registry."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,14 @@ def test_data_page_jobs_and_subscriptions(app_as: AppAs) -> None:
     assert not at.exception, at.exception
     assert at.title[0].value == "Data"
     headers = [s.value for s in at.subheader]
-    assert headers[:3] == ["Data coverage", "Fetch history", "Live subscriptions"]
+    assert headers[:4] == ["Data coverage", "Providers", "Fetch history", "Live subscriptions"]
+
+    # every provider of the registry is listed, keyed ones say they need the user's key
+    providers = next(d.value for d in at.dataframe if "provider" in d.value.columns)
+    listed = dict(zip(providers["provider"], providers["key"], strict=True))
+    assert listed["Alpaca"] == listed["Alpha Vantage"] == "needs your key"
+    assert listed["Binance"] == listed["Polymarket"] == "public"
+    assert "Demo venue" in listed  # running here, so listed; SIMULATED in the venue picker
 
     # a history job against the demo venue, followed to the end through the progress fragment
     at.selectbox(key="job_venue").set_value("demo")
@@ -74,8 +81,8 @@ def test_data_page_defaults_work_offline(app_as: AppAs) -> None:
     assert not at.exception, at.exception
     venue = at.selectbox(key="job_venue")
     assert venue.value == "demo"
-    assert "demo (SIMULATED, works offline)" in venue.options
-    assert "binance (real, needs network)" in venue.options
+    assert "Demo venue (SIMULATED, works offline)" in venue.options
+    assert "Binance (public, needs network)" in venue.options
     at.button[0].click()
     rerun_until(at, lambda: "done" in texts(at) or "failed" in texts(at))
     done = [s.value for s in at.success if "done" in s.value]
