@@ -5,16 +5,18 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import streamlit as st
 
+from core.ingest.jobs import estimate_requests
 from core.ingest.service import Job
-from core.ingest.venues import VENUES, history_venues
+from core.ingest.venues import VENUES, Venue, history_venues
 from pages._shared import market_view
+from pages._shared.accounts import get_auth
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
-from pages._shared.format import integer, md_escape, plural, show_table
+from pages._shared.format import integer, md_escape, plural, show_table, wait
 from pages._shared.jobs import poll_while_running
 from pages._shared.live import get_ingest, stream_status_table
 
-require_role("analyst")
+user = require_role("analyst")
 service = get_ingest()
 JOB_KEY = "data_page_job"
 
@@ -61,23 +63,50 @@ def venue_label(name: str) -> str:
     return VENUES[name].describe() if name in VENUES else name
 
 
-with st.form("backfill"):
-    venue_col, tf_col, since_col = st.columns(3)
-    # simulated venues first: the defaults must work on a server with no network
-    running = set(service.venues())
-    job_venues = [v.name for v in history_venues() if not v.simulated or v.name in running]
-    venue = venue_col.selectbox("Venue", job_venues, format_func=venue_label, key="job_venue")
-    timeframe = tf_col.selectbox("Timeframe", ["1m", "5m", "15m", "1h", "1d"], key="job_tf")
-    since = since_col.date_input(
-        "Since", datetime.now(UTC).date() - timedelta(days=1), key="job_since"
+def estimate_line(record: Venue, symbols: list[str], timeframe: str, since: datetime) -> str:
+    """How many requests the job will send, and whether the quota's window covers them."""
+    need = estimate_requests(record, len(symbols), timeframe, since)
+    if need is None:
+        return ""
+    text = f"About {plural(need, 'request')} to {record.title}"
+    if record.quota is None:
+        return text + "."
+    if record.quota.per == "ip":
+        return text + f"; the venue allows {record.quota.describe()}."
+    quota = get_auth().get_api_keys(user.user_id)["provider_keys"].get(record.name)
+    if quota is None:
+        return text + "; save your key on the API keys page first."
+    left = int(quota["queries_remaining"])
+    if need <= left:
+        limit, window = integer(quota["limit"]), quota["window"]
+        return text + f"; your key has {integer(left)} of {limit} left this {window}."
+    return (
+        text + f"; your key has only {integer(left)} left this {quota['window']}: the job will "
+        "pause when they run out and carry on when the window resets."
     )
-    symbols_text = st.text_input("Symbols (comma separated)", "BTC/USDT", key="job_symbols")
-    start = st.form_submit_button("Start job")
-if start:
-    symbols = [s.strip() for s in symbols_text.split(",") if s.strip()]
-    since_dt = datetime(since.year, since.month, since.day, tzinfo=UTC)
+
+
+venue_col, tf_col, since_col = st.columns(3)
+# simulated venues first: the defaults must work on a server with no network
+running = set(service.venues())
+job_venues = [v.name for v in history_venues() if not v.simulated or v.name in running]
+venue = venue_col.selectbox("Venue", job_venues, format_func=venue_label, key="job_venue")
+record = VENUES[venue]
+timeframe = tf_col.selectbox("Timeframe", list(record.timeframes), key="job_tf")
+since = since_col.date_input("Since", datetime.now(UTC).date() - timedelta(days=1), key="job_since")
+symbols_text = st.text_input(
+    f"Symbols (comma separated; {record.symbol_format}, e.g. {record.example_symbol})",
+    "BTC/USDT",
+    key="job_symbols",
+)
+symbols = [s.strip() for s in symbols_text.split(",") if s.strip()]
+since_dt = datetime(since.year, since.month, since.day, tzinfo=UTC)
+estimate = estimate_line(record, symbols, timeframe, since_dt) if symbols else ""
+if estimate:
+    st.caption(md_escape(estimate))
+if st.button("Start job", key="job_start"):
     try:
-        job = service.start_job(venue, symbols, timeframe, since_dt)
+        job = service.start_job(venue, symbols, timeframe, since_dt, user_id=user.user_id)
     except ValueError as exc:
         st.error(md_escape(str(exc)))
     else:
@@ -87,21 +116,38 @@ if start:
 def show_job(job: Job) -> None:
     status = md_escape(job.message or job.state)
     st.progress(job.progress, text=f"Job {job.id} ({md_escape(job.venue)}): {status}")
+    sent = f"{plural(job.requests, 'request')} sent to the provider" if job.requests else ""
+    if job.state == "paused" and job.resumes_at is not None:
+        left = wait((job.resumes_at - datetime.now(UTC)).total_seconds())
+        st.info(
+            f"Job {job.id} is paused: the quota is used up. It carries on by itself at "
+            f"{job.resumes_at:%H:%M:%S} UTC (in {left}).",
+            icon=":material/pause_circle:",
+        )
     if job.state == "done":
         already = job.rows - job.new_rows
         note = f" ({integer(already)} already stored)" if already else ""
-        st.success(f"Job {job.id} done: {plural(job.rows, 'row')} written{note}.")
+        tail = f"; {sent}" if sent else ""
+        st.success(f"Job {job.id} done: {plural(job.rows, 'row')} written{note}{tail}.")
     elif job.state == "failed":
         st.error(f"Job {job.id} failed: {md_escape(job.error)}")
         if job.detail:
             with st.expander("Details"):
                 st.code(job.detail, language=None, wrap_lines=True)
+    elif sent:
+        st.caption(sent)
+
+
+def job_active(job: Job) -> bool:
+    return job.state in ("running", "paused")
 
 
 job_id = st.session_state.get(JOB_KEY)
-if job_id is not None and service.job(job_id).state == "running":
+if job_id is not None and job_active(service.job(job_id)):
+    if st.button("Cancel job", key="job_cancel"):
+        service.cancel_job(job_id, user.user_id)
     poll_while_running(
-        lambda: service.job(job_id).state != "running", lambda: show_job(service.job(job_id)), 1.0
+        lambda: not job_active(service.job(job_id)), lambda: show_job(service.job(job_id)), 1.0
     )
 elif job_id is not None:
     show_job(service.job(job_id))

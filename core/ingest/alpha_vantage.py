@@ -24,7 +24,7 @@ import requests
 
 from core.data.schema import BARS, conform
 from core.errors import InvalidInput
-from core.ingest.base import Progress, SourceError, SourceUnavailable, count
+from core.ingest.base import Progress, SourceError, SourceUnavailable, count, months_between
 from core.ingest.meter import Meter
 from core.ingest.venues import venue
 
@@ -32,15 +32,6 @@ VENUE = venue("alpha_vantage")
 INTERVALS = {"1m": "1min", "5m": "5min", "15m": "15min", "1h": "60min"}
 COMPACT_DAYS = 100
 _THROTTLE_WORDS = ("rate limit", "call frequency", "requests per day", "per minute")
-
-
-def _months(since: datetime, until: datetime) -> list[str]:
-    out: list[str] = []
-    y, m = since.year, since.month
-    while (y, m) <= (until.year, until.month):
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
 
 
 class AlphaVantageSource:
@@ -62,6 +53,9 @@ class AlphaVantageSource:
         self.session = session or requests.Session()
         self.timeout_s = timeout_s
         self.requests = 0
+        self._pages: dict[tuple[str, ...], pl.DataFrame] = {}
+        """Answers already fetched by this source: a job resumed after a quota pause does
+        not ask for them again."""
 
     # --- one request ---------------------------------------------------------------------
     def _scrub(self, text: str, key: str) -> str:
@@ -146,7 +140,7 @@ class AlphaVantageSource:
             frames = [self._daily(symbol, since)]
         else:
             frames = []
-            months = _months(since, until)
+            months = months_between(since, until)
             for i, month in enumerate(months):
                 frames.append(self._intraday(symbol, timeframe, month))
                 if progress is not None:
@@ -164,30 +158,33 @@ class AlphaVantageSource:
             progress(1.0, f"{symbol} 1d: {count(out.height, 'bar')} fetched")
         return out
 
+    def _page(self, params: dict[str, str], field: str, timeframe: str) -> pl.DataFrame:
+        memo = tuple(params.values())
+        if memo not in self._pages:
+            body = self._get(params)
+            self._pages[memo] = _bars(body, field, params["symbol"], timeframe)
+        return self._pages[memo]
+
     def _daily(self, symbol: str, since: datetime) -> pl.DataFrame:
         recent = (datetime.now(UTC).date() - since.date()).days <= COMPACT_DAYS
-        body = self._get(
-            {
-                "function": "TIME_SERIES_DAILY",
-                "symbol": symbol,
-                "outputsize": "compact" if recent else "full",
-            }
-        )
-        return _bars(body, "Time Series (Daily)", symbol, "1d")
+        params = {
+            "function": "TIME_SERIES_DAILY",
+            "symbol": symbol,
+            "outputsize": "compact" if recent else "full",
+        }
+        return self._page(params, "Time Series (Daily)", "1d")
 
     def _intraday(self, symbol: str, timeframe: str, month: str) -> pl.DataFrame:
         interval = INTERVALS[timeframe]
-        body = self._get(
-            {
-                "function": "TIME_SERIES_INTRADAY",
-                "symbol": symbol,
-                "interval": interval,
-                "month": month,
-                "outputsize": "full",
-                "extended_hours": "false",
-            }
-        )
-        return _bars(body, f"Time Series ({interval})", symbol, timeframe)
+        params = {
+            "function": "TIME_SERIES_INTRADAY",
+            "symbol": symbol,
+            "interval": interval,
+            "month": month,
+            "outputsize": "full",
+            "extended_hours": "false",
+        }
+        return self._page(params, f"Time Series ({interval})", timeframe)
 
     def fetch_trades(
         self,

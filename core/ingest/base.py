@@ -127,6 +127,16 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+def months_between(since: datetime, until: datetime) -> list[str]:
+    """ "YYYY-MM" of every calendar month from `since` to `until`, both included."""
+    out: list[str] = []
+    y, m = since.year, since.month
+    while (y, m) <= (until.year, until.month):
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
 def parse_since(text: str) -> datetime:
     """'2024-01-01' or an ISO timestamp -> aware UTC datetime."""
     try:

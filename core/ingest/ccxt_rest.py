@@ -35,6 +35,7 @@ from core.ingest.base import (
     trades_frame,
     unreachable,
 )
+from core.ingest.meter import Meter
 from core.ingest.venues import Paging, ccxt_venues
 
 T = TypeVar("T")
@@ -85,8 +86,10 @@ class CcxtRestSource:
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
         name: str | None = None,
+        meter: Meter | None = None,
     ) -> None:
-        """`venue` is the ccxt exchange id; `name` the venue written into frames (default: id)."""
+        """`venue` is the ccxt exchange id; `name` the venue written into frames (default: id).
+        `meter` counts every HTTP request before ccxt sends it (public venues: per IP)."""
         if venue not in VENUES:
             raise InvalidInput(f"unknown venue {venue!r}; choose one of {', '.join(VENUES)}")
         self.venue = name or venue
@@ -103,7 +106,23 @@ class CcxtRestSource:
         self._retry_after: float | None = None
         self.calls = 0
         self.retries = 0
+        self.requests = 0
+        """HTTP requests ccxt sent for this source (markets included)."""
+        self.meter = meter
         self._hook_responses()
+        self._hook_requests()
+
+    def _hook_requests(self) -> None:
+        """Every HTTP request passes here first: counted, and refused at the quota's limit."""
+        original = self.exchange.fetch
+
+        def fetch(*args: Any, **kwargs: Any) -> Any:
+            if self.meter is not None:
+                self.meter.take()  # QuotaPause: not sent
+            self.requests += 1
+            return original(*args, **kwargs)
+
+        self.exchange.fetch = fetch
 
     def _hook_responses(self) -> None:
         """Record each HTTP status through ccxt's on_rest_response hook (breaker input)."""
@@ -146,6 +165,8 @@ class CcxtRestSource:
                 except ccxt.NetworkError as exc:
                     if self.last_status in (418, 429):
                         self.breaker.trip(f"HTTP {self.last_status}", self._retry_after)
+                        if self.meter is not None:
+                            self.meter.exhausted(self._retry_after)
                         raise CircuitOpen(
                             f"{self.venue} answered HTTP {self.last_status} to {what}; "
                             f"pausing calls for {self.breaker.remaining_s():.0f} s"
@@ -286,9 +307,12 @@ class CcxtRestSource:
 
 
 def source_for(
-    venue: str, urls: dict[str, Any] | None = None, name: str | None = None
+    venue: str,
+    urls: dict[str, Any] | None = None,
+    name: str | None = None,
+    meter: Meter | None = None,
 ) -> CcxtRestSource:
-    return CcxtRestSource(venue, make_exchange(venue, urls), name=name)
+    return CcxtRestSource(venue, make_exchange(venue, urls), name=name, meter=meter)
 
 
 __all__ = ["VENUES", "CcxtRestSource", "RetryPolicy", "VenueRules", "make_exchange", "source_for"]

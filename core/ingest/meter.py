@@ -43,6 +43,31 @@ class Meter(Protocol):
         ...
 
 
+class KeyLedger(Protocol):
+    """Where users' provider keys and their quota counters live (the accounts backend)."""
+
+    def provider_key(self, user_id: str, provider: str) -> str:
+        """The user's key for `provider`, decrypted for one request; NotFound when none."""
+        ...
+
+    def update_query_count(self, user_id: str, provider: str, increment: int = 1) -> int:
+        """Count requests in the current window; QuotaExceeded (nothing counted) at the limit."""
+        ...
+
+    def spend_quota(self, user_id: str, provider: str) -> None:
+        """Mark the current window as used up (the provider said its limit is reached)."""
+        ...
+
+
+def key_meter(ledger: KeyLedger, user_id: str, venue: Venue) -> KeyMeter:
+    """The meter of one user's key for `venue`, counting in `ledger`."""
+
+    def count(n: int) -> int:
+        return ledger.update_query_count(user_id, venue.name, n)
+
+    return KeyMeter(venue, count, lambda: ledger.spend_quota(user_id, venue.name))
+
+
 def _window_left(quota: Quota, now: float) -> float:
     return quota.window_s - now % quota.window_s
 

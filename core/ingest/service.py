@@ -20,19 +20,26 @@ import itertools
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from core.data.schema import BARS, drop_invalid
-from core.errors import HftError, InvalidInput
-from core.ingest.base import Source, check_timeframe, count, describe
+from core.errors import InvalidInput
+from core.ingest.base import Source, check_timeframe
 from core.ingest.ccxt_rest import VENUES, source_for
 from core.ingest.ccxt_ws import StreamKey, StreamManager, StreamStatus, VenueConfig
 from core.ingest.demo_venue import VENUE as DEMO
 from core.ingest.demo_venue import DemoVenue
+from core.ingest.jobs import Job, MarketWriter, failure_text, job_line, run_job
+from core.ingest.meter import KeyLedger, key_meter, public_meter
+from core.ingest.venues import Venue
+from core.ingest.venues import venue as venue_record
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 DEFAULT_LIVE_SYMBOLS = ("BTC/USDT", "ETH/USDT")
 YAHOO = "yahoo"
@@ -53,38 +60,6 @@ def stop_all() -> int:
 
 
 atexit.register(stop_all)
-
-
-class MarketWriter(Protocol):
-    def write_bars(self, df: pl.DataFrame) -> int: ...
-
-    def write_trades(self, df: pl.DataFrame) -> int: ...
-
-
-@dataclass
-class Job:
-    id: int
-    venue: str
-    symbols: list[str]
-    timeframe: str
-    since: datetime
-    until: datetime | None
-    state: str = "running"
-    progress: float = 0.0
-    message: str = ""
-    rows: int = 0
-    """Bars of this job now in the store: every valid bar fetched (the write is idempotent,
-    so a bar the live stream had already stored counts too)."""
-    new_rows: int = 0
-    """Of `rows`, the ones the store did not hold yet (new or changed)."""
-    skipped: int = 0
-    """Bars the venue sent with impossible values (NaN, negative, outside [low, high])."""
-    error: str = ""
-    """What went wrong, in words for the user."""
-    detail: str = ""
-    """The technical cause of `error` (exception chain, URL), for a folded-away section."""
-    started: datetime = field(default_factory=lambda: datetime.now(UTC))
-    finished: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +85,15 @@ class IngestService:
         watchdog_s: float = 30.0,
         history_s: float = 6 * 3600,
         demo_options: dict[str, Any] | None = None,
+        keys: KeyLedger | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        """`demo_options` go to DemoVenue (markets, seed, history_minutes, ...)."""
+        """`demo_options` go to DemoVenue (markets, seed, history_minutes, ...). `keys` holds
+        users' provider keys and quotas (keyed providers need it); `settings` gives the
+        providers' base URLs (HFT_ALPHA_VANTAGE_URL, ...)."""
         self.store = store
+        self.keys = keys
+        self.settings = settings
         self.demo_options = demo_options or {}
         self.demo_enabled = demo
         self.live_symbols = live_symbols
@@ -309,15 +290,46 @@ class IngestService:
         )
 
     # --- history jobs ------------------------------------------------------------------------
-    def source(self, venue: str) -> Source:
-        if venue == YAHOO:
+    def source(self, venue: str, user_id: str | None = None) -> Source:
+        """The history source for `venue`; keyed providers use `user_id`'s own key, and every
+        provider with a quota is metered (the user's key, or this server's IP)."""
+        record = venue_record(venue)
+        if record.name == YAHOO:
             from core.ingest.yahoo import YahooSource
 
             return YahooSource()
+        if record.key_required:
+            return self._keyed_source(record, user_id)
         cfg = self.manager.venues.get(venue)
-        if cfg is None:
-            raise InvalidInput(f"unknown venue {venue!r}; choose one of {', '.join(self.venues())}")
-        return source_for(cfg.ccxt_id, cfg.urls, name=cfg.name)
+        if cfg is None or not record.history:
+            raise InvalidInput(f"{record.title} has no history source yet")
+        meter = None if cfg.simulated or record.quota is None else public_meter(record)
+        return source_for(cfg.ccxt_id, cfg.urls, name=cfg.name, meter=meter)
+
+    def _keyed_source(self, record: Venue, user_id: str | None) -> Source:
+        if not record.history:
+            raise InvalidInput(f"{record.title} has no history source yet")
+        if self.keys is None or user_id is None:
+            raise InvalidInput(
+                f"{record.title} needs your API key: sign in and save one on the API keys page"
+            )
+        keys, uid = self.keys, user_id
+        try:
+            keys.provider_key(uid, record.name)  # fail now, not on the first page
+        except LookupError:
+            raise InvalidInput(
+                f"{record.title} needs your API key: save one on the API keys page"
+            ) from None
+        meter = key_meter(keys, uid, record)
+        if record.name == "alpha_vantage":
+            from core.ingest.alpha_vantage import AlphaVantageSource
+
+            return AlphaVantageSource(
+                lambda: keys.provider_key(uid, record.name),
+                meter,
+                base_url=record.url("rest", self.settings),
+            )
+        raise InvalidInput(f"{record.title} has no history source yet")
 
     def start_job(
         self,
@@ -326,74 +338,36 @@ class IngestService:
         timeframe: str,
         since: datetime,
         until: datetime | None = None,
+        *,
+        user_id: str | None = None,
     ) -> Job:
-        """Fetch history for `symbols` into the store on a worker thread; poll `job(id)`."""
+        """Fetch history for `symbols` into the store on a worker thread; poll `job(id)`.
+        A keyed provider uses `user_id`'s key and quota; the job records its owner."""
         check_timeframe(timeframe)
         if not symbols:
             raise InvalidInput("name at least one symbol")
         if self.store is None:
             raise InvalidInput("no store to write into")
-        src = self.source(venue)
-        job = Job(next(self._job_ids), venue, list(symbols), timeframe, since, until)
+        src = self.source(venue, user_id)
+        job = Job(next(self._job_ids), venue, list(symbols), timeframe, since, until, user_id)
         self._jobs[job.id] = job
         threading.Thread(
             target=run_job, args=(job, src, self.store), name=f"ingest-job-{job.id}", daemon=True
         ).start()
         return job
 
+    def cancel_job(self, job_id: int, user_id: str | None = None) -> bool:
+        """Cancel a running or paused job; only its owner may (None: the operator)."""
+        job = self.job(job_id)
+        if user_id is not None and job.owner not in (None, user_id):
+            raise InvalidInput("only the user who started a job can cancel it")
+        return job.cancel()
+
     def jobs(self) -> list[Job]:
         return sorted(self._jobs.values(), key=lambda j: -j.id)
 
     def job(self, job_id: int) -> Job:
         return self._jobs[job_id]
-
-
-def run_job(job: Job, src: Source, store: MarketWriter) -> Job:
-    """Run one history job in the calling thread, updating `job` as it goes.
-
-    `job.message` always counts bars the same way as the final result: while a symbol is
-    fetched, the bars received so far; once written, the bars stored for it."""
-    n = len(job.symbols)
-    try:
-        for i, symbol in enumerate(job.symbols):
-
-            def progress(frac: float, msg: str, i: int = i) -> None:
-                job.progress = (i + frac) / n
-                job.message = msg
-
-            frame = src.fetch_bars(symbol, job.timeframe, job.since, job.until, progress=progress)
-            frame, skipped = drop_invalid(frame, "bars")
-            job.skipped += skipped
-            new = store.write_bars(frame) if frame.height else 0
-            job.rows += frame.height
-            job.new_rows += new
-            job.progress = (i + 1) / n
-            job.message = job_line(symbol, frame.height, new, skipped)
-        job.state = "done"
-    except Exception as exc:
-        job.error, job.detail = failure_text(exc)
-        job.state = "failed"
-    job.finished = datetime.now(UTC)
-    return job
-
-
-def job_line(symbol: str, rows: int, new: int, skipped: int = 0) -> str:
-    """ "BTC/USDT: 1,440 rows written (1,380 already stored)"; counts said in words."""
-    extra = []
-    if rows > new:
-        extra.append(f"{rows - new:,} already stored")
-    if skipped:
-        extra.append(f"{count(skipped, 'bad bar')} skipped")
-    tail = f" ({', '.join(extra)})" if extra else ""
-    return f"{symbol}: {count(rows, 'row')} written{tail}"
-
-
-def failure_text(exc: BaseException) -> tuple[str, str]:
-    """(message for the user, technical detail) of a failed job."""
-    detail = str(getattr(exc, "detail", "") or describe(exc))
-    if isinstance(exc, HftError):
-        return str(exc), detail
-    return "the job stopped on an unexpected error; see the details", detail
 
 
 def resample(bars: pl.DataFrame, timeframe: str) -> pl.DataFrame:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import ccxt
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from core.ingest.ccxt_ws import VenueConfig
 from core.ingest.service import running, stop_all
@@ -17,6 +19,11 @@ from tests.integration.ingest.recorded import loopback_urls
 
 pytestmark = [pytest.mark.app, pytest.mark.slow]
 PAGE = "pages/data.py"
+
+
+def button(at: AppTest, label: str) -> Any:
+    (found,) = [b for b in at.button if b.label == label]
+    return found
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +50,7 @@ def test_data_page_jobs_and_subscriptions(app_as: AppAs) -> None:
     # a history job against the demo venue, followed to the end through the progress fragment
     at.selectbox(key="job_venue").set_value("demo")
     at.text_input(key="job_symbols").set_value("ETH/USDT")
-    at.button[0].click()
+    at.button(key="job_start").click()
     rerun_until(at, lambda: "done" in texts(at) or "failed" in texts(at))
     assert "rows written" in texts(at), texts(at)
     assert at.get("progress")
@@ -52,12 +59,12 @@ def test_data_page_jobs_and_subscriptions(app_as: AppAs) -> None:
     at.selectbox(key="sub_venue").set_value("demo")
     at.text_input(key="sub_symbol").set_value("SOL/USDT")
     at.selectbox(key="sub_kind").set_value("trades")
-    at.button[1].click().run()
+    button(at, "Subscribe").click().run()
     assert f"Subscribed to {md_escape('demo:SOL/USDT:trades')}" in texts(at)
     frame = at.dataframe[-1].value
     assert "demo:SOL/USDT:trades" in set(frame["stream"])
     at.selectbox(key="unsub_stream").set_value("demo:SOL/USDT:trades")
-    at.button[2].click().run()
+    button(at, "Unsubscribe").click().run()
     assert f"Unsubscribed from {md_escape('demo:SOL/USDT:trades')}" in texts(at)
 
 
@@ -65,7 +72,7 @@ def test_data_page_refuses_bad_symbol(app_as: AppAs) -> None:
     at = app_as("analyst", PAGE).run()
     at.selectbox(key="job_venue").set_value("demo")
     at.text_input(key="job_symbols").set_value(" , ")
-    at.button[0].click().run()
+    at.button(key="job_start").click().run()
     assert "at least one symbol" in texts(at)
 
 
@@ -83,7 +90,7 @@ def test_data_page_defaults_work_offline(app_as: AppAs) -> None:
     assert venue.value == "demo"
     assert "Demo venue (SIMULATED, works offline)" in venue.options
     assert "Binance (public, needs network)" in venue.options
-    at.button[0].click()
+    at.button(key="job_start").click()
     rerun_until(at, lambda: "done" in texts(at) or "failed" in texts(at))
     done = [s.value for s in at.success if "done" in s.value]
     assert done, texts(at)
@@ -109,7 +116,7 @@ def test_data_page_shows_an_unreachable_venue_in_words(app_as: AppAs) -> None:
     urls = loopback_urls(ccxt.binance(), "https://api.binance.invalid")
     service.manager.add_venue(VenueConfig("binance", "binance", urls))
     at.selectbox(key="job_venue").set_value("binance")
-    at.button[0].click()
+    at.button(key="job_start").click()
     rerun_until(at, lambda: "failed" in texts(at) or "done" in texts(at), timeout=30)
     errors = [e.value for e in at.error]
     assert any(

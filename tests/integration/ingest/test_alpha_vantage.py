@@ -10,7 +10,6 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from core.ingest.alpha_vantage import AlphaVantageSource
@@ -186,4 +185,3 @@ def test_unsupported_timeframe(backend: LakehouseAuthBackend, user: User) -> Non
     src = AlphaVantageSource(lambda: KEY, meter(backend, user), base_url="http://127.0.0.1:9")
     with pytest.raises(ValueError, match="no 4h bars"):
         src.fetch_bars("IBM", "4h", datetime.now(UTC))
-    assert isinstance(pl.DataFrame(), pl.DataFrame)
