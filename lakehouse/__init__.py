@@ -1,4 +1,5 @@
-"""Accounts lakehouse: users, sessions, audit, API keys, quotas and privacy on Delta Lake.
+"""Accounts lakehouse: users, sessions, access tokens, audit, API keys, quotas and privacy on
+Delta Lake.
 
 Never imports streamlit or core. Start with::
 
@@ -7,6 +8,7 @@ Never imports streamlit or core. Start with::
     client = backend.client()
 """
 
+from lakehouse.access_tokens import SCOPE_MIN_ROLE, SCOPES, AccessToken, TokenUser
 from lakehouse.auth import LakehouseAuthBackend
 from lakehouse.client import LakehouseClient
 from lakehouse.devices import LoginResult
@@ -30,11 +32,16 @@ from lakehouse.errors import (
 from lakehouse.models import ROLES, User
 from lakehouse.passwords import Argon2Params
 from lakehouse.quotas import DEFAULT_PLANS, PROVIDER_NAMES, Plan
+from lakehouse.token_index import TOKEN_PREFIX
 
 __all__ = [
     "DEFAULT_PLANS",
     "PROVIDER_NAMES",
     "ROLES",
+    "SCOPES",
+    "SCOPE_MIN_ROLE",
+    "TOKEN_PREFIX",
+    "AccessToken",
     "AccountDisabled",
     "Argon2Params",
     "AuditWriteError",
@@ -54,6 +61,7 @@ __all__ = [
     "StorageError",
     "Throttled",
     "TokenExpired",
+    "TokenUser",
     "User",
     "UsernameTaken",
 ]

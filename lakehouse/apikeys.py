@@ -13,17 +13,15 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
 from lakehouse import validate
+from lakehouse.accounts import Accounts
 from lakehouse.errors import InvalidInput, NotFound, QuotaExceeded
 from lakehouse.keys import Sealed
 from lakehouse.quotas import DEFAULT_PLANS, PROVIDER_NAMES, Plan, alert_level
-
-if TYPE_CHECKING:
-    from lakehouse.auth import LakehouseAuthBackend
 
 PURPOSES = ("data_sharing", "api_key_storage")
 MAX_PROVIDERS_PER_CALL = 32
@@ -39,12 +37,12 @@ class _Counter:
 class KeyService:
     def __init__(
         self,
-        backend: LakehouseAuthBackend,
+        accounts: Accounts,
         plans: dict[str, Plan] | None,
         on_alert: Callable[[str, str, float], None] | None,
     ) -> None:
-        self.backend = backend
-        self.store = backend.store
+        self.accounts = accounts
+        self.store = accounts.store
         merged = dict(DEFAULT_PLANS)
         if plans is not None:
             if not isinstance(plans, dict):
@@ -90,7 +88,7 @@ class KeyService:
             cleaned[name] = validate.api_key(key, PROVIDER_NAMES.get(name, name))
         if cleaned and not agreed:
             raise InvalidInput("storing API keys needs your consent; tick the consent box")
-        self.backend.check_password(uid, password, action="api_key_change")
+        self.accounts.check_password(uid, password, action="api_key_change")
         current = self.get_consents(uid).get("api_key_storage", {}).get("granted", False)
         if agreed != current:
             self.set_consent(uid, "api_key_storage", agreed)
@@ -126,7 +124,7 @@ class KeyService:
 
     def get(self, user_id: str) -> dict[str, Any]:
         uid = validate.user_id(user_id)
-        self.backend._account(uid)
+        self.accounts.get(uid)
         keys: dict[str, dict[str, Any]] = {}
         for r in self._key_rows(uid).sort("provider").iter_rows(named=True):
             prov = r["provider"]
@@ -160,7 +158,7 @@ class KeyService:
     def reveal(self, user_id: str, provider: str, *, password: object) -> str:
         uid = validate.user_id(user_id)
         name = self.provider(provider)
-        self.backend.check_password(uid, password, action="api_key_reveal")
+        self.accounts.check_password(uid, password, action="api_key_reveal")
         rows = self._key_rows(uid).filter(pl.col("provider") == name)
         if rows.height == 0:
             raise NotFound(f"no stored key for {name}")
@@ -196,7 +194,7 @@ class KeyService:
         uid = validate.user_id(user_id)
         name = self.provider(provider)
         inc = validate.positive_int(increment, "increment")
-        self.backend._account(uid)
+        self.accounts.get(uid)
         plan = self.plans[name]
         c = self._counter(uid, name, plan)
         now = self.store.clock()
@@ -263,7 +261,7 @@ class KeyService:
         if purpose not in PURPOSES:
             raise InvalidInput(f"purpose must be one of {', '.join(PURPOSES)}")
         flag = validate.flag(granted, "granted")
-        self.backend._account(uid)
+        self.accounts.get(uid)
         self.store.audit.record(
             "consent", "success", user_id=uid, detail={"purpose": purpose, "granted": flag}
         )

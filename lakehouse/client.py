@@ -3,11 +3,12 @@ and maintenance.
 
 Build it from the app's backend so both share one session index::
 
-    client = backend.client()            # or LakehouseClient(root) in a script
+    client = backend.client()     # or LakehouseClient(root, backend=backend) in a script
 
-Erasure (GDPR Art. 17): `erase_user` deletes the account row, sessions, keys, usage and
-consents, clears IP and user agent from the user's audit records (which keep only the
-random account id), revokes every session and writes a tombstone (user id, time, actor).
+Erasure (GDPR Art. 17): `erase_user` deletes the account row, sessions, access tokens,
+keys, usage and consents, clears IP and user agent from the user's audit records (which keep
+only the random account id), revokes every session and access token and writes a tombstone
+(user id, time, actor).
 Personal columns never enter `_delta_log` statistics (see lakehouse.tables), so once
 `maintain()` has vacuumed the old data files, which it does with zero retention while an
 erasure is pending, no file under the root holds the email or username. Until then, time
@@ -25,23 +26,46 @@ import datetime as dt
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 from deltalake.exceptions import DeltaError
 
 from lakehouse import validate
-from lakehouse.auth import LakehouseAuthBackend
+from lakehouse.access_tokens import AccessTokens
+from lakehouse.accounts import Accounts
+from lakehouse.apikeys import KeyService
+from lakehouse.authn import Authentication
 from lakehouse.errors import InvalidInput, NotFound, PermissionDenied, StorageError
+from lakehouse.maintenance import Progress, maintain_tables
 from lakehouse.models import User
+from lakehouse.store import Store
 from lakehouse.userdata import UserFiles, check_file_name, check_source
 
-Progress = Callable[[float, str], None]
 DEFAULT_VACUUM_RETENTION_HOURS = 168
 DEFAULT_AUDIT_RETENTION_DAYS = 90
-SESSION_KEEP_DAYS = 1
+USER_TABLES = (
+    "users",
+    "sessions",
+    "access_tokens",
+    "api_keys",
+    "api_usage",
+    "consents",
+    "audit_log",
+)
+
+
+class Backend(Protocol):
+    """The parts of the accounts backend the client works with (a LakehouseAuthBackend)."""
+
+    root: Path
+    store: Store
+    accounts: Accounts
+    authn: Authentication
+    access_tokens: AccessTokens
+    keys: KeyService
 
 
 def _utc(value: object, what: str) -> dt.datetime:
@@ -57,16 +81,16 @@ class LakehouseClient:
         self,
         root: Path | str,
         *,
-        backend: LakehouseAuthBackend | None = None,
+        backend: Backend,
         audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS,
         vacuum_retention_hours: int = DEFAULT_VACUUM_RETENTION_HOURS,
         user_data: Iterable[UserFiles] = (),
-        **backend_kwargs: Any,
     ) -> None:
-        self.backend = backend or LakehouseAuthBackend(root, **backend_kwargs)
+        self.backend = backend
         if Path(root).expanduser().resolve() != self.backend.root:
             raise InvalidInput("backend belongs to another root folder")
         self.store = self.backend.store
+        self.accounts = self.backend.accounts
         self.audit_retention_days = validate.positive_int(
             audit_retention_days, "audit_retention_days"
         )
@@ -95,7 +119,7 @@ class LakehouseClient:
 
     # --- keys ------------------------------------------------------------------------------
     def get_api_keys(self, user_id: str) -> dict[str, Any]:
-        return self.backend.get_api_keys(user_id)
+        return self.backend.keys.get(user_id)
 
     # --- time travel -----------------------------------------------------------------------
     def _erased_ids(self) -> list[str]:
@@ -103,7 +127,7 @@ class LakehouseClient:
 
     def history(self, table: str, *, acting_user: User) -> list[dict[str, Any]]:
         """Commits of a table, newest first: version, timestamp (UTC), operation, metrics."""
-        self.backend.require_role(acting_user, "admin", "history")
+        self.accounts.require_role(acting_user, "admin", "history")
         tab = self.store.table(table)
         out = []
         for h in tab.delta().history():
@@ -124,7 +148,7 @@ class LakehouseClient:
 
     def read_version(self, table: str, version: int, *, acting_user: User) -> pl.DataFrame:
         """The table as of `version`; secret columns and erased users' rows are left out."""
-        self.backend.require_role(acting_user, "admin", "read_version")
+        self.accounts.require_role(acting_user, "admin", "read_version")
         tab = self.store.table(table)
         if isinstance(version, bool) or not isinstance(version, int) or version < 0:
             raise InvalidInput("version must be a non-negative integer")
@@ -139,7 +163,7 @@ class LakehouseClient:
 
     def restore(self, table: str, version: int, *, acting_user: User) -> dict[str, Any]:
         """Restore a table to an earlier version (admin, audited)."""
-        actor = self.backend.require_role(acting_user, "admin", "restore")
+        actor = self.accounts.require_role(acting_user, "admin", "restore")
         tab = self.store.table(table)
         if isinstance(version, bool) or not isinstance(version, int) or version < 0:
             raise InvalidInput("version must be a non-negative integer")
@@ -150,6 +174,11 @@ class LakehouseClient:
             raise InvalidInput(
                 "sessions cannot be restored: it would revive revoked logins; "
                 "end or keep sessions from the Users page instead"
+            )
+        if tab.name == "access_tokens":
+            raise InvalidInput(
+                "access_tokens cannot be restored: it would revive revoked tokens; "
+                "owners create new tokens on My account instead"
             )
         hist = {h["version"]: h for h in tab.delta().history()}
         if version not in hist:
@@ -175,7 +204,7 @@ class LakehouseClient:
                 result = tab.delta().restore(version, commit_properties=tab.commit_properties())
             except (DeltaError, OSError) as exc:
                 raise StorageError(f"cannot restore {table}: {exc}") from exc
-        self.backend._refresh(force=True)
+        self.accounts.refresh(force=True)
         return dict(result)
 
     # --- billing ---------------------------------------------------------------------------
@@ -234,7 +263,7 @@ class LakehouseClient:
         limit: int = 1000,
     ) -> pl.DataFrame:
         """Audit records, newest first, filtered (admin)."""
-        self.backend.require_role(acting_user, "admin", "query_audit")
+        self.accounts.require_role(acting_user, "admin", "query_audit")
         n = validate.positive_int(limit, "limit")
         df = self.store.audit_table.read()
         if user_id is not None:
@@ -259,12 +288,12 @@ class LakehouseClient:
         "account" (a username or id of an account), "erased" (an erased account's id),
         "id" (another id as stored in the log) or "no account" (a name without an account:
         its pseudonymous id, under which sign-in attempts with that name are recorded)."""
-        self.backend.require_role(acting_user, "admin", "query_audit")
+        self.accounts.require_role(acting_user, "admin", "query_audit")
         typed = validate.text(name_or_id, "user").strip()
         if not typed:
             raise InvalidInput("type a username or a user id")
         try:
-            found = self.backend.find_user(typed)
+            found = self.accounts.find(typed)
         except InvalidInput:
             found = None
         if found is not None:
@@ -272,8 +301,7 @@ class LakehouseClient:
         if typed in self._erased_ids():
             return typed, "erased"
         if typed.startswith("anon-") or _is_user_id(typed):
-            known = {u.user_id for u in self.backend.list_users(acting_user)}
-            return typed, "account" if typed in known else "id"
+            return typed, "account" if typed in self.accounts.by_id else "id"
         try:
             _, key = validate.username(typed)
         except InvalidInput:
@@ -284,7 +312,7 @@ class LakehouseClient:
     def _user_tables(self, uid: str) -> dict[str, pl.DataFrame]:
         s = self.store
         out: dict[str, pl.DataFrame] = {}
-        for name in ("users", "sessions", "api_keys", "api_usage", "consents", "audit_log"):
+        for name in USER_TABLES:
             tab = s.table(name)
             df = tab.read().filter(pl.col("user_id") == uid)
             out[name] = df.drop([c for c in tab.spec.secret_columns if c in df.columns])
@@ -296,9 +324,9 @@ class LakehouseClient:
         The user may export their own data; an admin may export anyone's.
         """
         uid = validate.user_id(user_id)
-        acc = self.backend._account(uid)
+        acc = self.accounts.get(uid)
         if acting_user is not None and acting_user.user_id != uid:
-            self.backend.require_role(acting_user, "admin", "export_user_data")
+            self.accounts.require_role(acting_user, "admin", "export_user_data")
         self.store.audit.record(
             "export",
             "success",
@@ -344,117 +372,57 @@ class LakehouseClient:
         if not isinstance(acting_user, User):
             raise PermissionDenied("erase_user needs a logged-in user")
         if acting_user.user_id != uid:
-            self.backend.require_role(acting_user, "admin", "erase_user")
+            self.accounts.require_role(acting_user, "admin", "erase_user")
         else:
-            self.backend.require_role(acting_user, "viewer", "erase_user")
-        acc = self.backend._account(uid)
-        admins = self.backend._active_admins()
+            self.accounts.require_role(acting_user, "viewer", "erase_user")
+        acc = self.accounts.get(uid)
+        admins = self.accounts.active_admins()
         if acc.role == "admin" and admins == {uid}:
             raise InvalidInput("this is the last admin; make another admin first")
         s = self.store
         now = s.now()
         s.audit.record("erase", "success", user_id=uid, actor_id=acting_user.user_id)
-        self.backend._revoke(self.backend._user_session_ids(uid), "account erased")
-        self.backend.throttle.forget(acc.username_key)  # known IPs and counters, in memory
+        authn = self.backend.authn
+        authn.revoke(authn.session_ids_of(uid), "account erased")
+        self.backend.access_tokens.revoke_all(uid, "account erased", actor_id=acting_user.user_id)
+        self.accounts.throttle.forget(acc.username_key)  # known IPs and counters, in memory
         # Files first: if one cannot be deleted the account still exists, so the erasure
         # can simply be run again.
         self._erase_files(uid)
         key = [{"user_id": uid}]
-        for name in ("api_keys", "api_usage", "consents", "sessions", "users"):
+        for name in ("api_keys", "api_usage", "consents", "sessions", "access_tokens", "users"):
             s.table(name).delete_matching(key, ["user_id"])
         s.audit_table.update_rows([{"user_id": uid, "ip": None, "user_agent": None}], ["user_id"])
         stone = {"user_id": uid, "erased_at": now, "actor_id": acting_user.user_id}
         s.tombstones.append([stone])
-        self.backend._refresh(force=True)
+        self.accounts.refresh(force=True)
         return stone
 
     def tombstones(self, *, acting_user: User) -> pl.DataFrame:
-        self.backend.require_role(acting_user, "admin", "tombstones")
+        self.accounts.require_role(acting_user, "admin", "tombstones")
         return self.store.tombstones.read().sort("erased_at", descending=True)
 
     # --- maintenance -----------------------------------------------------------------------
     def maintain(
         self, progress: Progress | None = None, *, acting_user: User | None = None
     ) -> dict[str, Any]:
-        """Compact, apply audit retention, prune ended sessions, vacuum, checkpoint and clean
-        the log of each table.
+        """Compact, apply audit retention, prune ended sessions and access tokens, vacuum,
+        checkpoint and clean the log of each table (lakehouse.maintenance).
 
         `acting_user=None` means the operator's shell (CLI); from the app pass the admin.
         """
         if acting_user is not None:
-            self.backend.require_role(acting_user, "admin", "maintain")
-        actor = acting_user.user_id if acting_user else "cli"
-        s = self.store
-        report: dict[str, Any] = {}
-        stones = s.tombstones.read()
-        pending = stones.filter(pl.col("purged_at").is_null()) if stones.height else stones
-        full_vacuum = pending.height > 0
-        s.audit.record("maintain", "success", actor_id=actor, detail={"erasures": pending.height})
-        cutoff = (s.now() - dt.timedelta(days=self.audit_retention_days)).date()
-        names = list(s.tables)
-        steps = len(names)
-        for i, name in enumerate(names):
-            tab = s.tables[name]
-            done = i / steps
-            if progress:
-                progress(done, f"{name}: compacting")
-            info: dict[str, Any] = {}
-            with tab.writer():
-                try:
-                    if name == "audit_log":
-                        res = tab.delta().delete(
-                            f"date < '{cutoff.isoformat()}'",
-                            commit_properties=tab.commit_properties(),
-                        )
-                        info["expired_rows"] = int(res.get("num_deleted_rows", 0))
-                    if name == "sessions":
-                        info["ended_sessions_pruned"] = self._prune_sessions()
-                    comp = tab.delta().optimize.compact(commit_properties=tab.commit_properties())
-                    info["files_compacted"] = int(comp.get("numFilesRemoved", 0))
-                    if progress:
-                        progress(done + 0.5 / steps, f"{name}: vacuuming")
-                    hours = 0 if full_vacuum else self.vacuum_retention_hours
-                    removed = tab.delta().vacuum(
-                        retention_hours=hours,
-                        dry_run=False,
-                        enforce_retention_duration=False,
-                        commit_properties=tab.commit_properties(),
-                    )
-                    info["files_vacuumed"] = len(removed)
-                    dtab = tab.delta()
-                    dtab.create_checkpoint()
-                    dtab.cleanup_metadata()
-                except (DeltaError, OSError) as exc:
-                    raise StorageError(f"maintenance of {name} failed: {exc}") from exc
-            report[name] = info
-        if self.user_data and full_vacuum:
-            # Files written after the erasure (e.g. by a query still running) go as well.
-            erased: dict[str, int] = {}
-            for uid in pending["user_id"].to_list():
-                for name, n in self._erase_files(uid).items():
-                    erased[f"{name}_files_erased"] = erased.get(f"{name}_files_erased", 0) + n
-            report["user_files"] = erased
-        if full_vacuum:
-            s.tombstones.update_rows(
-                [{"user_id": u, "purged_at": s.now()} for u in pending["user_id"].to_list()],
-                ["user_id"],
-            )
-        if progress:
-            progress(1.0, "done")
-        self.backend._refresh(force=True)
-        return report
-
-    def _prune_sessions(self) -> int:
-        """Drop session rows (with their IP and user agent) a day after they ended."""
-        limit = self.store.now() - dt.timedelta(days=SESSION_KEEP_DAYS)
-        df = self.store.sessions.read()
-        gone = df.filter(
-            (pl.col("expires_at") < limit)
-            | (pl.col("revoked_at").is_not_null() & (pl.col("revoked_at") < limit))
+            self.accounts.require_role(acting_user, "admin", "maintain")
+        report = maintain_tables(
+            self.store,
+            actor=acting_user.user_id if acting_user else "cli",
+            audit_retention_days=self.audit_retention_days,
+            vacuum_retention_hours=self.vacuum_retention_hours,
+            erase_files=self._erase_files if self.user_data else None,
+            progress=progress,
         )
-        keys = [{"session_id": sid} for sid in gone["session_id"].to_list()]
-        self.store.sessions.delete_matching(keys, ["session_id"])
-        return len(keys)
+        self.accounts.refresh(force=True)
+        return report
 
 
 def _is_user_id(text: str) -> bool:

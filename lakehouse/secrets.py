@@ -20,6 +20,7 @@ from lakehouse.errors import StorageError
 
 KEY_BYTES = 32  # 256 bits
 DEVICE_KEYS_FILE = "device-cookie-keys.json"  # HMAC keys of the device cookies (devices.py)
+ACCESS_TOKEN_KEYS_FILE = "access-token-keys.json"  # noqa: S105 (HMAC keys of access tokens)
 _LOCK = threading.Lock()
 
 

@@ -49,6 +49,7 @@ class Store:
         self.api_usage = t.Table(self.root, t.API_USAGE)
         self.consents = t.Table(self.root, t.CONSENTS)
         self.tombstones = t.Table(self.root, t.TOMBSTONES)
+        self.access_tokens = t.Table(self.root, t.ACCESS_TOKENS)
         self.audit = AuditLog(self.audit_table, self.clock, self.pepper_ring.current)
         self.tables: dict[str, t.Table] = {
             tab.name: tab
@@ -60,6 +61,7 @@ class Store:
                 self.api_usage,
                 self.consents,
                 self.tombstones,
+                self.access_tokens,
             )
         }
 

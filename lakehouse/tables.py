@@ -172,6 +172,28 @@ TOMBSTONES = TableSpec(
     stats_columns=("user_id", "erased_at", "purged_at"),
 )
 
+ACCESS_TOKENS = TableSpec(
+    "access_tokens",
+    pa.schema(
+        [
+            ("token_id", pa.string()),
+            ("user_id", pa.string()),
+            ("name", pa.string()),
+            ("scopes", pa.string()),  # comma-separated, e.g. "market:read,sql:run"
+            ("token_hash", pa.string()),  # HMAC-SHA256 of the secret (lakehouse.token_index)
+            ("key_id", pa.string()),  # kid of the HMAC key
+            ("created_at", UTC_TS),
+            ("expires_at", UTC_TS),
+            ("last_used_at", UTC_TS),
+            ("revoked_at", UTC_TS),
+            ("revoked_reason", pa.string()),
+        ]
+    ),
+    key=("token_id",),
+    stats_columns=("token_id", "user_id", "created_at", "expires_at", "revoked_at"),
+    secret_columns=("token_hash",),
+)
+
 ALL_SPECS: tuple[TableSpec, ...] = (
     USERS,
     SESSIONS,
@@ -180,6 +202,7 @@ ALL_SPECS: tuple[TableSpec, ...] = (
     API_USAGE,
     CONSENTS,
     TOMBSTONES,
+    ACCESS_TOKENS,
 )
 SPECS_BY_NAME = {s.name: s for s in ALL_SPECS}
 

@@ -1,14 +1,21 @@
-"""My account: who I am, my open sessions, change my password, log out elsewhere."""
+"""My account: who I am, my open sessions, change my password, my access tokens for the API,
+log out elsewhere."""
+
+import datetime as dt
 
 import streamlit as st
 
-from lakehouse import LakehouseError
+from lakehouse import SCOPES, LakehouseError
 from pages._shared.account_view import (
     flash,
     md_escape,
+    scope_label,
+    scopes_beyond_role,
     session_label,
     sessions_table,
     show_flash,
+    token_label,
+    tokens_table,
 )
 from pages._shared.accounts import get_auth, settings
 from pages._shared.auth import current_token, require_role, sign_out
@@ -79,6 +86,71 @@ if change:
         else:
             flash("Password changed. Your other sessions were logged out.")
             st.rerun()
+
+st.subheader("Access tokens")
+st.caption(
+    "A personal access token lets a script or notebook use HFThot as you, within the scopes "
+    "you pick and your role. Send it as `Authorization: Bearer <token>` to the API under "
+    "`/api/v1/`, or use it from Python with `from core.client import Client`."
+)
+with st.form("create_token", clear_on_submit=True):
+    token_name = st.text_input("Token name", max_chars=60, placeholder="e.g. research notebook")
+    scopes = st.multiselect(
+        "Scopes",
+        list(SCOPES),
+        default=["market:read"],
+        format_func=scope_label,
+        help="What the token may do. Your role still applies on every call.",
+    )
+    days = st.number_input("Expires in (days)", min_value=1, max_value=365, value=30, step=1)
+    token_pw = st.text_input(
+        "Your password (asked again to create a token)", type="password", key="token_pw"
+    )
+    create = st.form_submit_button("Create token")
+if create:
+    try:
+        new_token = auth.create_access_token(
+            user.user_id, token_name, scopes, int(days), password=token_pw
+        )
+    except LakehouseError as exc:
+        st.error(f"Token not created: {md_escape(str(exc))}")
+    else:
+        st.success(f"Token {md_escape(token_name.strip())} created.")
+        st.warning(
+            "Copy this token now: it will not be shown again. Store it like a password.",
+            icon=":material/key:",
+        )
+        st.code(new_token, language=None)
+        beyond = scopes_beyond_role(user, scopes)
+        if beyond:
+            st.info(
+                f"Your role ({user.role}) does not allow {', '.join(beyond)} yet; the token is "
+                "refused for it until an administrator gives you that role."
+            )
+tokens = auth.list_access_tokens(user.user_id)
+if tokens:
+    now = dt.datetime.now(dt.UTC)
+    frame, config = tokens_table(tokens, now)
+    st.dataframe(frame, column_config=config, hide_index=True)
+    live = {t.token_id: t for t in tokens if t.status(now) == "active"}
+    pick = st.selectbox(
+        "Revoke a token",
+        list(live),
+        format_func=lambda tid: token_label(live[tid]),
+        index=None,
+        placeholder="Choose a token" if live else "No live tokens",
+        disabled=not live,
+    )
+    if st.button("Revoke token", disabled=pick is None) and pick is not None:
+        try:
+            auth.revoke_access_token(user.user_id, pick)
+        except LakehouseError as exc:
+            st.error(f"Could not revoke the token: {md_escape(str(exc))}")
+        else:
+            flash(f"Token {md_escape(live[pick].name)} revoked; it no longer works.")
+            st.rerun()
+else:
+    st.caption("You have no access tokens yet.")
 
 st.subheader("Log out")
 st.caption(f"Ends this session for {md_escape(user.username)} on the server and clears the cookie.")

@@ -8,8 +8,8 @@ from pages._shared.accounts import get_auth, get_client
 from pages._shared.auth import require_role, sign_out
 
 REMOVED = (
-    "Your account (username, email and password), your sessions, API keys and usage, "
-    "consents and SQL explorer history are removed."
+    "Your account (username, email and password), your sessions, access tokens, API keys and "
+    "usage, consents and SQL explorer history are removed."
 )
 KEPT = (
     "Audit records of what happened stay, under a random id that no longer leads to you and "

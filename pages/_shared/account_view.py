@@ -1,21 +1,36 @@
 """Display helpers for the account and admin pages: tables with word headers, browser
-summaries, audit user names, maintenance reports, flash messages, escaping."""
+summaries, access tokens, audit user names, maintenance reports, flash messages, escaping."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
-from lakehouse import PROVIDER_NAMES, User
+from lakehouse import PROVIDER_NAMES, SCOPE_MIN_ROLE, AccessToken, User
 from lakehouse.quotas import alert_level
 from pages._shared.format import MISSING, integer, pct, plural, table
 from pages._shared.format import md_escape as md_escape  # re-exported: the one escaping helper
 
 _FLASH_KEY = "_hfthot_flash"
+
+Column = tuple[Any, Callable[[Any], Any]]
+"""A table column: its Polars type and how to read its value from one row."""
+
+
+def frame_of(rows: Sequence[Any], columns: Mapping[str, Column]) -> pl.DataFrame:
+    """A frame with one column per entry of `columns`, typed even when `rows` is empty."""
+    return pl.DataFrame(
+        {name: [read(r) for r in rows] for name, (_, read) in columns.items()},
+        schema={name: kind for name, (kind, _) in columns.items()},
+    )
+
+
+UTC_TIME = pl.Datetime("us", "UTC")
 
 
 def flash(message: str) -> None:
@@ -86,28 +101,18 @@ def sessions_table(
     """Live sessions: (with `owners`, the user name first) signed in, last seen, IP, browser.
     My own list marks this browser and shows when each session expires; the session id and
     the raw user agent are hidden unless `details`."""
-    frame = pl.DataFrame(
+    frame = frame_of(
+        sessions,
         {
-            "user": [str(s.get("username") or MISSING) for s in sessions],
-            "this_browser": [s["session_id"] == current for s in sessions],
-            "signed_in": [s["created_at"] for s in sessions],
-            "last_seen": [s["last_seen_at"] for s in sessions],
-            "expires": [s["expires_at"] for s in sessions],
-            "ip": [s.get("ip") for s in sessions],
-            "browser": [browser_summary(s.get("user_agent")) for s in sessions],
-            "session": [s["session_id"][:8] for s in sessions],
-            "user_agent": [s.get("user_agent") for s in sessions],
-        },
-        schema={
-            "user": pl.String,
-            "this_browser": pl.Boolean,
-            "signed_in": pl.Datetime("us", "UTC"),
-            "last_seen": pl.Datetime("us", "UTC"),
-            "expires": pl.Datetime("us", "UTC"),
-            "ip": pl.String,
-            "browser": pl.String,
-            "session": pl.String,
-            "user_agent": pl.String,
+            "user": (pl.String, lambda s: str(s.get("username") or MISSING)),
+            "this_browser": (pl.Boolean, lambda s: s["session_id"] == current),
+            "signed_in": (UTC_TIME, lambda s: s["created_at"]),
+            "last_seen": (UTC_TIME, lambda s: s["last_seen_at"]),
+            "expires": (UTC_TIME, lambda s: s["expires_at"]),
+            "ip": (pl.String, lambda s: s.get("ip")),
+            "browser": (pl.String, lambda s: browser_summary(s.get("user_agent"))),
+            "session": (pl.String, lambda s: s["session_id"][:8]),
+            "user_agent": (pl.String, lambda s: s.get("user_agent")),
         },
     )
     frame = frame.drop(["this_browser", "expires"] if owners else ["user"])
@@ -139,25 +144,16 @@ def quota_text(q: Mapping[str, Any]) -> str:
 
 def quota_table(keys: Mapping[str, Mapping[str, Any]]) -> tuple[pl.DataFrame, dict[str, Any]]:
     """One row per stored key: the hint (last 4 characters) and the quota state."""
-    rows = list(keys.items())
-    frame = pl.DataFrame(
+    frame = frame_of(
+        list(keys.items()),
         {
-            "provider": [PROVIDER_NAMES.get(p, p) for p, _ in rows],
-            "key": [q["key_hint"] for _, q in rows],
-            "queries_done": [int(q["queries_done"]) for _, q in rows],
-            "remaining": [int(q["queries_remaining"]) for _, q in rows],
-            "limit": [int(q["limit"]) for _, q in rows],
-            "per": [q["window"] for _, q in rows],
-            "used": [int(q["queries_done"]) / int(q["limit"]) for _, q in rows],
-        },
-        schema={
-            "provider": pl.String,
-            "key": pl.String,
-            "queries_done": pl.Int64,
-            "remaining": pl.Int64,
-            "limit": pl.Int64,
-            "per": pl.String,
-            "used": pl.Float64,
+            "provider": (pl.String, lambda r: PROVIDER_NAMES.get(r[0], r[0])),
+            "key": (pl.String, lambda r: r[1]["key_hint"]),
+            "queries_done": (pl.Int64, lambda r: int(r[1]["queries_done"])),
+            "remaining": (pl.Int64, lambda r: int(r[1]["queries_remaining"])),
+            "limit": (pl.Int64, lambda r: int(r[1]["limit"])),
+            "per": (pl.String, lambda r: r[1]["window"]),
+            "used": (pl.Float64, lambda r: int(r[1]["queries_done"]) / int(r[1]["limit"])),
         },
     )
     return table(
@@ -176,25 +172,74 @@ def users_table(
     users: Sequence[User], *, details: bool = False
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Every account: name, email, role, state and creation time; the id with `details`."""
-    frame = pl.DataFrame(
+    frame = frame_of(
+        users,
         {
-            "username": [u.username for u in users],
-            "email": [u.email for u in users],
-            "role": [u.role for u in users],
-            "state": ["disabled" if u.disabled else "active" for u in users],
-            "created": [u.created_at for u in users],
-            "id": [u.user_id for u in users],
-        },
-        schema={
-            "username": pl.String,
-            "email": pl.String,
-            "role": pl.String,
-            "state": pl.String,
-            "created": pl.Datetime("us", "UTC"),
-            "id": pl.String,
+            "username": (pl.String, lambda u: u.username),
+            "email": (pl.String, lambda u: u.email),
+            "role": (pl.String, lambda u: u.role),
+            "state": (pl.String, lambda u: "disabled" if u.disabled else "active"),
+            "created": (UTC_TIME, lambda u: u.created_at),
+            "id": (pl.String, lambda u: u.user_id),
         },
     )
     return table(frame, times=["created"], labels={"id": "User ID"}, hide=() if details else ["id"])
+
+
+# --- access tokens -------------------------------------------------------------------------
+
+SCOPE_HELP = {
+    "market:read": "read market data: symbols and bars",
+    "sql:run": "run read-only SQL on the market store",
+    "analytics:run": "run the analytics (regimes, mean reversion, optimizers)",
+    "account:read": "read your own account: profile, quotas and usage",
+}
+
+
+def scope_label(scope: str) -> str:
+    """A scope in one line for the picker: "sql:run: run read-only SQL … (analyst role)"."""
+    role = SCOPE_MIN_ROLE.get(scope, "admin")
+    needs = "" if role == "viewer" else f" (needs the {role} role)"
+    return f"{scope}: {SCOPE_HELP.get(scope, scope)}{needs}"
+
+
+def scopes_beyond_role(user: User, scopes: Iterable[str]) -> list[str]:
+    """The scopes the user's current role does not allow (a token is refused for them)."""
+    return [s for s in scopes if not user.has_role(SCOPE_MIN_ROLE.get(s, "admin"))]
+
+
+def token_label(t: AccessToken) -> str:
+    """One token in a few words, for a picker: "laptop · market:read · expires 2025-01-31"."""
+    return f"{t.name} · {', '.join(t.scopes)} · expires {t.expires_at:%Y-%m-%d}"
+
+
+def tokens_table(
+    tokens: Sequence[AccessToken], now: dt.datetime
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """My access tokens: name, scopes, created, last used, expires and status (the id folded
+    away)."""
+    frame = frame_of(
+        tokens,
+        {
+            "name": (pl.String, lambda t: t.name),
+            "scopes": (pl.String, lambda t: ", ".join(t.scopes)),
+            "created": (UTC_TIME, lambda t: t.created_at),
+            "last_used": (UTC_TIME, lambda t: t.last_used_at),
+            "expires": (UTC_TIME, lambda t: t.expires_at),
+            "status": (pl.String, lambda t: t.status(now)),
+            "token_id": (pl.String, lambda t: t.token_id),
+        },
+    )
+    return table(
+        frame,
+        times=["created", "last_used", "expires"],
+        labels={"token_id": "Token ID"},
+        help={
+            "last_used": "Updated at most once a minute; empty until the token is first used.",
+            "status": "Revoked and expired tokens no longer work; they are listed for a month.",
+        },
+        hide=["token_id"],
+    )
 
 
 # --- audit ---------------------------------------------------------------------------------
@@ -236,31 +281,22 @@ def audit_table(
     """Audit records as time (UTC), user, action, outcome and IP; ids, the actor, the raw user
     agent and the JSON detail are hidden unless `details`."""
     gone = set(erased)
-    rows = records.to_dicts()
-    frame = pl.DataFrame(
+    frame = frame_of(
+        records.to_dicts(),
         {
-            "time": [r["ts"] for r in rows],
-            "user": [audit_user_label(r["user_id"] or r["actor_id"], names, gone) for r in rows],
-            "action": [action_words(str(r["action"])) for r in rows],
-            "outcome": [r["outcome"] for r in rows],
-            "ip": [r["ip"] for r in rows],
-            "by": [audit_user_label(r["actor_id"], names, gone) for r in rows],
-            "event_id": [r["event_id"] for r in rows],
-            "user_id": [r["user_id"] for r in rows],
-            "user_agent": [r["user_agent"] for r in rows],
-            "detail": [r["detail"] for r in rows],
-        },
-        schema={
-            "time": pl.Datetime("us", "UTC"),
-            "user": pl.String,
-            "action": pl.String,
-            "outcome": pl.String,
-            "ip": pl.String,
-            "by": pl.String,
-            "event_id": pl.String,
-            "user_id": pl.String,
-            "user_agent": pl.String,
-            "detail": pl.String,
+            "time": (UTC_TIME, lambda r: r["ts"]),
+            "user": (
+                pl.String,
+                lambda r: audit_user_label(r["user_id"] or r["actor_id"], names, gone),
+            ),
+            "action": (pl.String, lambda r: action_words(str(r["action"]))),
+            "outcome": (pl.String, lambda r: r["outcome"]),
+            "ip": (pl.String, lambda r: r["ip"]),
+            "by": (pl.String, lambda r: audit_user_label(r["actor_id"], names, gone)),
+            "event_id": (pl.String, lambda r: r["event_id"]),
+            "user_id": (pl.String, lambda r: r["user_id"]),
+            "user_agent": (pl.String, lambda r: r["user_agent"]),
+            "detail": (pl.String, lambda r: r["detail"]),
         },
     )
     return table(
@@ -282,29 +318,23 @@ def erasures_table(
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Erasure tombstones: the account's short pseudonym, when, by whom, and whether the old
     files were removed from disk yet."""
-    rows = stones.to_dicts()
-    frame = pl.DataFrame(
+
+    def by(r: Mapping[str, Any]) -> str:
+        if r["actor_id"] == r["user_id"]:
+            return "the user"
+        return audit_user_label(r["actor_id"], names, ())
+
+    def removed(r: Mapping[str, Any]) -> str:
+        return f"{r['purged_at']:%Y-%m-%d %H:%M:%S}" if r["purged_at"] else "next maintenance"
+
+    frame = frame_of(
+        stones.to_dicts(),
         {
-            "account": [f"erased · {short_id(r['user_id'])}" for r in rows],
-            "erased_at": [r["erased_at"] for r in rows],
-            "by": [
-                "the user"
-                if r["actor_id"] == r["user_id"]
-                else audit_user_label(r["actor_id"], names, ())
-                for r in rows
-            ],
-            "removed_from_disk": [
-                f"{r['purged_at']:%Y-%m-%d %H:%M:%S}" if r["purged_at"] else "next maintenance"
-                for r in rows
-            ],
-            "user_id": [r["user_id"] for r in rows],
-        },
-        schema={
-            "account": pl.String,
-            "erased_at": pl.Datetime("us", "UTC"),
-            "by": pl.String,
-            "removed_from_disk": pl.String,
-            "user_id": pl.String,
+            "account": (pl.String, lambda r: f"erased · {short_id(r['user_id'])}"),
+            "erased_at": (UTC_TIME, lambda r: r["erased_at"]),
+            "by": (pl.String, by),
+            "removed_from_disk": (pl.String, removed),
+            "user_id": (pl.String, lambda r: r["user_id"]),
         },
     )
     return table(
@@ -372,6 +402,10 @@ AUDIT_ACTIONS = [
     "set_role",
     "disable_user",
     "enable_user",
+    "access_token_created",
+    "access_token_create",
+    "access_token_revoked",
+    "token_use_failed",
     "api_key_change",
     "api_key_delete",
     "api_key_reveal",

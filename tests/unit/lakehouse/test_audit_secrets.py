@@ -137,6 +137,7 @@ def test_secret_files_are_private_random_and_outside_tables(
         "api-key-master.json",
         "audit-pepper.json",
         "device-cookie-keys.json",
+        "access-token-keys.json",
     }
     for p in files:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
