@@ -331,7 +331,7 @@ def test_erasure_is_destructive_and_ends_on_a_confirmation_screen(app_as: AppAs)
     assert TOKEN_KEY not in at.session_state
     assert [t.value for t in at.title] == ["Your account was deleted"]
     screen = texts(at)
-    assert "sessions, API keys and usage" in screen  # what was removed
+    assert "sessions, access tokens, API keys and usage" in screen  # what was removed
     assert "random id" in screen  # what remains...
     assert "tombstone" in screen
     assert "Download my data" not in screen  # the privacy page itself is gone
