@@ -1,7 +1,8 @@
 """HFThot: router only. Page config, the auth gate, then the pages this role may see.
 
 `streamlit run app.py` finds the `st.App` below and serves this file through it: the App adds
-the one HTTP route that sets the HttpOnly login cookie (pages/_shared/session_cookie.py). When
+the HTTP route that sets the HttpOnly login cookie (pages/_shared/session_cookie.py) and the
+REST API under /api/v1/ (core/serve/rest.py) over the same services the pages use. When
 Streamlit runs this file as the script, `__name__` is "__main__" and only the router runs.
 """
 
@@ -44,19 +45,18 @@ if __name__ == "__main__":
 else:
     from pathlib import Path
 
-    from starlette.middleware import Middleware
     from streamlit import config, file_util
     from streamlit.runtime.pages_manager import PagesManager
 
     from core.config import Settings
+    from core.serve.rest import api_routes
     from pages._shared.http_guard import (
-        SESSION_BODY_LIMIT,
-        BodyLimit,
-        SecurityHeaders,
+        app_middleware,
         content_security_policy,
         inline_script_hashes,
     )
-    from pages._shared.session_cookie import route_path, routes
+    from pages._shared.services import get_services
+    from pages._shared.session_cookie import routes
 
     # A folder named pages/ next to the main script switches Streamlit to its old automatic
     # multipage mode until the first st.navigation call: a fresh server's first visit to, say,
@@ -65,26 +65,20 @@ else:
     PagesManager.uses_pages_directory = False
     base_url_path = config.get_option("server.baseUrlPath") or ""
     # st.App puts its `middleware` outside Streamlit's own, so these two wrap every HTTP
-    # response of the process: the page, static assets, health, component files, our route,
-    # and WebSocket handshake refusals. The CSP allows the one inline script of Streamlit's
-    # index.html by its hash, computed from the installed copy so an upgrade keeps working.
+    # response of the process: the page, static assets, health, component files, our routes
+    # (the login cookie and the REST API under <base>/api/v1/), and WebSocket handshake
+    # refusals. The CSP allows the one inline script of Streamlit's index.html by its hash,
+    # computed from the installed copy so an upgrade keeps working.
     # Note: under `streamlit run`, uvicorn itself rewrites the scheme and client address from
     # X-Forwarded-Proto/-For for peers in FORWARDED_ALLOW_IPS (default: loopback) before any
     # middleware runs; set it to the same CIDRs as HFT_TRUSTED_PROXIES (docs/security.md).
     index_html = Path(file_util.get_static_dir(), "index.html").read_text(encoding="utf-8")
     app = st.App(
         __file__,
-        routes=routes(base_url_path),
-        middleware=[
-            Middleware(
-                SecurityHeaders,
-                csp=content_security_policy(inline_script_hashes(index_html)),
-                trusted_proxies=Settings.from_env().trusted_proxy_networks,
-            ),
-            Middleware(
-                BodyLimit,
-                base_url_path=base_url_path,
-                limits={route_path(base_url_path): SESSION_BODY_LIMIT},
-            ),
-        ],
+        routes=routes(base_url_path) + api_routes(base_url_path, get_services),
+        middleware=app_middleware(
+            base_url_path,
+            csp=content_security_policy(inline_script_hashes(index_html)),
+            trusted_proxies=Settings.from_env().trusted_proxy_networks,
+        ),
     )

@@ -5,8 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import series
-from core.analytics import regime
+from core.analytics import regime_fit
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
 from pages._shared.format import PALETTE, integer, md_escape, money, num, pct, plural
@@ -50,35 +49,24 @@ with st.form("regimes_form"):
     submitted = st.form_submit_button("Fit regimes", type="primary")
 
 if submitted:
-    ks = max(k_max, 1 if auto else k_fixed)
     try:
-        prices = bars["close"].to_numpy()
-        returns = 100.0 * series.log_returns(prices)
         bar = st.progress(0.0, text="Fitting K = 1 …")
 
         def progress(done: int, total: int) -> None:
             bar.progress(done / total, text=f"Fitted {done} of {total} models")
 
         with st.spinner("Fitting regimes …"):
-            sel = regime.select_n_states(
-                returns,
-                k_max=ks,
-                covariance_type="diag",
+            fit = regime_fit.fit_series(
+                bars["ts"].to_numpy(),
+                bars["close"].to_numpy(),
+                k=None if auto else k_fixed,
+                k_max=k_max,
                 n_init=n_init,
                 seed=seed,
                 progress=progress,
             )
         bar.empty()
-        k = sel.n_states if auto else k_fixed
-        st.session_state[RESULT_KEY] = {
-            "ref": ref,
-            "ts": bars["ts"].to_numpy()[1:],
-            "prices": prices[1:],
-            "returns": returns,
-            "selection": sel,
-            "k": k,
-            "auto": auto,
-        }
+        st.session_state[RESULT_KEY] = {"ref": ref, "fit": fit, "selection": fit.selection}
     except InvalidInput as exc:
         st.session_state.pop(RESULT_KEY, None)
         st.error(f"Cannot fit regimes on {md_escape(ref.label)}: {md_escape(str(exc))}")
@@ -88,13 +76,14 @@ if res is None or res["ref"] != ref:
     st.info("Choose a market and press **Fit regimes**.")
     st.stop()
 
-sel: regime.Selection = res["selection"]
-k: int = res["k"]
-model = sel.fits[k]
-r = res["returns"]
+fit: regime_fit.RegimeFit = res["fit"]
+sel = fit.selection
+k = fit.n_states
+model = fit.model
+r = fit.returns
 path = model.viterbi(r)
 filtered = model.filtered(r)
-ts = res["ts"]
+ts = fit.ts
 
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("States", k, help="chosen by BIC" if k == sel.n_states else "fixed")
@@ -102,7 +91,7 @@ m2.metric("Log-likelihood", money(model.log_likelihood))
 m3.metric("BIC", money(model.bic(r)))
 m4.metric("Returns used", integer(r.size))
 k_tried = int(sel.table[-1][0])
-if res.get("auto", True) and sel.n_states == k_tried:
+if fit.auto and sel.n_states == k_tried:
     more = (
         "try a larger range (raise Largest K for BIC)."
         if k_tried < 6
@@ -121,7 +110,7 @@ st.subheader(f"{md_escape(res['ref'].label)}: price coloured by Viterbi state")
 fig = go.Figure()
 fig.add_trace(
     go.Scattergl(
-        x=ts, y=res["prices"], mode="lines", name="Close", line={"color": "#bbbbbb", "width": 1}
+        x=ts, y=fit.prices, mode="lines", name="Close", line={"color": "#bbbbbb", "width": 1}
     )
 )
 for s in range(k):
@@ -129,7 +118,7 @@ for s in range(k):
     fig.add_trace(
         go.Scattergl(
             x=ts[mask],
-            y=res["prices"][mask],
+            y=fit.prices[mask],
             mode="markers",
             marker={"size": 3, "color": PALETTE[s % len(PALETTE)]},
             name=f"State {s} (σ {pct(model.state_vol[s] / 100)})",

@@ -13,17 +13,8 @@ import sys
 from typing import Any
 
 from core.config import Settings
-from core.sql_history import QueryHistory, history_folder
-from lakehouse import LakehouseAuthBackend, LakehouseClient, LakehouseError
-
-
-def _backend(settings: Settings) -> LakehouseAuthBackend:
-    return LakehouseAuthBackend(
-        settings.lakehouse_dir,
-        secrets_dir=settings.secrets_dir,
-        session_ttl_hours=settings.session_ttl_hours,
-        session_idle_minutes=settings.session_idle_minutes,
-    )
+from core.services import build_accounts, build_auth
+from lakehouse import LakehouseError
 
 
 def _read_password(args: Any) -> str:
@@ -45,12 +36,7 @@ def _finish(code: int) -> int:
 def run_maintain(args: Any) -> int:
     settings = Settings.from_env()
     try:
-        client = LakehouseClient(
-            settings.lakehouse_dir,
-            backend=_backend(settings),
-            audit_retention_days=settings.audit_retention_days,
-            user_data=[QueryHistory(history_folder(settings.market_dir))],
-        )
+        client = build_accounts(settings, build_auth(settings))
 
         def show(fraction: float, message: str) -> None:
             print(f"[{fraction * 100:5.1f}%] {message}", flush=True)
@@ -69,7 +55,7 @@ def run_maintain(args: Any) -> int:
 def run_create(args: Any) -> int:
     settings = Settings.from_env()
     try:
-        backend = _backend(settings)
+        backend = build_auth(settings)
         user = backend.bootstrap_admin(args.username, args.email, _read_password(args))
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -82,7 +68,7 @@ def run_create(args: Any) -> int:
 def run_set_role(args: Any) -> int:
     settings = Settings.from_env()
     try:
-        backend = _backend(settings)
+        backend = build_auth(settings)
         user = backend.set_role_as_operator(args.username, args.role)
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -95,7 +81,7 @@ def run_set_role(args: Any) -> int:
 def run_rotate(args: Any) -> int:
     settings = Settings.from_env()
     try:
-        backend = _backend(settings)
+        backend = build_auth(settings)
         kid = backend.rotate_token_key()
     except LakehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,53 +1,42 @@
-"""The accounts singletons: one auth backend and one lakehouse client per process.
+"""The accounts parts of the app's services: one auth backend and one lakehouse client.
 
-Both come from `core.config.Settings` (HFT_DATA_DIR: tables under `<data dir>/lakehouse`,
-secrets under `<data dir>/secrets`). The client shares the backend, so the in-memory session
-index that `verify_persistent_token` reads is the one every write goes through. It also gets
-every per-user file source under the data dir (the SQL explorer history), so the GDPR export
-and erasure cover them.
+Both come from `core.services` (HFT_DATA_DIR: tables under `<data dir>/lakehouse`, secrets
+under `<data dir>/secrets`), built once with the engine by `get_services`. The client shares
+the backend, so the in-memory session index that `verify_persistent_token` reads is the one
+every write goes through, and it has every per-user file source under the data dir (the SQL
+explorer history), so the GDPR export and erasure cover them.
 """
 
 from __future__ import annotations
 
-import streamlit as st
-
 from core.config import Settings
-from core.sql_history import QueryHistory, history_folder
+from core.services import build_accounts, build_auth
 from lakehouse import LakehouseAuthBackend, LakehouseClient
+from pages._shared.services import get_services
+
+__all__ = [
+    "build_auth",
+    "build_client",
+    "get_auth",
+    "get_client",
+    "session_ttl_seconds",
+    "settings",
+]
+
+build_client = build_accounts
+"""The client over a backend, with the per-user files kept outside the tables."""
 
 
 def settings() -> Settings:
     return Settings.from_env()
 
 
-def build_auth(s: Settings) -> LakehouseAuthBackend:
-    """Production construction (RFC 9106 Argon2). AppTests swap this factory for a fast one."""
-    return LakehouseAuthBackend(
-        s.lakehouse_dir,
-        secrets_dir=s.secrets_dir,
-        session_ttl_hours=s.session_ttl_hours,
-        session_idle_minutes=s.session_idle_minutes,
-    )
-
-
-@st.cache_resource(show_spinner="Opening the accounts lakehouse…")
 def get_auth() -> LakehouseAuthBackend:
-    return build_auth(settings())
+    return get_services().auth
 
 
-def build_client(s: Settings, backend: LakehouseAuthBackend) -> LakehouseClient:
-    """The client over `backend`, with the per-user files kept outside the tables."""
-    return LakehouseClient(
-        s.lakehouse_dir,
-        backend=backend,
-        audit_retention_days=s.audit_retention_days,
-        user_data=[QueryHistory(history_folder(s.market_dir))],
-    )
-
-
-@st.cache_resource(show_spinner=False)
 def get_client() -> LakehouseClient:
-    return build_client(settings(), get_auth())
+    return get_services().accounts
 
 
 def session_ttl_seconds() -> int:

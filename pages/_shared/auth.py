@@ -15,11 +15,11 @@ import streamlit as st
 from streamlit import config, runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from core.serve.client_ip import client_ip
 from lakehouse import AuthError, LakehouseError, LoginResult, Throttled, User
 from pages._shared import session_cookie
 from pages._shared.account_view import md_escape
 from pages._shared.accounts import get_auth, session_ttl_seconds, settings
-from pages._shared.client_ip import client_ip
 from pages._shared.navigation import PAGES, role_allows, spec_of
 
 SignedIn = User

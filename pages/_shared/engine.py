@@ -1,12 +1,10 @@
-"""The engine singleton: built once per Streamlit process."""
+"""The engine part of the app's services (pages/_shared/services.py): one per process."""
 
 from __future__ import annotations
 
-import streamlit as st
+from core.engine import Engine
+from pages._shared.services import get_services
 
-from core.engine import Engine, build_engine
 
-
-@st.cache_resource(show_spinner="Starting the engine…")
 def get_engine() -> Engine:
-    return build_engine()
+    return get_services().engine

@@ -4,12 +4,14 @@
 any of the body is read, and a body without one (chunked) is counted as it arrives and refused
 with 413 as soon as it crosses the limit, so the rest is never buffered. Streamlit's own
 endpoints under `<base>/_stcore/` (file upload, agent API) enforce their own limits
-(`server.maxUploadSize`) and pass through untouched.
+(`server.maxUploadSize`) and pass through untouched. Refusals under the REST API's prefix
+are `application/problem+json` (RFC 9457), as every other API error.
 
 `SecurityHeaders` adds the browser-side controls (CSP, frame, sniffing, referrer) to every
 response, and HSTS only when the request came over HTTPS: directly, or through a reverse proxy
 in HFT_TRUSTED_PROXIES that says so with `X-Forwarded-Proto: https`. See docs/security.md.
 
+`app_middleware` is the list app.py hands to `st.App` (and the API tests to their server).
 Nothing here imports Streamlit.
 """
 
@@ -17,10 +19,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
+
+from starlette.middleware import Middleware
+
+from core.serve.rest import MAX_BODY, api_prefix
+from pages._shared.session_cookie import route_path
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -42,14 +50,21 @@ class _BodyTooLarge(Exception):
     """Raised inside the wrapped `receive` once a body crosses its limit."""
 
 
-async def _send_plain(send: Send, status: int, text: str) -> None:
+async def _send_plain(send: Send, status: int, text: str, problem: bool = False) -> None:
+    """A refusal as plain text, or as an RFC 9457 problem when `problem`."""
+    kind = b"text/plain; charset=utf-8"
     body = text.encode()
+    if problem:
+        kind = b"application/problem+json"
+        title = {413: "Content Too Large"}.get(status, "Bad Request")
+        fields = {"type": "about:blank", "title": title, "status": status, "detail": text}
+        body = json.dumps(fields).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
                 (b"connection", b"close"),  # the unread rest of the body is never read
@@ -68,7 +83,8 @@ class BodyLimit:
     """Refuse request bodies larger than the limit of their path with 413.
 
     `limits` maps exact paths to byte limits; every other path gets `default_limit`, except
-    paths under `<base>/_stcore/`, which are left to Streamlit.
+    paths under `<base>/_stcore/`, which are left to Streamlit. Paths under `problem_prefix`
+    get their refusals as problem+json.
     """
 
     def __init__(
@@ -78,11 +94,13 @@ class BodyLimit:
         base_url_path: str = "",
         limits: Mapping[str, int] | None = None,
         default_limit: int = DEFAULT_BODY_LIMIT,
+        problem_prefix: str | None = None,
     ) -> None:
         self.app = app
         self.limits = dict(limits) if limits is not None else {}
         self.default_limit = default_limit
         self.exempt_prefix = _join(base_url_path, STREAMLIT_PREFIX)
+        self.problem_prefix = problem_prefix
 
     def limit_for(self, path: str) -> int | None:
         """The body limit of `path` in bytes; None for Streamlit's own endpoints."""
@@ -100,12 +118,14 @@ class BodyLimit:
         if limit is None:
             await self.app(scope, receive, send)
             return
+        problem = self.problem_prefix is not None and scope["path"].startswith(self.problem_prefix)
+        too_large = f"request body too large (limit {limit} bytes)"
         declared = _content_length(scope)
         if declared == -1:
-            await _send_plain(send, 400, "invalid Content-Length header")
+            await _send_plain(send, 400, "invalid Content-Length header", problem)
             return
         if declared is not None and declared > limit:
-            await _send_plain(send, 413, f"request body too large (limit {limit} bytes)")
+            await _send_plain(send, 413, too_large, problem)
             return
 
         received = 0
@@ -131,7 +151,7 @@ class BodyLimit:
         except _BodyTooLarge:
             if started:
                 raise
-            await _send_plain(send, 413, f"request body too large (limit {limit} bytes)")
+            await _send_plain(send, 413, too_large, problem)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -252,3 +272,25 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def app_middleware(
+    base_url_path: str, *, csp: str | None = None, trusted_proxies: Sequence[Network] = ()
+) -> list[Middleware]:
+    """The middleware of app.py: security headers outside, body limits inside (the login
+    cookie route's 1 KB, the REST API's POST routes' 64 KB, 64 KB for anything else ours)."""
+    api = api_prefix(base_url_path)
+    limits = {
+        route_path(base_url_path): SESSION_BODY_LIMIT,
+        f"{api}/sql": MAX_BODY,
+        f"{api}/analytics/regimes": MAX_BODY,
+    }
+    return [
+        Middleware(SecurityHeaders, csp=csp, trusted_proxies=trusted_proxies),
+        Middleware(
+            BodyLimit,
+            base_url_path=base_url_path,
+            limits=limits,
+            problem_prefix=f"{api}/",
+        ),
+    ]

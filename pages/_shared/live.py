@@ -13,8 +13,8 @@ from plotly.subplots import make_subplots
 
 from core.ingest.ccxt_ws import StreamStatus
 from core.ingest.service import IngestService, running
-from pages._shared.engine import get_engine
 from pages._shared.format import DOWN, UP
+from pages._shared.services import get_services
 
 SIMULATED_NOTE = (
     "SIMULATED: the demo venue is a loopback server speaking Binance's stream format, fed by a "
@@ -29,7 +29,7 @@ def _release(service: IngestService) -> None:
 @st.cache_resource(show_spinner="Starting market data…", on_release=_release)
 def get_ingest() -> IngestService:
     """The process-wide ingestion service (streams, demo venue, jobs); stopped on release."""
-    return get_engine().ingest
+    return get_services().engine.ingest
 
 
 def stream_status_if_running() -> None:

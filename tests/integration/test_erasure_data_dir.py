@@ -152,10 +152,10 @@ def test_the_app_client_is_built_with_the_history_source(
 ) -> None:
     """pages/_shared/accounts.get_client (the app's singleton) registers the history."""
     from pages._shared import accounts
+    from pages._shared.services import get_services
 
     monkeypatch.setenv("HFT_DATA_DIR", str(settings.data_dir))
-    accounts.get_client.clear()
-    accounts.get_auth.clear()
+    get_services.clear()
     try:
         client = accounts.get_client()
         sources = client.user_data
@@ -163,5 +163,4 @@ def test_the_app_client_is_built_with_the_history_source(
         assert isinstance(sources[0], QueryHistory)
         assert sources[0].folder == settings.market_dir / "sql_history"
     finally:
-        accounts.get_client.clear()
-        accounts.get_auth.clear()
+        get_services.clear()

@@ -6,7 +6,7 @@ from ipaddress import ip_network
 
 import pytest
 
-from pages._shared.client_ip import client_ip
+from core.serve.client_ip import client_ip
 
 LOCAL = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
 LAN_PROXIES = (ip_network("10.0.0.0/8"),)
