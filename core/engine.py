@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from core.data.store import MarketStore
+    from core.ingest.meter import KeyLedger
     from core.ingest.service import IngestService
     from core.sql import SqlExplorer
 
@@ -47,8 +48,10 @@ class EngineFacts:
 class Engine:
     """Everything a page, a notebook or the CLI needs, built once per process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, keys: KeyLedger | None = None) -> None:
+        """`keys`: users' provider keys and quotas (the accounts backend), for keyed providers."""
         self.settings = settings
+        self.keys = keys
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._store: MarketStore | None = None
         self._sql: SqlExplorer | None = None
@@ -98,7 +101,9 @@ class Engine:
             if service is None or not service.started:
                 from core.ingest.service import IngestService
 
-                service = IngestService(store, demo=self.settings.demo_venue).start()
+                service = IngestService(
+                    store, demo=self.settings.demo_venue, keys=self.keys, settings=self.settings
+                ).start()
                 self._ingest = service
             return service
 

@@ -65,4 +65,6 @@ def build_services(
     """Everything the portal serves, wired once. `auth_factory` lets tests use fast hashing."""
     s = settings or Settings.from_env()
     auth = auth_factory(s)
-    return Services(settings=s, auth=auth, accounts=build_accounts(s, auth), engine=Engine(s))
+    return Services(
+        settings=s, auth=auth, accounts=build_accounts(s, auth), engine=Engine(s, keys=auth)
+    )

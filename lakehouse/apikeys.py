@@ -166,7 +166,35 @@ class KeyService:
         self.store.audit.record("api_key_reveal", "success", user_id=uid, detail={"provider": name})
         return self.store.vault.open(uid, name, Sealed(r["kid"], r["nonce"], r["ciphertext"]))
 
+    def provider_key(self, user_id: str, provider: str) -> str:
+        """The stored key, decrypted for one request by the engine (no password: the user
+        started the job). Not audited per request; NotFound when no key is stored."""
+        uid = validate.user_id(user_id)
+        name = self.provider(provider)
+        rows = self._key_rows(uid).filter(pl.col("provider") == name)
+        if rows.height == 0:
+            raise NotFound(f"no stored key for {PROVIDER_NAMES.get(name, name)}")
+        r = rows.row(0, named=True)
+        return self.store.vault.open(uid, name, Sealed(r["kid"], r["nonce"], r["ciphertext"]))
+
     # --- quotas ----------------------------------------------------------------------------
+    def spend(self, user_id: str, provider: str) -> None:
+        """The provider said the key's limit is reached: count this window as used up here
+        (in memory, so billing keeps only real requests) and audit it."""
+        uid = validate.user_id(user_id)
+        name = self.provider(provider)
+        plan = self.plans[name]
+        c = self._counter(uid, name, plan)
+        with self._lock:
+            spent = plan.limit - c.count
+            c.count = max(c.count, plan.limit)
+        self.store.audit.record(
+            "quota_spent_by_provider",
+            "success",
+            user_id=uid,
+            detail={"provider": name, "unused": max(0, spent)},
+        )
+
     def _counter(self, uid: str, prov: str, plan: Plan) -> _Counter:
         now = self.store.clock()
         start = plan.window_start(now)

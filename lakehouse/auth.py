@@ -296,6 +296,12 @@ class LakehouseAuthBackend:
     def update_query_count(self, user_id: str, provider: str, increment: int = 1) -> int:
         return self.keys.update_query_count(user_id, provider, increment)
 
+    def provider_key(self, user_id: str, provider: str) -> str:
+        return self.keys.provider_key(user_id, provider)
+
+    def spend_quota(self, user_id: str, provider: str) -> None:
+        return self.keys.spend(user_id, provider)
+
     def quota_alerts(self, user_id: str) -> list[dict[str, Any]]:
         return self.keys.alerts(user_id)
 

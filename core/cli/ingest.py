@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from core.config import Settings
 from core.errors import InvalidInput
 from core.ingest.base import check_timeframe, parse_since
+from core.ingest.venues import history_venues, venue
 
 
 class ProgressBar:
@@ -90,8 +91,23 @@ def run_ingest(args: Any) -> int:
     since = parse_since(args.since)
     until = parse_since(args.until) if args.until else None
     settings = Settings.from_env()
+    record = venue(args.venue)
+    keys, user_id = None, None
+    if record.key_required or args.user:
+        if not args.user:
+            raise InvalidInput(
+                f"{record.title} uses a user's own key: add --user NAME (the key saved on "
+                "that user's API keys page)"
+            )
+        from core.services import build_auth
+
+        keys = build_auth(settings)
+        found = keys.find_user(args.user)
+        if found is None:
+            raise InvalidInput(f"no user named {args.user!r}")
+        user_id = found.user_id
     store = MarketStore(settings.market_dir, hot_bytes=settings.hot_cache_mb * 2**20)
-    service = IngestService(store)
+    service = IngestService(store, keys=keys, settings=settings)
     try:
         if args.venue == DEMO:
             if not args.url:
@@ -99,8 +115,8 @@ def run_ingest(args: Any) -> int:
                     "--venue demo needs --url, the REST address `hfthot demo` printed"
                 )
             service.manager.add_venue(VenueConfig(DEMO, "binance", ccxt_urls(args.url), True))
-        source = service.source(args.venue)
-        job = Job(0, args.venue, symbols, args.timeframe, since, until)
+        source = service.source(args.venue, user_id)
+        job = Job(0, args.venue, symbols, args.timeframe, since, until, user_id)
         bar = ProgressBar()
         stop = threading.Event()
 
@@ -115,12 +131,20 @@ def run_ingest(args: Any) -> int:
         watcher.join()
         bar(job.progress, job.message)
         bar.done()
+    except KeyboardInterrupt:
+        job.cancel()
+        raise
     finally:
         store.close()
+        if keys is not None:
+            keys.flush()
     if job.state != "done":
         print(f"error: {job.error}", file=sys.stderr)
         return 1
-    print(f"{job.rows} rows written for {', '.join(symbols)} ({args.venue}, {args.timeframe})")
+    sent = f"; {job.requests:,} requests sent" if job.requests else ""
+    print(
+        f"{job.rows} rows written for {', '.join(symbols)} ({args.venue}, {args.timeframe}){sent}"
+    )
     return 0
 
 
@@ -133,7 +157,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     demo.set_defaults(run=run_demo)
 
     ing = sub.add_parser("ingest", help="fetch history from a venue into the store")
-    ing.add_argument("--venue", required=True, help="binance, coinbase, kraken, yahoo, demo")
+    names = ", ".join(v.name for v in history_venues())
+    ing.add_argument("--venue", required=True, help=names)
+    ing.add_argument(
+        "--user", default=None, help="use this user's saved key and quota (keyed providers)"
+    )
     ing.add_argument("--url", default=None, help="with --venue demo: the demo venue's REST url")
     ing.add_argument("--symbols", required=True, help="comma separated, e.g. BTC/USDT,ETH/USDT")
     ing.add_argument("--timeframe", default="1m", help="1m, 5m, 15m, 1h, 4h, 1d")

@@ -212,6 +212,7 @@ _RECORDS = (
         key_fields=("key",),
         key_required=True,
         quota=Quota(25, 86400, "key", "requests per day (free plan)"),
+        history=True,
     ),
     Venue(
         "polymarket",

@@ -410,6 +410,7 @@ AUDIT_ACTIONS = [
     "api_key_delete",
     "api_key_reveal",
     "quota_alert",
+    "quota_spent_by_provider",
     "consent",
     "export",
     "erase",

@@ -125,3 +125,48 @@ def test_data_page_shows_an_unreachable_venue_in_words(app_as: AppAs) -> None:
     assert not any("NetworkError" in e for e in errors), errors
     assert [x.label for x in at.expander] == ["Details"]
     assert "api.binance.invalid" in at.expander[0].code[0].value
+
+
+def test_a_keyed_provider_job_with_the_users_key(
+    app_as: AppAs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alpha Vantage with the analyst's own key: the estimate before the job, the job's
+    request count after, and the key's counter moved by exactly what the server saw."""
+    from datetime import date
+
+    from pages._shared.accounts import get_auth
+    from tests.integration.ingest.recorded import recorded, serving
+
+    replies = [
+        recorded("alpha_vantage/intraday_IBM_5min_2026-06.json"),
+        recorded("alpha_vantage/intraday_IBM_5min_2026-07.json"),
+    ]
+    with serving({"/query": replies}) as srv:
+        monkeypatch.setenv("HFT_ALPHA_VANTAGE_URL", srv.base)
+        at = app_as("analyst", PAGE).run()
+        acc = app_as.last
+        at.selectbox(key="job_venue").set_value("alpha_vantage").run()
+        assert "Alpha Vantage (needs your API key)" in at.selectbox(key="job_venue").options
+        at.selectbox(key="job_tf").set_value("5m")
+        at.date_input(key="job_since").set_value(date(2026, 6, 29))
+        at.text_input(key="job_symbols").set_value("IBM").run()
+        assert "save your key on the API keys page first" in texts(at)
+        at.button(key="job_start").click().run()
+        refusal = "Alpha Vantage needs your API key: save one on the API keys page"
+        assert md_escape(refusal) in texts(at)
+
+        uid = acc.user.user_id
+        key = "AVKEY0123456789"
+        get_auth().save_api_keys(uid, {"alpha_vantage": key}, True, password=acc.password)
+        at.run()
+        months = (date.today().year - 2026) * 12 + date.today().month - 6 + 1
+        estimate = f"About {months} requests to Alpha Vantage; your key has 25 of 25 left"
+        assert md_escape(estimate) in texts(at)
+        at.button(key="job_start").click()
+        rerun_until(at, lambda: "done" in texts(at) or "failed" in texts(at), timeout=30)
+        sent = len(srv.requests)
+        assert sent == months  # the last recorded month is repeated for later months
+        assert f"{sent} requests sent to the provider" in texts(at), texts(at)
+        assert {r.query["apikey"] for r in srv.requests} == {key}
+    done = get_auth().get_api_keys(uid)["provider_keys"]["alpha_vantage"]["queries_done"]
+    assert done == sent

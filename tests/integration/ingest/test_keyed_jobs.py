@@ -1,0 +1,141 @@
+"""History jobs with a user's own key: owner, request counts, quota pauses and cancel.
+
+The provider is Alpha Vantage on a loopback server replaying its wire format; the ledger is
+a real accounts backend whose plan for the test is a few requests per short window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.data.store import MarketStore
+from core.ingest.service import IngestService, wait_for
+from lakehouse import LakehouseAuthBackend, Plan, User
+from tests.integration.ingest.recorded import RecordedServer, recorded, serving
+from tests.lakehouse_support import PASSWORD, make_backend
+
+KEY = "AVKEY0123456789XYZ"
+JUNE, JULY = datetime(2026, 6, 29, tzinfo=UTC), datetime(2026, 7, 3, tzinfo=UTC)
+
+
+def months() -> list:
+    return [
+        recorded("alpha_vantage/intraday_IBM_5min_2026-06.json"),
+        recorded("alpha_vantage/intraday_IBM_5min_2026-07.json"),
+    ]
+
+
+def service_for(
+    tmp_path: Path, srv: RecordedServer, plan: Plan
+) -> tuple[IngestService, LakehouseAuthBackend, User]:
+    backend = make_backend(tmp_path / "lakehouse", plans={"alpha_vantage": plan})
+    user = backend.register("quant", "quant@example.org", PASSWORD)
+    backend.save_api_keys(user.user_id, {"alpha_vantage": KEY}, True, password=PASSWORD)
+    settings = Settings(data_dir=tmp_path, alpha_vantage_url=srv.base)
+    store = MarketStore(tmp_path / "market")
+    return IngestService(store, keys=backend, settings=settings), backend, user
+
+
+@pytest.fixture
+def server() -> Iterator[RecordedServer]:
+    with serving({"/query": months()}) as srv:
+        yield srv
+
+
+def used(backend: LakehouseAuthBackend, user: User) -> int:
+    keys = backend.get_api_keys(user.user_id)["provider_keys"]
+    return int(keys["alpha_vantage"]["queries_done"])
+
+
+def test_a_keyed_job_uses_the_owners_key_and_counts_its_requests(
+    tmp_path: Path, server: RecordedServer
+) -> None:
+    service, backend, user = service_for(tmp_path, server, Plan(25, 86400))
+    job = service.start_job("alpha_vantage", ["IBM"], "5m", JUNE, JULY, user_id=user.user_id)
+    assert wait_for(lambda: job.state in ("done", "failed"), 20), job
+    assert job.state == "done", job.error
+    assert job.owner == user.user_id
+    assert {r.query["apikey"] for r in server.requests} == {KEY}
+    assert job.requests == len(server.requests) == used(backend, user) == 2
+    assert job.rows == 16
+    stored = service.store.get_bars("IBM", JUNE, JULY, "5m", "alpha_vantage")  # type: ignore[union-attr]
+    assert stored.height == 16
+    assert KEY not in repr(job)
+
+
+def test_at_the_limit_the_job_pauses_then_resumes_by_itself(
+    tmp_path: Path, server: RecordedServer
+) -> None:
+    # one request per 3-second window: the second month waits for the next window
+    service, _, user = service_for(tmp_path, server, Plan(1, 3))
+    job = service.start_job("alpha_vantage", ["IBM"], "5m", JUNE, JULY, user_id=user.user_id)
+    assert wait_for(lambda: job.state == "paused", 10), job
+    assert job.resumes_at is not None
+    assert "quota of 1 per 3 s is used up; resumes in" in job.message
+    assert len(server.requests) == 1  # the second request was never sent
+    assert wait_for(lambda: job.state in ("done", "failed"), 20), job
+    assert job.state == "done", job.error
+    assert job.requests == len(server.requests) == 2
+    assert job.rows == 16
+
+
+def test_a_paused_job_can_be_cancelled(tmp_path: Path, server: RecordedServer) -> None:
+    service, backend, user = service_for(tmp_path, server, Plan(1, 3600))
+    job = service.start_job("alpha_vantage", ["IBM"], "5m", JUNE, JULY, user_id=user.user_id)
+    assert wait_for(lambda: job.state == "paused", 10), job
+    other = backend.register("other", "other@example.org", PASSWORD)
+    with pytest.raises(ValueError, match="only the user who started"):
+        service.cancel_job(job.id, other.user_id)
+    assert service.cancel_job(job.id, user.user_id)
+    assert wait_for(lambda: job.state == "failed", 5), job
+    assert job.error == "cancelled by the user while paused"
+    assert job.requests == used(backend, user) == 1
+
+
+def test_a_keyed_provider_without_a_key_says_where_to_add_one(
+    tmp_path: Path, server: RecordedServer
+) -> None:
+    service, backend, _ = service_for(tmp_path, server, Plan(25, 86400))
+    stranger = backend.register("nokey", "nokey@example.org", PASSWORD)
+    with pytest.raises(ValueError, match=r"Alpha Vantage needs your API key.*API keys page"):
+        service.start_job("alpha_vantage", ["IBM"], "1d", JUNE, user_id=stranger.user_id)
+    with pytest.raises(ValueError, match="Alpha Vantage needs your API key"):
+        service.start_job("alpha_vantage", ["IBM"], "1d", JUNE)
+    with pytest.raises(ValueError, match="Finnhub has no history source yet"):
+        service.start_job("finnhub", ["AAPL"], "1d", JUNE, user_id=stranger.user_id)
+    assert server.requests == []
+
+
+def test_the_cli_ingests_with_a_users_key(
+    tmp_path: Path,
+    server: RecordedServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from core.cli import main
+    from core.services import build_auth
+
+    monkeypatch.setenv("HFT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HFT_ALPHA_VANTAGE_URL", server.base)
+    settings = Settings.from_env()
+    backend = make_backend(settings.lakehouse_dir, secrets_dir=settings.secrets_dir)
+    user = backend.register("quant", "quant@example.org", PASSWORD)
+    backend.save_api_keys(user.user_id, {"alpha_vantage": KEY}, True, password=PASSWORD)
+    backend.flush()
+    argv = ["ingest", "--venue", "alpha_vantage", "--symbols", "IBM", "--timeframe", "5m"]
+    argv += ["--since", "2026-06-29", "--until", "2026-07-03"]
+    assert main(argv) == 1  # a keyed provider needs --user
+    assert "add --user NAME" in capsys.readouterr().err
+    assert main([*argv, "--user", "nobody"]) == 1
+    assert "no user named 'nobody'" in capsys.readouterr().err
+    assert main([*argv, "--user", "quant"]) == 0
+    out = capsys.readouterr().out
+    assert "16 rows written for IBM (alpha_vantage, 5m); 2 requests sent" in out
+    assert {r.query["apikey"] for r in server.requests} == {KEY}
+    keys = build_auth(settings).get_api_keys(user.user_id)["provider_keys"]
+    assert keys["alpha_vantage"]["queries_done"] == 2
