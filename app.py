@@ -50,6 +50,7 @@ else:
 
     from core.config import Settings
     from core.serve.rest import api_routes
+    from pages._shared.flight import flight_lifespan
     from pages._shared.http_guard import (
         app_middleware,
         content_security_policy,
@@ -76,6 +77,7 @@ else:
     app = st.App(
         __file__,
         routes=routes(base_url_path) + api_routes(base_url_path, get_services),
+        lifespan=flight_lifespan,  # the Flight data service starts and stops with the server
         middleware=app_middleware(
             base_url_path,
             csp=content_security_policy(inline_script_hashes(index_html)),

@@ -31,6 +31,7 @@ SUITES = [
     "chiarella",
     "meanrev",
     "backtest",
+    "api",
 ]
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from core.config import Settings
 from core.engine import Engine
+from core.serve.access import Gate
 from core.sql_history import QueryHistory, history_folder
 from lakehouse import LakehouseAuthBackend, LakehouseClient
 
@@ -52,6 +53,8 @@ class Services:
     auth: LakehouseAuthBackend
     accounts: LakehouseClient
     engine: Engine
+    gate: Gate
+    """Admits REST and Flight calls: one per-token rate budget across both doors."""
 
     def close(self) -> None:
         """Stop background work and write pending account state; safe to call twice."""
@@ -66,5 +69,9 @@ def build_services(
     s = settings or Settings.from_env()
     auth = auth_factory(s)
     return Services(
-        settings=s, auth=auth, accounts=build_accounts(s, auth), engine=Engine(s, keys=auth)
+        settings=s,
+        auth=auth,
+        accounts=build_accounts(s, auth),
+        engine=Engine(s, keys=auth),
+        gate=Gate(auth, s.api_rate_per_minute),
     )

@@ -7,13 +7,13 @@ import sys
 from collections.abc import Sequence
 
 import core
-from core.cli import doctor, query
+from core.cli import doctor, query, serve
 from core.cli import ingest as ingest_cli
 from core.cli import lakehouse as lakehouse_cli
 from core.cli import trace as trace_cli
 from core.errors import HftError
 
-COMMANDS = [doctor, query, lakehouse_cli, ingest_cli, trace_cli]
+COMMANDS = [doctor, query, lakehouse_cli, ingest_cli, trace_cli, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

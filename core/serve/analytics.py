@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from core.analytics.regime_fit import (
     DEFAULT_K_MAX,
     DEFAULT_RESTARTS,
@@ -28,7 +30,7 @@ from core.serve.data import BARS_FIELDS, BarsRequest
 if TYPE_CHECKING:
     from core.engine import Engine
 
-REGIME_FIELDS = ("k", "k_max", "n_init", "seed")
+REGIME_FIELDS = ("k", "k_max", "n_init", "seed", "path")
 DEFAULT_LAST = 15_000
 """Bars used when the request names no range: the Regimes page's default window."""
 
@@ -40,6 +42,8 @@ class RegimesRequest:
     k_max: int = DEFAULT_K_MAX
     n_init: int = DEFAULT_RESTARTS
     seed: int = 0
+    path: bool = False
+    """Also answer the most likely state of every return (Viterbi)."""
 
     @classmethod
     def from_json(cls, body: object) -> RegimesRequest:
@@ -64,7 +68,14 @@ class RegimesRequest:
             k_max=check_whole("k_max", DEFAULT_K_MAX if k_max is None else k_max, 1, MAX_STATES),
             n_init=check_whole("n_init", body.get("n_init", DEFAULT_RESTARTS), 1, MAX_RESTARTS),
             seed=check_whole("seed", body.get("seed", 0), 0, 2**31 - 1),
+            path=_flag(body.get("path", False), "path"),
         )
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be true or false")
+    return value
 
 
 def regimes(engine: Engine, req: RegimesRequest) -> dict[str, object]:
@@ -83,7 +94,14 @@ def regimes(engine: Engine, req: RegimesRequest) -> dict[str, object]:
         seed=req.seed,
     )
     series = {"symbol": b.symbol, "venue": frame["venue"][0], "timeframe": b.timeframe}
-    return {**series, "n_bars": frame.height, **summary_json(fit.summary())}
+    out = {**series, "n_bars": frame.height, **summary_json(fit.summary())}
+    if req.path:
+        states = fit.model.viterbi(fit.returns)
+        out["path"] = {
+            "ts": [f"{t}Z" for t in np.datetime_as_string(fit.ts, unit="s")],
+            "state": [int(x) for x in states],
+        }
+    return out
 
 
 def _num(value: float) -> float | None:

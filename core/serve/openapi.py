@@ -250,6 +250,11 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "EM restarts per K.",
             },
             "seed": {"type": "integer", "minimum": 0, "default": 0},
+            "path": {
+                "type": "boolean",
+                "default": False,
+                "description": "Also return the most likely state of every return (Viterbi).",
+            },
         },
         "required": ["symbol"],
         "additionalProperties": False,
@@ -289,6 +294,15 @@ _SCHEMAS: dict[str, Any] = {
             "current_state": {"type": "integer"},
             "current_probability": _NUM,
             "bic_table": {"type": "array", "items": {"type": "object"}},
+            "path": {
+                "type": "object",
+                "description": "With path=true: each return's bar time and its state.",
+                "properties": {
+                    "ts": {"type": "array", "items": {"type": "string", "format": "date-time"}},
+                    "state": {"type": "array", "items": {"type": "integer"}},
+                },
+                "required": ["ts", "state"],
+            },
         },
     },
     "Me": {
@@ -313,7 +327,7 @@ _SCHEMAS: dict[str, Any] = {
 
 # Every field of these answers is always there.
 for _name in ("Index", "Regimes", "Me"):
-    _SCHEMAS[_name]["required"] = list(_SCHEMAS[_name]["properties"])
+    _SCHEMAS[_name]["required"] = [p for p in _SCHEMAS[_name]["properties"] if p != "path"]
 _SCHEMAS["Me"]["properties"]["token"]["required"] = ["id", "name", "scopes", "expires_at"]
 
 

@@ -183,9 +183,7 @@ class RestApi:
     def door(self, svc: Services) -> _Door:
         with self._lock:
             if self._door is None or self._door.services is not svc:
-                s = svc.settings
-                gate = Gate(svc.auth, s.api_rate_per_minute)
-                self._door = _Door(svc, gate, s.trusted_proxy_networks)
+                self._door = _Door(svc, svc.gate, svc.settings.trusted_proxy_networks)
             return self._door
 
     async def admitted(self, request: Request, scope: str, work: Work) -> Response:

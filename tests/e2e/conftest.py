@@ -59,7 +59,13 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"streamlit-{self.port}.log"
-        full_env = {**os.environ, "HFT_DATA_DIR": str(data_dir), **(env or {})}
+        # Flight off unless a test asks for it: servers of one run must not race for 50053.
+        full_env = {
+            **os.environ,
+            "HFT_DATA_DIR": str(data_dir),
+            "HFT_FLIGHT_PORT": "0",
+            **(env or {}),
+        }
         self._log_file = self.log.open("wb")
         self.proc = subprocess.Popen(
             [

@@ -211,6 +211,15 @@ def test_regimes_equal_the_core_function(api: Api, portal: Portal) -> None:
     fixed = api.post("/analytics/regimes", json={**body, "k": 2, "k_max": None}).json()
     assert fixed["n_states"] == 2
     assert fixed["selected_by"] == "fixed"
+    assert "path" not in got
+
+    # path=true adds the Viterbi state of every return, the engine's own decode
+    walked = api.post("/analytics/regimes", json={**body, "path": True}).json()
+    conforms(walked, "Regimes")
+    expected = fit.model.viterbi(fit.returns)
+    assert walked["path"]["state"] == expected.tolist()
+    assert walked["path"]["ts"][0] == bars["ts"][1].isoformat().replace("+00:00", "Z")
+    assert len(walked["path"]["ts"]) == 1499
 
 
 def test_regimes_bad_input(api: Api, portal: Portal) -> None:
@@ -218,6 +227,7 @@ def test_regimes_bad_input(api: Api, portal: Portal) -> None:
     cases = [
         ({"symbol": "SP500", "k": 2, "k_max": 3}, "send k (a fixed number of states) or k_max"),
         ({"symbol": "SP500", "k": 9}, "k must be from 1 to 6, got 9"),
+        ({"symbol": "SP500", "path": "yes"}, "path must be true or false"),
         ({"symbol": "SP500", "n_init": "5"}, "n_init must be a whole number from 1 to 20"),
         ({"symbol": "NOPE"}, "no 1m bars stored for NOPE in that range"),
         ({"symbol": "SP500", "timeframe": "1d", "last": 10, "k_max": 3}, "too few"),
