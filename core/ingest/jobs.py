@@ -18,6 +18,7 @@ import polars as pl
 
 from core.data.schema import drop_invalid
 from core.errors import HftError
+from core.ingest import alpaca, finnhub
 from core.ingest.base import Source, check_timeframe, count, describe, months_between
 from core.ingest.meter import QuotaPause
 from core.ingest.venues import Venue
@@ -119,6 +120,11 @@ def estimate_requests(
     end = until or datetime.now(UTC)
     if venue.name == "alpha_vantage":
         return symbols * (1 if timeframe == "1d" else len(months_between(since, end)))
+    if venue.name == "finnhub":
+        return symbols * max(1, len(finnhub.windows(timeframe, since, end)))
+    if venue.name == "alpaca":  # an upper bound: every bar of the clock, stocks trade less
+        bars = max(0.0, (end - since).total_seconds()) / check_timeframe(timeframe)
+        return symbols * max(1, math.ceil(bars / alpaca.PAGE_LIMIT))
     if venue.paging is None:
         return None
     bars = max(0.0, (end - since).total_seconds()) / check_timeframe(timeframe)

@@ -329,6 +329,22 @@ class IngestService:
                 meter,
                 base_url=record.url("rest", self.settings),
             )
+        if record.name == "alpaca":
+            from core.ingest.alpaca import AlpacaSource, key_pair
+
+            return AlpacaSource(
+                lambda: key_pair(keys.provider_key(uid, record.name)),
+                meter,
+                base_url=record.url("data", self.settings),
+            )
+        if record.name == "finnhub":
+            from core.ingest.finnhub import FinnhubSource
+
+            return FinnhubSource(
+                lambda: keys.provider_key(uid, record.name),
+                meter,
+                base_url=record.url("rest", self.settings),
+            )
         raise InvalidInput(f"{record.title} has no history source yet")
 
     def start_job(

@@ -186,6 +186,7 @@ _RECORDS = (
         key_fields=("key", "secret"),
         key_required=True,
         quota=Quota(200, 60, "key", "market data requests per minute (Basic plan)"),
+        history=True,
     ),
     Venue(
         "finnhub",
@@ -199,6 +200,7 @@ _RECORDS = (
         key_fields=("key",),
         key_required=True,
         quota=Quota(60, 60, "key", "API calls per minute (free plan)"),
+        history=True,
     ),
     Venue(
         "alpha_vantage",

@@ -2,12 +2,15 @@
 
 Each path has a queue of replies served in order (the last one repeats), so a
 test can script pages, errors and rate-limit answers. Every request is logged
-with its query string for assertions.
+with its query string and headers (names in lower case) for assertions.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import http.server
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -39,6 +45,8 @@ def raw(body: str, status: int = 200, content_type: str = "text/html") -> Reply:
 class Request:
     path: str
     query: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+    """Request headers, names in lower case."""
 
 
 class RecordedServer:
@@ -54,7 +62,8 @@ class RecordedServer:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-                reply = server._next(parts.path, query)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                reply = server._next(parts.path, query, headers)
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(reply.body)))
@@ -71,9 +80,9 @@ class RecordedServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    def _next(self, path: str, query: dict[str, str]) -> Reply:
+    def _next(self, path: str, query: dict[str, str], headers: dict[str, str]) -> Reply:
         with self._lock:
-            self.requests.append(Request(path, query))
+            self.requests.append(Request(path, query, headers))
             queue = self.routes.get(path)
             if not queue:
                 return Reply(b'{"error":"no recorded reply for this path"}', 404)
@@ -108,3 +117,108 @@ def loopback_urls(exchange: Any, base: str) -> dict[str, Any]:
         return api
 
     return {"api": rewrite(exchange.urls["api"])}
+
+
+def frames(name: str) -> list[str]:
+    """The text frames of a recorded session file, one per line."""
+    return [line for line in (DATA / name).read_text().splitlines() if line]
+
+
+class RecordedWebSocket:
+    """A loopback WebSocket server: connection i gets `sessions[i]` (the last one repeats)."""
+
+    def __init__(self, sessions: list[list[str]], *, answer_pings: bool = True) -> None:
+        self.sessions = sessions
+        self.answer_pings = answer_pings
+        self.received: list[tuple[int, str]] = []
+        """(connection number, text) of every message received, in order."""
+        self.connections = 0
+        self._open: set[ServerConnection] = set()
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="recorded-ws", daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/market"
+
+    def start(self) -> RecordedWebSocket:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the recorded WebSocket server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(10)
+
+    def __enter__(self) -> RecordedWebSocket:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def texts(self, connection: int | None = None) -> list[str]:
+        with self._lock:
+            return [t for n, t in self.received if connection is None or n == connection]
+
+    def drop(self) -> None:
+        """Cut every open connection without a closing handshake (a network drop)."""
+        self._call(self._drop)
+
+    def send(self, text: str) -> None:
+        """Send one frame to every open connection."""
+        self._call(self._send, text)
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(fn(*args), self._loop).result(10)
+
+    async def _drop(self) -> None:
+        for conn in list(self._open):
+            conn.transport.abort()
+
+    async def _send(self, text: str) -> None:
+        for conn in list(self._open):
+            with contextlib.suppress(ConnectionClosed):
+                await conn.send(text)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        quiet = logging.getLogger("tests.recorded_ws")
+        quiet.setLevel(logging.ERROR)
+        async with serve(self._handle, "127.0.0.1", 0, logger=quiet) as server:
+            self.port = next(iter(server.sockets)).getsockname()[1]
+            self._ready.set()
+            await self._stopping.wait()
+            await self._drop()
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        with self._lock:
+            number = self.connections
+            self.connections += 1
+        self._open.add(conn)
+        try:
+            async for raw in conn:
+                text = raw if isinstance(raw, str) else raw.decode()
+                with self._lock:
+                    self.received.append((number, text))
+                    first = sum(1 for n, _ in self.received if n == number) == 1
+                if first:
+                    for frame in self.sessions[min(number, len(self.sessions) - 1)]:
+                        await conn.send(frame)
+                elif text == "PING" and self.answer_pings:
+                    await conn.send("PONG")
+        except ConnectionClosed:
+            pass
+        finally:
+            self._open.discard(conn)

@@ -106,8 +106,10 @@ def test_a_keyed_provider_without_a_key_says_where_to_add_one(
         service.start_job("alpha_vantage", ["IBM"], "1d", JUNE, user_id=stranger.user_id)
     with pytest.raises(ValueError, match="Alpha Vantage needs your API key"):
         service.start_job("alpha_vantage", ["IBM"], "1d", JUNE)
-    with pytest.raises(ValueError, match="Finnhub has no history source yet"):
+    with pytest.raises(ValueError, match="Finnhub needs your API key"):
         service.start_job("finnhub", ["AAPL"], "1d", JUNE, user_id=stranger.user_id)
+    with pytest.raises(ValueError, match="Polymarket has no history source yet"):
+        service.start_job("polymarket", ["123"], "1d", JUNE)
     assert server.requests == []
 
 
@@ -139,3 +141,29 @@ def test_the_cli_ingests_with_a_users_key(
     assert {r.query["apikey"] for r in server.requests} == {KEY}
     keys = build_auth(settings).get_api_keys(user.user_id)["provider_keys"]
     assert keys["alpha_vantage"]["queries_done"] == 2
+
+
+def test_an_alpaca_job_sends_the_owners_key_pair(tmp_path: Path) -> None:
+    """Alpaca's key is stored as KEY_ID:SECRET (the API keys page saves both fields so)."""
+    pages = [recorded(f"alpaca/stock_bars_AAPL_1Day_page{i}.json") for i in (1, 2, 3)]
+    with serving({"/v2/stocks/bars": pages}) as srv:
+        backend = make_backend(tmp_path / "lakehouse")
+        user = backend.register("quant", "quant@example.org", PASSWORD)
+        pair = "PKTESTKEYID0001:s3cretS3cretS3cret"
+        backend.save_api_keys(user.user_id, {"alpaca": pair}, True, password=PASSWORD)
+        settings = Settings(data_dir=tmp_path, alpaca_data_url=srv.base)
+        service = IngestService(MarketStore(tmp_path / "market"), keys=backend, settings=settings)
+        since, until = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 14, tzinfo=UTC)
+        job = service.start_job("alpaca", ["AAPL"], "1d", since, until, user_id=user.user_id)
+        assert wait_for(lambda: job.state in ("done", "failed"), 20), job
+        assert job.state == "done", job.error
+        heads = [
+            (r.headers["apca-api-key-id"], r.headers["apca-api-secret-key"]) for r in srv.requests
+        ]
+        assert heads == [("PKTESTKEYID0001", "s3cretS3cretS3cret")] * 3
+        assert job.requests == 3 == used_of(backend, user, "alpaca")
+        assert job.rows == 10
+
+
+def used_of(backend: LakehouseAuthBackend, user: User, provider: str) -> int:
+    return int(backend.get_api_keys(user.user_id)["provider_keys"][provider]["queries_done"])
