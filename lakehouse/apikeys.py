@@ -131,12 +131,15 @@ class KeyService:
             plan = self.plans.get(prov)
             if plan is None:
                 continue
-            done = self._counter(uid, prov, plan).count
+            counter = self._counter(uid, prov, plan)
+            done = counter.count
+            ends = dt.datetime.fromtimestamp(counter.window_start + plan.window_s, dt.UTC)
             keys[prov] = {
                 "queries_done": done,
                 "queries_remaining": max(0, plan.limit - done),
                 "limit": plan.limit,
                 "window": plan.window,
+                "resets_at": ends,
                 "key_hint": "…" + r["key_hint"],
             }
         consent = self.get_consents(uid).get("api_key_storage", {}).get("granted", False)

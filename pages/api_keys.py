@@ -6,6 +6,7 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
+from core.ingest.venues import VENUES, Venue, keyed
 from lakehouse import PROVIDER_NAMES, LakehouseError
 from pages._shared.account_view import (
     flash,
@@ -18,6 +19,20 @@ from pages._shared.account_view import (
 from pages._shared.accounts import get_auth, get_client
 from pages._shared.auth import require_role
 from pages._shared.format import integer, pct, table
+
+
+def stored_key(record: Venue, key: str, secret: str) -> str:
+    """What the ledger stores: the key, or KEY_ID:SECRET for a provider with a secret."""
+    key, secret = key.strip(), secret.strip()
+    needs_secret = record.key_required and "secret" in record.key_fields
+    if needs_secret and not secret:
+        raise ValueError(f"{record.title} needs both the key id and the secret")
+    if secret and "secret" not in record.key_fields:
+        raise ValueError(f"{record.title} has a key only; leave the secret empty")
+    if ":" in key or ":" in secret:
+        raise ValueError("a key or secret never contains ':'; check what was pasted")
+    return f"{key}:{secret}" if secret else key
+
 
 user = require_role("viewer")
 auth, client = get_auth(), get_client()
@@ -95,11 +110,19 @@ else:
     st.caption("Pick a start and an end day.")
 
 st.subheader("Add or replace a key")
+st.caption(
+    "Alpaca keys come in two parts, the key id and the secret: fill in both. Finnhub and "
+    "Alpha Vantage have a key only. Keys are encrypted at rest and used only for the jobs you "
+    "start; every request they make is counted above."
+)
 with st.form("save_key", clear_on_submit=True):
     provider = st.selectbox(
-        "Provider", list(PROVIDER_NAMES), format_func=lambda p: PROVIDER_NAMES[p]
+        "Provider", [v.name for v in keyed()], format_func=lambda p: VENUES[p].title
     )
-    key = st.text_input("API key", type="password", max_chars=512)
+    key = st.text_input("API key (Alpaca: the key id)", type="password", max_chars=256)
+    secret = st.text_input(
+        "Secret (Alpaca; leave empty for a key-only provider)", type="password", max_chars=256
+    )
     consent = st.checkbox(
         "Store this key encrypted in HFThot so the portal can query the provider for me",
         value=stored["consent"],
@@ -109,12 +132,14 @@ with st.form("save_key", clear_on_submit=True):
     )
     save = st.form_submit_button("Save key", type="primary")
 if save:
+    record = VENUES[provider]
     try:
-        auth.save_api_keys(user.user_id, {provider: key}, consent, password=password)
-    except LakehouseError as exc:
+        value = stored_key(record, key, secret)
+        auth.save_api_keys(user.user_id, {provider: value}, consent, password=password)
+    except (LakehouseError, ValueError) as exc:
         st.error(f"Key not saved: {md_escape(str(exc))}")
     else:
-        flash(f"{PROVIDER_NAMES[provider]} key saved (ends in …{md_escape(key[-4:])}).")
+        flash(f"{record.title} key saved (ends in …{md_escape(value[-4:])}).")
         st.rerun()
 
 if keys:

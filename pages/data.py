@@ -113,9 +113,31 @@ if st.button("Start job", key="job_start"):
         st.session_state[JOB_KEY] = job.id
 
 
+def key_use(job: Job) -> None:
+    """The owner's key after this job's requests, with the 80% / 95% alert when reached."""
+    record = VENUES.get(job.venue)
+    if job.owner is None or record is None or record.quota is None or record.quota.per != "key":
+        return
+    q = get_auth().get_api_keys(job.owner)["provider_keys"].get(record.name)
+    if q is None:
+        return
+    used = int(q["queries_done"]) / int(q["limit"])
+    line = (
+        f"Your {record.title} key: {integer(q['queries_done'])} of {integer(q['limit'])} "
+        f"requests used this {q['window']} (resets {q['resets_at']:%H:%M} UTC)."
+    )
+    if used >= 0.95:
+        st.error(f"95% alert. {line}", icon=":material/error:")
+    elif used >= 0.80:
+        st.warning(f"80% alert. {line}", icon=":material/warning:")
+    else:
+        st.caption(line)
+
+
 def show_job(job: Job) -> None:
     status = md_escape(job.message or job.state)
     st.progress(job.progress, text=f"Job {job.id} ({md_escape(job.venue)}): {status}")
+    key_use(job)
     sent = f"{plural(job.requests, 'request')} sent to the provider" if job.requests else ""
     if job.state == "paused" and job.resumes_at is not None:
         left = wait((job.resumes_at - datetime.now(UTC)).total_seconds())

@@ -154,13 +154,16 @@ def quota_table(keys: Mapping[str, Mapping[str, Any]]) -> tuple[pl.DataFrame, di
             "limit": (pl.Int64, lambda r: int(r[1]["limit"])),
             "per": (pl.String, lambda r: r[1]["window"]),
             "used": (pl.Float64, lambda r: int(r[1]["queries_done"]) / int(r[1]["limit"])),
+            "resets": (UTC_TIME, lambda r: r[1]["resets_at"]),
         },
     )
     return table(
         frame,
         ints=["queries_done", "remaining", "limit"],
         pct={"used": 1},
+        times=["resets"],
         help={
+            "resets": "When this window ends and the count starts again.",
             "key": "Only the last 4 characters are ever shown.",
             "per": "The provider's quota window; a day is a UTC day.",
             "used": "Share of this window's quota used; alerts at 80% and 95%.",

@@ -290,7 +290,16 @@ def test_api_keys_show_counts_with_separators_and_percent_used(
         for a in alerts
     ), alerts
     table = at.dataframe[0]
-    assert shown(table) == ["Provider", "Key", "Queries done", "Remaining", "Limit", "Per", "Used"]
+    assert shown(table) == [
+        "Provider",
+        "Key",
+        "Queries done",
+        "Remaining",
+        "Limit",
+        "Per",
+        "Used",
+        "Resets (UTC)",
+    ]
     assert fmt_of(table, "Queries done") == "%,d"
     assert fmt_of(table, "Limit") == "%,d"
     assert fmt_of(table, "Used") == "%,.1f%%"

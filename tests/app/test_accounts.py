@@ -209,13 +209,40 @@ def test_change_password_with_a_wrong_current_password_changes_nothing(app_as: A
     get_auth().login(acc.username, acc.password)
 
 
-def save_key(at: AppTest, provider: str, key: str, password: str, consent: bool = True) -> None:
+def save_key(
+    at: AppTest, provider: str, key: str, password: str, consent: bool = True, secret: str = ""
+) -> None:
     next(s for s in at.selectbox if s.label == "Provider").set_value(provider)
-    next(t for t in at.text_input if t.label == "API key").input(key)
+    next(t for t in at.text_input if t.label.startswith("API key")).input(key)
+    if secret:
+        next(t for t in at.text_input if t.label.startswith("Secret")).input(secret)
     at.checkbox[0].set_value(consent)
     at.text_input(key="save_pw").input(password)
     next(b for b in at.button if b.label == "Save key").click()
     at.run()
+
+
+def test_an_alpaca_key_is_saved_as_its_two_parts(app_as: AppAs) -> None:
+    at = app_as("analyst", "pages/api_keys.py").run()
+    acc = app_as.last
+    save_key(at, "alpaca", "PKTESTKEYID0001", acc.password)
+    assert any("needs both the key id and the secret" in e.value for e in at.error)
+    save_key(at, "finnhub", "fh-key-0123456789", acc.password, secret="oops-secret")
+    assert any("has a key only" in e.value for e in at.error)
+    assert get_auth().get_api_keys(acc.user.user_id)["provider_keys"] == {}
+
+    save_key(at, "alpaca", "PKTESTKEYID0001", acc.password, secret="s3cretS3cretS3cret")
+    assert not at.error, [e.value for e in at.error]
+    uid = acc.user.user_id
+    assert get_auth().provider_key(uid, "alpaca") == "PKTESTKEYID0001:s3cretS3cretS3cret"
+    row = at.dataframe[0].value.iloc[0].to_dict()
+    assert (row["provider"], row["key"], row["limit"], row["per"]) == (
+        "Alpaca",
+        "…cret",
+        200,
+        "minute",
+    )
+    assert row["resets"] is not None
 
 
 def test_api_keys_need_the_password_and_show_only_the_last_four(app_as: AppAs) -> None:

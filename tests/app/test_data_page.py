@@ -168,5 +168,7 @@ def test_a_keyed_provider_job_with_the_users_key(
         assert sent == months  # the last recorded month is repeated for later months
         assert f"{sent} requests sent to the provider" in texts(at), texts(at)
         assert {r.query["apikey"] for r in srv.requests} == {key}
+        used = f"Your Alpha Vantage key: {sent} of 25 requests used this day"
+        assert used in texts(at)
     done = get_auth().get_api_keys(uid)["provider_keys"]["alpha_vantage"]["queries_done"]
     assert done == sent

@@ -37,6 +37,7 @@ def test_save_and_get_show_only_the_hint(backend: LakehouseAuthBackend, alice: U
     assert got["consent"] is True
     assert set(got["provider_keys"]) == {"finnhub", "alpha_vantage"}
     fin = got["provider_keys"]["finnhub"]
+    resets = fin.pop("resets_at")
     assert fin == {
         "queries_done": 0,
         "queries_remaining": 60,
@@ -44,6 +45,9 @@ def test_save_and_get_show_only_the_hint(backend: LakehouseAuthBackend, alice: U
         "window": "minute",
         "key_hint": "…ZYXW",
     }
+    # the end of the current UTC minute (the backend's clock)
+    now = backend.store.clock()
+    assert resets.timestamp() == now - now % 60 + 60
     assert got["provider_keys"]["alpha_vantage"]["window"] == "day"
     assert KEY not in repr(got)
     assert KEY[:-4] not in repr(got)
