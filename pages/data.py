@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from core.ingest.jobs import estimate_requests
+from core.ingest.meter import public_meter
 from core.ingest.service import Job
 from core.ingest.venues import VENUES, Venue, history_venues
 from pages._shared import market_view
@@ -25,6 +26,14 @@ st.title("Data")
 market_view.data_coverage(get_engine())
 
 
+def ip_use(v: Venue) -> str:
+    """This server's requests in the venue's current window (public venues only)."""
+    if v.quota is None or v.quota.per != "ip":
+        return "—"
+    used, left_s = public_meter(v).used()
+    return f"{used:,} of {v.quota.limit:,} (resets in {wait(left_s)})"
+
+
 def providers_table() -> None:
     """Every venue and provider the portal knows, from the registry, with what it takes."""
     running = set(service.venues())
@@ -36,12 +45,17 @@ def providers_table() -> None:
             "live": ", ".join(v.live) if v.live and (v.name in running) else "—",
             "key": "needs your key" if v.key_required else "public",
             "quota": v.quota.describe() if v.quota else "no published limit",
+            "used_now": ip_use(v),
             "symbols": f"{v.symbol_format}, e.g. {v.example_symbol}",
         }
         for v in VENUES.values()
         if not v.simulated or v.name in running
     ]
-    show_table(pl.DataFrame(rows), labels={"live": "Live streams"})
+    show_table(
+        pl.DataFrame(rows),
+        labels={"live": "Live streams", "used_now": "Used now (this server)"},
+        help={"used_now": "Requests this server sent in the venue's current window."},
+    )
 
 
 st.subheader("Providers")

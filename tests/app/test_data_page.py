@@ -46,6 +46,9 @@ def test_data_page_jobs_and_subscriptions(app_as: AppAs) -> None:
     assert listed["Alpaca"] == listed["Alpha Vantage"] == "needs your key"
     assert listed["Binance"] == listed["Polymarket"] == "public"
     assert "Demo venue" in listed  # running here, so listed; SIMULATED in the venue picker
+    used = dict(zip(providers["provider"], providers["used_now"], strict=True))
+    assert re.fullmatch(r"[\d,]+ of 6,000 \(resets in .+\)", used["Binance"]), used
+    assert used["Alpaca"] == "—"  # counted per user key, on the API keys page
 
     # a history job against the demo venue, followed to the end through the progress fragment
     at.selectbox(key="job_venue").set_value("demo")
