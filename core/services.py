@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from core.config import Settings
 from core.engine import Engine
@@ -27,13 +28,15 @@ from lakehouse import LakehouseAuthBackend, LakehouseClient
 AuthFactory = Callable[[Settings], LakehouseAuthBackend]
 
 
-def build_auth(settings: Settings) -> LakehouseAuthBackend:
-    """The production accounts backend (RFC 9106 Argon2) over the settings' data dir."""
+def build_auth(settings: Settings, **extra: Any) -> LakehouseAuthBackend:
+    """The production accounts backend (RFC 9106 Argon2) over the settings' data dir;
+    `extra` goes to the backend (tests: fast hashing, a clock)."""
     return LakehouseAuthBackend(
         settings.lakehouse_dir,
         secrets_dir=settings.secrets_dir,
         session_ttl_hours=settings.session_ttl_hours,
         session_idle_minutes=settings.session_idle_minutes,
+        **extra,
     )
 
 

@@ -7,19 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Settings
-from core.services import Services, build_services
+from core.services import Services, build_auth, build_services
 from lakehouse import Argon2Params, LakehouseAuthBackend
 
 
-def fast_auth(settings: Settings) -> LakehouseAuthBackend:
+def fast_auth(settings: Settings, **extra: Any) -> LakehouseAuthBackend:
     """The production backend wiring with the documented test-only Argon2 parameters."""
-    return LakehouseAuthBackend(
-        settings.lakehouse_dir,
-        secrets_dir=settings.secrets_dir,
-        session_ttl_hours=settings.session_ttl_hours,
-        session_idle_minutes=settings.session_idle_minutes,
+    return build_auth(
+        settings,
         argon2_params=Argon2Params.fast_for_tests(),
         allow_weak_hashing_for_tests=True,
+        **extra,
     )
 
 

@@ -14,11 +14,8 @@ New York date (as Yahoo's and Alpha Vantage's are); other timestamps are UTC as 
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +25,7 @@ import requests
 from core.data.schema import BARS, TRADES, conform
 from core.errors import InvalidInput
 from core.ingest.base import Progress, SourceError, SourceUnavailable, count
+from core.ingest.http import ProviderHttp, scrub
 from core.ingest.meter import Meter
 from core.ingest.venues import venue
 
@@ -57,27 +55,6 @@ QUOTES = pl.Schema(
 )
 """Best bid and ask history (Alpaca quotes), one row per quote."""
 _SIDES = {"B": "buy", "S": "sell"}
-
-
-def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds a provider's 429 asks us to wait: `Retry-After` (seconds or an HTTP date),
-    else `X-RateLimit-Reset` (Unix time); None when neither is usable."""
-    now = time.time() if now is None else now
-    retry = headers.get("Retry-After")
-    if retry:
-        try:
-            return max(0.0, float(retry))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(retry).timestamp() - now)
-            except (TypeError, ValueError):
-                pass
-    reset = headers.get("X-RateLimit-Reset")
-    try:
-        wait = float(reset) - now if reset else None
-    except ValueError:
-        return None
-    return wait if wait is not None and 0 <= wait <= 86400 else None
 
 
 def key_pair(stored: str) -> tuple[str, str]:
@@ -119,10 +96,9 @@ class AlpacaSource:
     ) -> None:
         self._key = key
         self.meter = meter
-        self.base_url = (base_url or VENUE.url("data")).rstrip("/")
-        self.session = session or requests.Session()
-        self.timeout_s = timeout_s
-        self.requests = 0
+        self.http = ProviderHttp(
+            VENUE.title, meter, base_url or VENUE.url("data"), session, timeout_s
+        )
         self._pages: dict[tuple[str, ...], tuple[pl.DataFrame, str | None]] = {}
         """Pages already fetched, by path and query: a job resumed after a quota pause
         does not ask for them again."""
@@ -131,40 +107,21 @@ class AlpacaSource:
         job asks for the same pages."""
 
     # --- one request ---------------------------------------------------------------------
+    @property
+    def requests(self) -> int:
+        return self.http.requests
+
     def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         key_id, secret = self._key()  # decrypted for this request only
-        self.meter.take()  # counted before it is sent; raises QuotaPause at the limit
-        self.requests += 1
-
-        def scrub(text: str) -> str:
-            for s in (key_id, secret):
-                text = text.replace(s, "***") if s else text
-            return text
-
         headers = {"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": secret}
-        try:
-            reply = self.session.get(
-                self.base_url + path, params=params, headers=headers, timeout=self.timeout_s
-            )
-        except requests.RequestException as exc:
-            raise SourceUnavailable(
-                "Alpaca is not reachable from this server (no network?)",
-                scrub(f"{type(exc).__name__}: {exc}"),
-            ) from None
-        if reply.status_code == 429:
-            raise self.meter.exhausted(retry_after_s(reply.headers))
-        try:
-            body = reply.json()
-        except (ValueError, json.JSONDecodeError):
-            body = None
-        if reply.status_code != 200:
+        reply = self.http.get(path, params, headers=headers, secrets=(key_id, secret))
+        body = reply.body
+        if reply.status != 200:
             said = body.get("message") if isinstance(body, dict) else None
-            text = scrub(str(said) if said else reply.text)[:300]
-            raise _refusal(reply.status_code, text, params.get("symbols", "?"))
+            text = scrub(str(said), (key_id, secret))[:300] if said else reply.text
+            raise _refusal(reply.status, text, params.get("symbols", "?"))
         if not isinstance(body, dict):
-            raise SourceError(
-                "Alpaca sent something that is not a JSON object", scrub(reply.text[:300])
-            )
+            raise SourceError("Alpaca sent something that is not a JSON object", reply.text)
         return body
 
     def _collect(

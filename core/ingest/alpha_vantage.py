@@ -13,7 +13,6 @@ scrubbed from every message and detail this module raises.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -24,7 +23,8 @@ import requests
 
 from core.data.schema import BARS, conform
 from core.errors import InvalidInput
-from core.ingest.base import Progress, SourceError, SourceUnavailable, count, months_between
+from core.ingest.base import Progress, SourceError, count, months_between
+from core.ingest.http import ProviderHttp, scrub
 from core.ingest.meter import Meter
 from core.ingest.venues import venue
 
@@ -49,48 +49,28 @@ class AlphaVantageSource:
     ) -> None:
         self._key = key
         self.meter = meter
-        self.base_url = (base_url or VENUE.url("rest")).rstrip("/")
-        self.session = session or requests.Session()
-        self.timeout_s = timeout_s
-        self.requests = 0
+        self.http = ProviderHttp(
+            VENUE.title, meter, base_url or VENUE.url("rest"), session, timeout_s
+        )
         self._pages: dict[tuple[str, ...], pl.DataFrame] = {}
         """Answers already fetched by this source: a job resumed after a quota pause does
         not ask for them again."""
 
     # --- one request ---------------------------------------------------------------------
-    def _scrub(self, text: str, key: str) -> str:
-        return text.replace(key, "***") if key else text
+    @property
+    def requests(self) -> int:
+        return self.http.requests
 
     def _get(self, params: dict[str, str]) -> dict[str, Any]:
-        self.meter.take()  # counted before it is sent; raises QuotaPause at the limit
-        key = self._key()
-        self.requests += 1
-        try:
-            reply = self.session.get(
-                f"{self.base_url}/query", params={**params, "apikey": key}, timeout=self.timeout_s
-            )
-        except requests.RequestException as exc:
-            raise SourceUnavailable(
-                "Alpha Vantage is not reachable from this server (no network?)",
-                self._scrub(f"{type(exc).__name__}: {exc}", key),
-            ) from None
-        if reply.status_code == 429:
-            retry = reply.headers.get("Retry-After")
-            raise self.meter.exhausted(float(retry) if retry and retry.isdigit() else None)
-        if reply.status_code != 200:
-            raise SourceError(
-                f"Alpha Vantage answered HTTP {reply.status_code}",
-                self._scrub(reply.text[:300], key),
-            )
-        try:
-            body = reply.json()
-        except (ValueError, json.JSONDecodeError):
-            raise SourceError(
-                "Alpha Vantage sent something that is not JSON", self._scrub(reply.text[:300], key)
-            ) from None
-        if not isinstance(body, dict):
-            raise SourceError("Alpha Vantage sent an unexpected answer", str(type(body)))
-        return self._check(body, params, key)
+        key = self._key()  # decrypted for this request only
+        reply = self.http.get("/query", {**params, "apikey": key}, secrets=(key,))
+        if reply.status != 200:
+            raise SourceError(f"Alpha Vantage answered HTTP {reply.status}", reply.text)
+        if reply.body is None:
+            raise SourceError("Alpha Vantage sent something that is not JSON", reply.text)
+        if not isinstance(reply.body, dict):
+            raise SourceError("Alpha Vantage sent an unexpected answer", str(type(reply.body)))
+        return self._check(reply.body, params, key)
 
     def _check(self, body: dict[str, Any], params: dict[str, str], key: str) -> dict[str, Any]:
         notice = body.get("Note") or body.get("Information")
@@ -103,20 +83,20 @@ class AlphaVantageSource:
                 raise SourceError(
                     f"your Alpha Vantage plan does not include {params['function']} with these "
                     "options (a premium feature)",
-                    self._scrub(notice[:300], key),
+                    scrub(notice[:300], (key,)),
                 )
-            raise SourceError("Alpha Vantage refused the request", self._scrub(notice[:300], key))
+            raise SourceError("Alpha Vantage refused the request", scrub(notice[:300], (key,)))
         error = body.get("Error Message")
         if isinstance(error, str):
             if "apikey" in error.lower():
                 raise SourceError(
                     "Alpha Vantage refused the API key; check it on the API keys page",
-                    self._scrub(error[:300], key),
+                    scrub(error[:300], (key,)),
                 )
             raise SourceError(
                 f"Alpha Vantage has no data for {params.get('symbol', '?')} "
                 f"(unknown symbol or function)",
-                self._scrub(error[:300], key),
+                scrub(error[:300], (key,)),
             )
         return body
 

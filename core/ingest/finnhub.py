@@ -14,7 +14,6 @@ request and scrubbed from every message and detail this module raises.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,8 +24,8 @@ import requests
 
 from core.data.schema import BARS, conform
 from core.errors import InvalidInput
-from core.ingest.alpaca import retry_after_s
 from core.ingest.base import Progress, SourceError, SourceUnavailable, count
+from core.ingest.http import ProviderHttp, scrub
 from core.ingest.meter import Meter
 from core.ingest.venues import venue
 
@@ -75,10 +74,9 @@ class FinnhubSource:
     ) -> None:
         self._key = key
         self.meter = meter
-        self.base_url = (base_url or VENUE.url("rest")).rstrip("/")
-        self.session = session or requests.Session()
-        self.timeout_s = timeout_s
-        self.requests = 0
+        self.http = ProviderHttp(
+            VENUE.title, meter, base_url or VENUE.url("rest"), session, timeout_s
+        )
         self._pages: dict[tuple[str, ...], pl.DataFrame | None] = {}
         """Windows already fetched (None: Finnhub said no_data): a job resumed after a
         quota pause does not ask for them again."""
@@ -86,51 +84,30 @@ class FinnhubSource:
         """The end chosen for an open-ended fetch, kept so a resumed job asks the same."""
 
     # --- one request ---------------------------------------------------------------------
+    @property
+    def requests(self) -> int:
+        return self.http.requests
+
     def _get(self, path: str, params: dict[str, str], what: str) -> Any:
         key = self._key()  # decrypted for this request only
-        self.meter.take()  # counted before it is sent; raises QuotaPause at the limit
-        self.requests += 1
-
-        def scrub(text: str) -> str:
-            return text.replace(key, "***") if key else text
-
-        try:
-            reply = self.session.get(
-                self.base_url + path,
-                params=params,
-                headers={"X-Finnhub-Token": key},
-                timeout=self.timeout_s,
-            )
-        except requests.RequestException as exc:
-            raise SourceUnavailable(
-                "Finnhub is not reachable from this server (no network?)",
-                scrub(f"{type(exc).__name__}: {exc}"),
-            ) from None
-        if reply.status_code == 429:
-            raise self.meter.exhausted(retry_after_s(reply.headers))
-        try:
-            body = reply.json()
-        except (ValueError, json.JSONDecodeError):
-            body = None
+        reply = self.http.get(path, params, headers={"X-Finnhub-Token": key}, secrets=(key,))
+        body, status = reply.body, reply.status
         said = body.get("error") if isinstance(body, dict) else None
-        text = scrub(str(said) if said else reply.text)[:300]
-        if reply.status_code == 401:
+        text = scrub(str(said), (key,))[:300] if said else reply.text
+        if status == 401:
             raise SourceError("Finnhub refused the API key; check it on the API keys page", text)
-        if reply.status_code == 403:
+        if status == 403:
             raise SourceError(f"your Finnhub plan does not include {what} ({text})", text)
-        if reply.status_code >= 500:
-            raise SourceUnavailable(
-                f"Finnhub answered HTTP {reply.status_code}; try again later", text
-            )
-        if reply.status_code != 200:
-            raise SourceError(f"Finnhub answered HTTP {reply.status_code}", text)
+        if status >= 500:
+            raise SourceUnavailable(f"Finnhub answered HTTP {status}; try again later", text)
+        if status != 200:
+            raise SourceError(f"Finnhub answered HTTP {status}", text)
         if body is None:
             raise SourceError("Finnhub sent something that is not JSON", text)
         if said:
             raise SourceError(f"Finnhub refused the request: {text}", text)
         return body
 
-    # --- history -------------------------------------------------------------------------
     def fetch_bars(
         self,
         symbol: str,

@@ -20,25 +20,11 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from core.config import Settings
-from lakehouse import Argon2Params, LakehouseAuthBackend, User
+from lakehouse import User
+from tests.serve_support import fast_auth
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-
-
-def fast_auth(s: Settings, **extra: Any) -> LakehouseAuthBackend:
-    """The production wiring of pages/_shared/accounts.py with the documented test-only
-    Argon2 parameters (the backend refuses them without the explicit test flag)."""
-    return LakehouseAuthBackend(
-        s.lakehouse_dir,
-        secrets_dir=s.secrets_dir,
-        session_ttl_hours=s.session_ttl_hours,
-        session_idle_minutes=s.session_idle_minutes,
-        argon2_params=Argon2Params.fast_for_tests(),
-        allow_weak_hashing_for_tests=True,
-        **extra,
-    )
 
 
 @pytest.fixture(autouse=True)
