@@ -60,6 +60,8 @@ from core.errors import InvalidInput
 BAR_VALUES = ("open", "high", "low", "close", "volume")
 TRADE_VALUES = ("price", "amount", "side", "trade_id")
 ROW_GROUP = 65_536
+MAX_NAME = 100
+MAX_ENCODED_NAME = 240
 
 _FILE = re.compile(r"^(?:d-(\d{12})|c-(\d{12})-(\d{12}))\.parquet$")
 
@@ -76,8 +78,12 @@ def check_name(value: str, what: str) -> str:
     """Venue, symbol and timeframe names end up in paths: keep them sane."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{what} must be a non-empty string")
-    if len(value) > 64:
-        raise InvalidInput(f"{what} {value[:20]!r}… is longer than 64 characters")
+    if len(value) > MAX_NAME or len(encode(value)) > MAX_ENCODED_NAME:
+        # a Polymarket outcome token id is 77 digits; a path component holds 255 bytes
+        raise InvalidInput(
+            f"{what} {value[:20]!r}… is too long: at most {MAX_NAME} characters, fewer when "
+            "it has characters such as / or %"
+        )
     if any(ord(ch) < 32 for ch in value):
         raise InvalidInput(f"{what} {value!r} contains control characters")
     return value

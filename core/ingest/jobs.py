@@ -18,7 +18,7 @@ import polars as pl
 
 from core.data.schema import drop_invalid
 from core.errors import HftError
-from core.ingest import alpaca, finnhub
+from core.ingest import alpaca, finnhub, polymarket
 from core.ingest.base import Source, check_timeframe, count, describe, months_between
 from core.ingest.meter import QuotaPause
 from core.ingest.venues import Venue
@@ -125,6 +125,8 @@ def estimate_requests(
     if venue.name == "alpaca":  # an upper bound: every bar of the clock, stocks trade less
         bars = max(0.0, (end - since).total_seconds()) / check_timeframe(timeframe)
         return symbols * max(1, math.ceil(bars / alpaca.PAGE_LIMIT))
+    if venue.name == "polymarket":
+        return symbols * max(1, math.ceil((end - since) / polymarket.CHUNK))
     if venue.paging is None:
         return None
     bars = max(0.0, (end - since).total_seconds()) / check_timeframe(timeframe)

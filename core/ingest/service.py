@@ -300,6 +300,10 @@ class IngestService:
             return YahooSource()
         if record.key_required:
             return self._keyed_source(record, user_id)
+        if record.name == "polymarket":
+            from core.ingest.polymarket import PolymarketSource
+
+            return PolymarketSource(public_meter(record), self.settings)
         cfg = self.manager.venues.get(venue)
         if cfg is None or not record.history:
             raise InvalidInput(f"{record.title} has no history source yet")

@@ -234,6 +234,7 @@ _RECORDS = (
             "ws": "polymarket_ws_url",
         },
         quota=Quota(9000, 10, "ip", "CLOB API general limit per 10 seconds"),
+        history=True,
     ),
 )
 

@@ -44,6 +44,14 @@ PAGES: list[PageSpec] = [
         blurb="Candles, trades and spread of the live streams, updated every second.",
     ),
     PageSpec(
+        "pages/prediction_markets.py",
+        "Prediction markets",
+        ":material/online_prediction:",
+        "Market",
+        "viewer",
+        blurb="Search Polymarket and chart an outcome's probability and order book.",
+    ),
+    PageSpec(
         "pages/sql_explorer.py",
         "SQL Explorer",
         ":material/database:",

@@ -6,8 +6,9 @@ a real accounts backend whose plan for the test is a few requests per short wind
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from core.config import Settings
 from core.data.store import MarketStore
 from core.ingest.service import IngestService, wait_for
 from lakehouse import LakehouseAuthBackend, Plan, User
-from tests.integration.ingest.recorded import RecordedServer, recorded, serving
+from tests.integration.ingest.recorded import DATA, RecordedServer, recorded, serving
 from tests.lakehouse_support import PASSWORD, make_backend
 
 KEY = "AVKEY0123456789XYZ"
@@ -108,8 +109,6 @@ def test_a_keyed_provider_without_a_key_says_where_to_add_one(
         service.start_job("alpha_vantage", ["IBM"], "1d", JUNE)
     with pytest.raises(ValueError, match="Finnhub needs your API key"):
         service.start_job("finnhub", ["AAPL"], "1d", JUNE, user_id=stranger.user_id)
-    with pytest.raises(ValueError, match="Polymarket has no history source yet"):
-        service.start_job("polymarket", ["123"], "1d", JUNE)
     assert server.requests == []
 
 
@@ -167,3 +166,23 @@ def test_an_alpaca_job_sends_the_owners_key_pair(tmp_path: Path) -> None:
 
 def used_of(backend: LakehouseAuthBackend, user: User, provider: str) -> int:
     return int(backend.get_api_keys(user.user_id)["provider_keys"][provider]["queries_done"])
+
+
+def test_a_polymarket_job_is_public_and_metered_per_server(tmp_path: Path) -> None:
+    """No key and no user: probability bars into the store, counted on the venue's meter."""
+    from core.ingest.meter import public_meter
+    from core.ingest.venues import venue
+
+    market = json.loads((DATA / "polymarket" / "market_by_slug.json").read_text())[0]
+    yes = json.loads(market["clobTokenIds"])[0]
+    day = datetime(2026, 12, 4, tzinfo=UTC)
+    with serving({"/prices-history": [recorded("polymarket/prices_history_10min.json")]}) as srv:
+        settings = Settings(data_dir=tmp_path, polymarket_clob_url=srv.base)
+        service = IngestService(MarketStore(tmp_path / "market"), settings=settings)
+        before = public_meter(venue("polymarket")).requests
+        job = service.start_job("polymarket", [yes], "1h", day, day + timedelta(days=1))
+        assert wait_for(lambda: job.state in ("done", "failed"), 20), job
+        assert job.state == "done", job.error
+        assert job.requests == len(srv.requests) == 1
+        assert public_meter(venue("polymarket")).requests - before == 1
+        assert job.rows == 24

@@ -138,7 +138,11 @@ def test_trades_dedupe_on_trade_id(tmp_path: Path) -> None:
         (lambda f: f.with_columns((pl.col("low") - 10).alias("high")), "high < low"),
         (lambda f: f.with_columns(pl.lit(-1.0).alias("volume")), "negative volume"),
         (lambda f: f.with_columns(pl.lit("a\nb").alias("symbol")), "control characters"),
-        (lambda f: f.with_columns(pl.lit("x" * 80).alias("venue")), "longer than 64"),
+        (lambda f: f.with_columns(pl.lit("x" * 120).alias("venue")), "too long: at most 100"),
+        (
+            lambda f: f.with_columns(pl.lit("/" * 90).alias("symbol")),
+            "fewer when it has characters such as /",
+        ),
     ],
 )
 def test_bad_input_is_refused_and_loses_nothing(
