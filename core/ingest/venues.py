@@ -222,7 +222,7 @@ _RECORDS = (
         "prediction market",
         ("1m", "1h", "1d"),
         "outcome token id",
-        "a market's outcome token id (search on the Prediction markets page)",
+        "the id the Prediction markets page shows",
         urls={
             "gamma": "https://gamma-api.polymarket.com",
             "clob": "https://clob.polymarket.com",

@@ -175,3 +175,36 @@ def test_a_keyed_provider_job_with_the_users_key(
         assert used in texts(at)
     done = get_auth().get_api_keys(uid)["provider_keys"]["alpha_vantage"]["queries_done"]
     assert done == sent
+
+
+def test_a_job_at_the_limit_pauses_with_words_and_can_be_cancelled(
+    app_as: AppAs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date
+
+    from pages._shared.accounts import get_auth
+    from tests.integration.ingest.recorded import recorded, serving
+
+    with serving({"/query": [recorded("alpha_vantage/intraday_IBM_5min_2026-06.json")]}) as srv:
+        monkeypatch.setenv("HFT_ALPHA_VANTAGE_URL", srv.base)
+        at = app_as("analyst", PAGE).run()
+        acc = app_as.last
+        uid = acc.user.user_id
+        get_auth().save_api_keys(
+            uid, {"alpha_vantage": "AVKEY0123456789"}, True, password=acc.password
+        )
+        get_auth().update_query_count(uid, "alpha_vantage", 24)  # one request left today
+        at.selectbox(key="job_venue").set_value("alpha_vantage").run()
+        at.selectbox(key="job_tf").set_value("5m")
+        at.date_input(key="job_since").set_value(date(2026, 6, 29))
+        at.text_input(key="job_symbols").set_value("IBM").run()
+        assert "your key has only 1 left this day" in texts(at)
+        at.button(key="job_start").click()
+        rerun_until(at, lambda: "is paused" in texts(at), timeout=30)
+        assert "It carries on by itself at" in texts(at)
+        assert "95% alert" in texts(at)
+        assert len(srv.requests) == 1  # the second month was never asked
+        at.button(key="job_cancel").click()
+        rerun_until(at, lambda: "failed" in texts(at), timeout=30)
+        assert "cancelled by the user while paused" in texts(at)
+        assert len(srv.requests) == 1
