@@ -312,6 +312,11 @@ o_col, r_col = st.columns(2)
 outcome = o_col.radio("Outcome", market.outcomes, horizontal=True, key="pm_outcome")
 span = r_col.selectbox("Range", list(RANGES), index=2, key="pm_range")
 token = market.token_of(outcome)
+st.caption(
+    "To store this outcome's history, start a Polymarket job on the Data page with this "
+    "token id:"
+)
+st.code(token, language=None)
 length, timeframe = RANGES[span]
 until = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
 if market.closed and market.end_date is not None:

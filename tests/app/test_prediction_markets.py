@@ -117,6 +117,7 @@ def test_search_pick_chart_and_book(app_as: AppAs, monkeypatch: pytest.MonkeyPat
         assert [t.value for t in at.title] == ["Prediction markets"]
         shown = texts(at)
         assert "never trades" in shown
+        assert at.code[0].value.isdigit()  # the token id a Data page job needs
         assert "2 markets with the most volume in 24 hours" in shown
         assert srv.hits("/markets")[0].query["order"] == "volume24hr"
 
