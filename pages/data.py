@@ -189,9 +189,17 @@ elif job_id is not None:
     show_job(service.job(job_id))
 
 st.subheader("Live subscriptions")
+st.caption(
+    "Keyed providers stream with the key you saved on the API keys page: Alpaca sends trades, "
+    "quotes and 1-minute bars (stocks such as AAPL, crypto such as BTC/USD), Finnhub sends "
+    "trades (AAPL, BINANCE:BTCUSDT). Live Market shows every stream."
+)
 with st.form("subscribe"):
     v_col, s_col, k_col, t_col = st.columns(4)
-    sub_venues = sorted(service.venues(), key=lambda v: not service.is_simulated(v))
+    sub_venues = sorted(
+        (v for v in service.venues() if v in VENUES and VENUES[v].live),
+        key=lambda v: not service.is_simulated(v),
+    )
     sub_venue = v_col.selectbox("Venue", sub_venues, format_func=venue_label, key="sub_venue")
     sub_symbol = s_col.text_input("Symbol", "SOL/USDT", key="sub_symbol")
     sub_kind = k_col.selectbox("Stream", ["ohlcv", "trades", "quotes"], key="sub_kind")
@@ -199,7 +207,9 @@ with st.form("subscribe"):
     add = st.form_submit_button("Subscribe")
 if add:
     try:
-        key = service.subscribe(sub_venue, sub_symbol.strip(), sub_kind, sub_tf)
+        key = service.subscribe(
+            sub_venue, sub_symbol.strip(), sub_kind, sub_tf, user_id=user.user_id
+        )
     except ValueError as exc:
         st.error(md_escape(str(exc)))
     else:

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.ingest.venues import VENUES
 from pages._shared.auth import require_role
 from pages._shared.format import MISSING, md_escape, money, num
 from pages._shared.live import SIMULATED_NOTE, candles_figure, get_ingest
@@ -11,6 +12,11 @@ require_role("viewer")
 TIMEFRAMES = ["1m", "5m", "15m", "1h"]
 service = get_ingest()
 
+
+def title_of(venue: str) -> str:
+    return VENUES[venue].title if venue in VENUES else venue
+
+
 st.title("Live Market")
 venues = [v for v in service.venues() if service.live_symbols_of(v)]
 if not venues:
@@ -18,11 +24,16 @@ if not venues:
     st.stop()
 
 pick_venue, pick_symbol, pick_tf = st.columns(3)
-venue = pick_venue.selectbox("Venue", venues)
+venue = pick_venue.selectbox("Venue", venues, format_func=title_of)
 symbol = pick_symbol.selectbox("Symbol", service.live_symbols_of(venue))
 timeframe = pick_tf.selectbox("Timeframe", TIMEFRAMES)
 if service.is_simulated(venue):
     st.warning(SIMULATED_NOTE, icon=":material/science:")
+elif VENUES.get(venue) is not None and VENUES[venue].key_required:
+    st.caption(
+        f"Real market data from {title_of(venue)} over its WebSocket, with the key of the user "
+        "who subscribed. Candles come from its 1-minute bars, or are built from its trades."
+    )
 
 
 @st.fragment(run_every=1.0)
@@ -53,12 +64,18 @@ def live_view() -> None:
     rate_col.metric("Messages/s", money(sum(s.rate_per_s for s in streams), 1))
     down = [s for s in streams if not s.connected]
     for s in down:
-        st.error(md_escape(f"{s.key.name} is {s.state}: {s.last_error or 'waiting for data'}"))
+        why = s.last_error or "waiting for data"
+        line = (
+            f"{s.key.name}: {why}"
+            if why.startswith(s.state)
+            else f"{s.key.name} is {s.state}: {why}"
+        )
+        st.error(md_escape(line))
     if bars.is_empty():
         st.info("Waiting for the first candles…")
         return
     label = " (SIMULATED)" if service.is_simulated(venue) else ""
-    title = f"{symbol} · {venue}{label} · {timeframe}"
+    title = f"{symbol} · {title_of(venue)}{label} · {timeframe}"
     st.plotly_chart(candles_figure(bars.tail(240), title), key="live_chart")
     last = bars.row(-1, named=True)
     st.caption(

@@ -313,8 +313,7 @@ outcome = o_col.radio("Outcome", market.outcomes, horizontal=True, key="pm_outco
 span = r_col.selectbox("Range", list(RANGES), index=2, key="pm_range")
 token = market.token_of(outcome)
 st.caption(
-    "To store this outcome's history, start a Polymarket job on the Data page with this "
-    "token id:"
+    "To store this outcome's history, start a Polymarket job on the Data page with this token id:"
 )
 st.code(token, language=None)
 length, timeframe = RANGES[span]

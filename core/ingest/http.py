@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -45,10 +46,10 @@ def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
-    """`text` with every secret replaced by ***."""
+    """`text` with every secret replaced by ***, as sent and as it appears in a URL."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
     return text
 
 

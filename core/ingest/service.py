@@ -35,6 +35,7 @@ from core.ingest.demo_venue import VENUE as DEMO
 from core.ingest.demo_venue import DemoVenue
 from core.ingest.jobs import Job, MarketWriter, failure_text, job_line, run_job
 from core.ingest.meter import KeyLedger, key_meter, public_meter
+from core.ingest.provider_ws import PROVIDERS, ProviderStreams
 from core.ingest.venues import Venue
 from core.ingest.venues import venue as venue_record
 
@@ -101,6 +102,8 @@ class IngestService:
         self.manager = StreamManager(
             self._on_trades, self._on_bars, watchdog_s=watchdog_s, history_s=history_s
         )
+        self.providers = ProviderStreams(self._on_trades, self._on_bars, keys, settings)
+        """Alpaca and Finnhub streams with each subscriber's own key."""
         self.demo: DemoVenue | None = None
         self._bars: list[pl.DataFrame] = []
         self._trades: list[pl.DataFrame] = []
@@ -149,6 +152,7 @@ class IngestService:
         self.started = False
         _RUNNING.discard(self)
         self.manager.stop()
+        self.providers.stop()
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join(15)
@@ -159,32 +163,49 @@ class IngestService:
 
     # --- live subscriptions ------------------------------------------------------------------
     def venues(self) -> list[str]:
-        return list(self.manager.venues)
+        """Venues that can stream: the ccxt ones (and the demo venue), then keyed providers."""
+        return [*self.manager.venues, *(p for p in PROVIDERS if p not in self.manager.venues)]
 
     def is_simulated(self, venue: str) -> bool:
         cfg = self.manager.venues.get(venue)
         return bool(cfg and cfg.simulated)
 
     def subscribe(
-        self, venue: str, symbol: str, kind: str = "ohlcv", timeframe: str | None = "1m"
+        self,
+        venue: str,
+        symbol: str,
+        kind: str = "ohlcv",
+        timeframe: str | None = "1m",
+        *,
+        user_id: str | None = None,
     ) -> StreamKey:
+        """A live stream; a keyed provider (Alpaca, Finnhub) streams with `user_id`'s stored
+        key, read when it connects."""
+        if venue in PROVIDERS:
+            return self.providers.subscribe(venue, symbol, kind, timeframe, user_id)
         return self.manager.subscribe(venue, symbol, kind, timeframe)
 
     def unsubscribe(self, key: StreamKey) -> bool:
+        if key.venue in PROVIDERS:
+            return self.providers.unsubscribe(key)
         return self.manager.unsubscribe(key)
 
     def subscriptions(self) -> list[StreamKey]:
-        return self.manager.stream_keys()
+        return self.manager.stream_keys() + self.providers.stream_keys()
 
     def status(self) -> list[StreamStatus]:
-        return self.manager.status()
+        return self.manager.status() + self.providers.status()
 
     def live_symbols_of(self, venue: str) -> list[str]:
-        return sorted({k.symbol for k in self.manager.stream_keys() if k.venue == venue})
+        return sorted({k.symbol for k in self.subscriptions() if k.venue == venue})
 
     def live_bars(self, venue: str, symbol: str, timeframe: str = "1m") -> pl.DataFrame:
-        """Recent bars of a live symbol, the forming bar last; coarser frames are resampled."""
+        """Recent bars of a live symbol, the forming bar last; coarser frames are resampled.
+        A keyed provider's bars come from its bar stream or are built from its trades."""
         step = check_timeframe(timeframe)
+        if venue in PROVIDERS:
+            bars = self.providers.live_bars(venue, symbol)
+            return bars if timeframe == "1m" else resample(bars, timeframe)
         streams = [
             k
             for k in self.manager.stream_keys()

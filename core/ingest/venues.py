@@ -187,6 +187,7 @@ _RECORDS = (
         key_required=True,
         quota=Quota(200, 60, "key", "market data requests per minute (Basic plan)"),
         history=True,
+        live=("ohlcv", "trades", "quotes"),
     ),
     Venue(
         "finnhub",
@@ -201,6 +202,7 @@ _RECORDS = (
         key_required=True,
         quota=Quota(60, 60, "key", "API calls per minute (free plan)"),
         history=True,
+        live=("trades",),
     ),
     Venue(
         "alpha_vantage",
@@ -259,8 +261,9 @@ def history_venues() -> list[Venue]:
 
 
 def keyed() -> list[Venue]:
-    """Providers whose requests are made with a user's own key (the API keys page)."""
-    return [v for v in VENUES.values() if v.key_fields]
+    """Providers whose requests are made with a user's own key (the API keys page); those
+    that cannot work without one first."""
+    return sorted((v for v in VENUES.values() if v.key_fields), key=lambda v: not v.key_required)
 
 
 def titles() -> dict[str, str]:

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.ingest.ccxt_ws import VenueConfig
-from core.ingest.service import running, stop_all
+from core.ingest.service import running, stop_all, wait_for
 from pages._shared.format import md_escape
 from tests.app.conftest import AppAs
 from tests.app.helpers import rerun_until, texts
@@ -208,3 +208,50 @@ def test_a_job_at_the_limit_pauses_with_words_and_can_be_cancelled(
         rerun_until(at, lambda: "failed" in texts(at), timeout=30)
         assert "cancelled by the user while paused" in texts(at)
         assert len(srv.requests) == 1
+
+
+def test_live_subscriptions_offer_keyed_providers_and_need_the_users_key(
+    app_as: AppAs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alpaca and Finnhub are offered for live streams; without a saved key the page says where
+    to save one; with it, a Finnhub trades stream starts with the key in its token."""
+    from pages._shared.accounts import get_auth
+    from tests.integration.ingest.test_provider_streams import (
+        FINNHUB_KEY,
+        ProviderServer,
+        finnhub_sessions,
+    )
+
+    with ProviderServer("finnhub", finnhub_sessions()) as srv:
+        monkeypatch.setenv("HFT_FINNHUB_WS_URL", srv.url)
+        at = app_as("analyst", PAGE).run()
+        acc = app_as.last
+        options = at.selectbox(key="sub_venue").options
+        assert options[0] == "Demo venue (SIMULATED, works offline)"
+        assert {"Alpaca (needs your API key)", "Finnhub (needs your API key)"} <= set(options)
+        assert "Alpha Vantage (needs your API key)" not in options  # no live stream
+        providers = next(d.value for d in at.dataframe if "provider" in d.value.columns)
+        live = dict(zip(providers["provider"], providers["live"], strict=True))
+        assert live["Finnhub"] == "trades"
+        assert live["Alpaca"] == "ohlcv, trades, quotes"
+
+        at.selectbox(key="sub_venue").set_value("finnhub")
+        at.text_input(key="sub_symbol").set_value("AAPL")
+        at.selectbox(key="sub_kind").set_value("trades")
+        button(at, "Subscribe").click().run()
+        refusal = "Finnhub needs your API key: save one on the API keys page"
+        assert md_escape(refusal) in texts(at)
+
+        get_auth().save_api_keys(
+            acc.user.user_id, {"finnhub": FINNHUB_KEY}, True, password=acc.password
+        )
+        button(at, "Subscribe").click().run()
+        assert f"Subscribed to {md_escape('finnhub:AAPL:trades')}" in texts(at)
+        (service,) = running()
+        key = next(k for k in service.subscriptions() if k.venue == "finnhub")
+        assert wait_for(lambda: service.stream_status("finnhub", "AAPL")[0].messages > 0, 10)
+        assert srv.paths == [f"/?token={FINNHUB_KEY}"]
+        assert key.name == "finnhub:AAPL:trades"
+        at.run()
+        frame = at.dataframe[-1].value
+        assert "finnhub:AAPL:trades" in set(frame["stream"])

@@ -115,3 +115,47 @@ def test_home_lists_the_running_streams(app_as: AppAs) -> None:
     shown = texts(home)
     for symbol in ("BTC/USDT", "ETH/USDT"):
         assert f"{md_escape(symbol)} on demo (SIMULATED)" in shown, shown
+
+
+def test_a_data_page_alpaca_subscription_shows_on_live_market(
+    app_as: AppAs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analyst saves an Alpaca key, subscribes on the Data page; Live Market shows the
+    provider's candles, labelled Alpaca, not SIMULATED."""
+    from pages._shared.accounts import get_auth
+    from pages._shared.format import md_escape
+    from tests.app.helpers import texts
+    from tests.integration.ingest.test_provider_streams import (
+        KEY_ID,
+        SECRET,
+        ProviderServer,
+        alpaca_sessions,
+    )
+
+    monkeypatch.setenv("HFT_DEMO_VENUE", "false")
+    with ProviderServer("alpaca", alpaca_sessions()) as srv:
+        monkeypatch.setenv("HFT_ALPACA_STREAM_URL", srv.url)
+        data = app_as("analyst", "pages/data.py").run()
+        acc = app_as.last
+        get_auth().save_api_keys(
+            acc.user.user_id, {"alpaca": f"{KEY_ID}:{SECRET}"}, True, password=acc.password
+        )
+        data.selectbox(key="sub_venue").set_value("alpaca")
+        data.text_input(key="sub_symbol").set_value("AAPL")
+        data.selectbox(key="sub_kind").set_value("ohlcv")
+        next(b for b in data.button if b.label == "Subscribe").click().run()
+        assert not data.exception, data.exception
+        assert f"Subscribed to {md_escape('alpaca:AAPL:ohlcv:1m')}" in texts(data)
+
+        at = app_as("viewer", PAGE)
+        trace = run_until_chart(at, min_candles=2, timeout=20)
+        assert at.selectbox[0].value == "alpaca"
+        assert at.selectbox[1].value == "AAPL"
+        assert trace["close"] == [211.52, 211.66]
+        assert srv.messages(0)[0] == {"action": "auth", "key": KEY_ID, "secret": SECRET}
+        assert not any("SIMULATED" in w.value for w in at.warning)
+        assert any("Real market data from Alpaca" in c.value for c in at.caption)
+        import json
+
+        title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+        assert title == "AAPL · Alpaca · 1m"

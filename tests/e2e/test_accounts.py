@@ -81,7 +81,9 @@ def test_register_key_quota_export_logout_in_chromium(server: Server, page: Page
     wait_app_idle(page)
     expect(page.get_by_role("heading", name="API keys & quotas")).to_be_visible(timeout=TIMEOUT)
     secret = "fh-chromium-0123456789-QRST"
-    page.get_by_label("API key", exact=True).fill(secret)
+    page.get_by_role("combobox", name="Provider").click()
+    page.get_by_role("option", name="Finnhub").click()
+    page.get_by_label("API key (Alpaca: the key id)", exact=True).fill(secret)
     page.get_by_text("Store this key encrypted in HFThot").click()
     page.get_by_label("Your password (asked again for key changes)").fill(password)
     page.get_by_role("button", name="Save key").click()
