@@ -21,9 +21,10 @@ from typing import Any
 
 from core.config import Settings
 from core.engine import Engine
+from core.ingest.venues import VENUES
 from core.serve.access import Gate
 from core.sql_history import QueryHistory, history_folder
-from lakehouse import LakehouseAuthBackend, LakehouseClient
+from lakehouse import LakehouseAuthBackend, LakehouseClient, Plan
 
 AuthFactory = Callable[[Settings], LakehouseAuthBackend]
 
@@ -31,6 +32,7 @@ AuthFactory = Callable[[Settings], LakehouseAuthBackend]
 def build_auth(settings: Settings, **extra: Any) -> LakehouseAuthBackend:
     """The production accounts backend (RFC 9106 Argon2) over the settings' data dir;
     `extra` goes to the backend (tests: fast hashing, a clock)."""
+    extra.setdefault("plans", registry_plans())
     return LakehouseAuthBackend(
         settings.lakehouse_dir,
         secrets_dir=settings.secrets_dir,
@@ -38,6 +40,11 @@ def build_auth(settings: Settings, **extra: Any) -> LakehouseAuthBackend:
         session_idle_minutes=settings.session_idle_minutes,
         **extra,
     )
+
+
+def registry_plans() -> dict[str, Plan]:
+    """The quota of every provider with one, from the venue registry (the source of truth)."""
+    return {n: Plan(v.quota.limit, v.quota.window_s) for n, v in VENUES.items() if v.quota}
 
 
 def build_accounts(settings: Settings, auth: LakehouseAuthBackend) -> LakehouseClient:

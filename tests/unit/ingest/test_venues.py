@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,13 @@ def test_quota_in_words() -> None:
     assert venue("alpha_vantage").quota.describe() == "25 requests per day (your key)"
     assert venue("kraken").quota is not None
     assert venue("kraken").quota.describe() == "1 request per second (this server's IP)"
+
+
+def test_the_app_backend_takes_its_plans_from_the_registry(tmp_path: Path) -> None:
+    from core.services import build_auth, registry_plans
+
+    plans = registry_plans()
+    assert plans["alpha_vantage"].limit == 25
+    assert plans["alpha_vantage"].window_s == 86400
+    backend = build_auth(dataclasses.replace(Settings(), data_dir=tmp_path))
+    assert backend.keys.plans == plans
