@@ -109,17 +109,13 @@ def valid_trade(t: dict[str, Any]) -> bool:
     return _finite(t.get("price"), t.get("amount"))
 
 
-class _Stream:
-    def __init__(self, key: StreamKey, simulated: bool) -> None:
-        self.key = key
-        self.status = StreamStatus(key, simulated=simulated)
-        self.task: asyncio.Task[None] | None = None
+class Tally:
+    """A stream's message count, last arrival and rate (ccxt and provider streams alike)."""
+
+    def __init__(self, status: StreamStatus) -> None:
+        self.status = status
         self.last_data = time.monotonic()
-        self.last_ts_ms: int | None = None
-        self.gap_from_ms: int | None = None
-        self.seen: OrderedDict[str, None] = OrderedDict()
         self.arrivals: deque[tuple[float, int]] = deque()
-        self.bars: OrderedDict[int, list[float]] = OrderedDict()
 
     def mark(self, n: int) -> None:
         now = time.monotonic()
@@ -133,8 +129,18 @@ class _Stream:
     def rate(self) -> float:
         """Messages per second over the last 10 s."""
         now = time.monotonic()
-        recent = [n for t, n in self.arrivals if now - t <= 10.0]
-        return sum(recent) / 10.0
+        return sum(n for t, n in list(self.arrivals) if now - t <= 10.0) / 10.0
+
+
+class _Stream(Tally):
+    def __init__(self, key: StreamKey, simulated: bool) -> None:
+        super().__init__(StreamStatus(key, simulated=simulated))
+        self.key = key
+        self.task: asyncio.Task[None] | None = None
+        self.last_ts_ms: int | None = None
+        self.gap_from_ms: int | None = None
+        self.seen: OrderedDict[str, None] = OrderedDict()
+        self.bars: OrderedDict[int, list[float]] = OrderedDict()
 
     def remember(self, trade_id: str) -> bool:
         """False when the id was already seen."""

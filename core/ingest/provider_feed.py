@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -21,7 +19,7 @@ from websockets.asyncio.client import ClientConnection
 from core.ingest import alpaca_ws, finnhub_ws
 from core.ingest.alpaca_ws import Refusal
 from core.ingest.base import bars_frame
-from core.ingest.ccxt_ws import StreamKey, StreamStatus
+from core.ingest.ccxt_ws import StreamKey, StreamStatus, Tally
 
 ALPACA, FINNHUB = alpaca_ws.VENUE.name, finnhub_ws.VENUE.name
 
@@ -34,32 +32,18 @@ class Stop(Exception):
         self.state = refusal.state
 
 
-class Feed:
+class Feed(Tally):
     """One stream: its status, recent bars and trades (for candles built from trades)."""
 
     def __init__(self, key: StreamKey, keep_trades: int) -> None:
+        super().__init__(StreamStatus(key))
         self.key = key
-        self.status = StreamStatus(key)
-        self.arrivals: deque[tuple[float, int]] = deque()
         self.bars: OrderedDict[int, list[float]] = OrderedDict()
         self.trades: deque[tuple[int, float, float]] = deque(maxlen=keep_trades)
         self.last_ts_ms: int | None = None
         self.confirmed = False
         self.refused = False
         self._same_ms = (0, 0)
-
-    def mark(self, n: int) -> None:
-        now = time.monotonic()
-        self.status.messages += n
-        self.status.last_message_at = datetime.now(UTC)
-        self.arrivals.append((now, n))
-        while self.arrivals and now - self.arrivals[0][0] > 10.0:
-            self.arrivals.popleft()
-
-    def rate(self) -> float:
-        """Messages per second over the last 10 s."""
-        now = time.monotonic()
-        return sum(n for t, n in list(self.arrivals) if now - t <= 10.0) / 10.0
 
     def next_id(self, ms: int) -> str:
         """An id for a trade without one: its time and its order within that millisecond."""

@@ -21,11 +21,12 @@ from core.data.schema import BARS, TRADES
 from core.ingest.alpaca import QUOTES, AlpacaSource, key_pair
 from core.ingest.base import SourceError, SourceUnavailable
 from core.ingest.jobs import estimate_requests
-from core.ingest.meter import KeyMeter, QuotaPause
+from core.ingest.meter import QuotaPause
 from core.ingest.venues import venue
 from lakehouse import LakehouseAuthBackend, User
+from tests.integration.ingest.keyed import meter_of, used
 from tests.integration.ingest.recorded import DATA, RecordedServer, Reply, raw, recorded, serving
-from tests.lakehouse_support import PASSWORD, make_backend
+from tests.lakehouse_support import PASSWORD, FakeClock, make_backend
 
 KEY_ID, SECRET = "PKTEST7A1B2C3D4E5F6G", "sEcReT0123456789abcdefghijklmnopQRSTUVWX"
 ALPACA = venue("alpaca")
@@ -33,21 +34,8 @@ STOCK_BARS, CRYPTO_BARS = "/v2/stocks/bars", "/v1beta3/crypto/us/bars"
 NOV1, NOV14 = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 14, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def backend(tmp_path: Path, clock: Clock) -> LakehouseAuthBackend:
+def backend(tmp_path: Path, clock: FakeClock) -> LakehouseAuthBackend:
     return make_backend(tmp_path / "lakehouse", clock=clock)
 
 
@@ -58,25 +46,12 @@ def user(backend: LakehouseAuthBackend) -> User:
     return u
 
 
-def done(backend: LakehouseAuthBackend, user: User) -> int:
-    return int(backend.get_api_keys(user.user_id)["provider_keys"]["alpaca"]["queries_done"])
-
-
-def meter(backend: LakehouseAuthBackend, user: User) -> KeyMeter:
-    def spend() -> None:
-        left = 200 - done(backend, user)
-        if left > 0:
-            backend.update_query_count(user.user_id, "alpaca", left)
-
-    return KeyMeter(ALPACA, lambda n: backend.update_query_count(user.user_id, "alpaca", n), spend)
-
-
 def source(srv: RecordedServer, backend: LakehouseAuthBackend, user: User) -> AlpacaSource:
     # the stored key is decrypted for each request, as the service does
     def key() -> tuple[str, str]:
         return key_pair(backend.reveal_api_key(user.user_id, "alpaca", password=PASSWORD))
 
-    return AlpacaSource(key, meter(backend, user), base_url=srv.base)
+    return AlpacaSource(key, meter_of(backend, user, "alpaca"), base_url=srv.base)
 
 
 def ap(name: str, status: int = 200, **headers: str) -> Reply:
@@ -124,7 +99,7 @@ def test_stock_bars_follow_every_page(backend: LakehouseAuthBackend, user: User)
     assert [f for f, _ in steps][-1] == 1.0
     assert "page 3 (10 bars so far)" in steps[-1][1]
     assert steps[0][0] < 1.0
-    assert src.requests == seen == done(backend, user) == 3
+    assert src.requests == seen == used(backend, user, "alpaca") == 3
 
 
 def test_crypto_bars_in_utc(backend: LakehouseAuthBackend, user: User) -> None:
@@ -140,7 +115,7 @@ def test_crypto_bars_in_utc(backend: LakehouseAuthBackend, user: User) -> None:
     assert bars["ts"].to_list() == [since + timedelta(hours=h) for h in range(3)]
     assert bars["close"].to_list() == [91234.5, 91410.25, 91102.0]
     assert bars["volume"][1] == 2.876543
-    assert done(backend, user) == 1
+    assert used(backend, user, "alpaca") == 1
 
 
 def test_trades_of_stocks_and_crypto(backend: LakehouseAuthBackend, user: User) -> None:
@@ -174,7 +149,7 @@ def test_trades_of_stocks_and_crypto(backend: LakehouseAuthBackend, user: User) 
     assert crypto["side"].to_list() == ["buy", "sell"]
     assert crypto["trade_id"].to_list() == ["4093385221", "4093385222"]
     assert crypto["price"][0] == 91210.5
-    assert src.requests == seen == done(backend, user) == 3
+    assert src.requests == seen == used(backend, user, "alpaca") == 3
 
 
 def test_quotes(backend: LakehouseAuthBackend, user: User) -> None:
@@ -186,7 +161,7 @@ def test_quotes(backend: LakehouseAuthBackend, user: User) -> None:
     assert quotes.schema == QUOTES
     assert quotes["bid"].to_list() == [275.11, 275.12]
     assert quotes["ask_size"].to_list() == [2.0, 1.0]
-    assert done(backend, user) == 1
+    assert used(backend, user, "alpaca") == 1
 
 
 def test_open_ended_stock_history_stops_15_minutes_ago(
@@ -216,11 +191,11 @@ def test_at_the_limit_nothing_is_sent(backend: LakehouseAuthBackend, user: User)
         with pytest.raises(QuotaPause, match="quota of 200 per minute is used up; resumes in"):
             source(srv, backend, user).fetch_bars("AAPL", "1d", NOV1, NOV14)
         assert srv.requests == []
-    assert done(backend, user) == 200
+    assert used(backend, user, "alpaca") == 200
 
 
 def test_http_429_spends_the_window_and_waits_as_told(
-    backend: LakehouseAuthBackend, user: User, clock: Clock
+    backend: LakehouseAuthBackend, user: User, clock: FakeClock
 ) -> None:
     limited = ap("error_429_rate_limit.json", 429, **{"Retry-After": "7"})
     with serving({STOCK_BARS: [limited]}) as srv:
@@ -228,7 +203,7 @@ def test_http_429_spends_the_window_and_waits_as_told(
         with pytest.raises(QuotaPause, match="Alpaca refused: limit reached") as err:
             src.fetch_bars("AAPL", "1d", NOV1, NOV14)
         assert err.value.retry_after_s == 7
-        assert done(backend, user) == 200  # the user's counter is at the limit
+        assert used(backend, user, "alpaca") == 200  # the user's counter is at the limit
         with pytest.raises(QuotaPause):  # so the next request is not sent at all
             src.fetch_bars("AAPL", "1d", NOV1, NOV14)
         assert len(srv.requests) == 1
@@ -236,14 +211,14 @@ def test_http_429_spends_the_window_and_waits_as_told(
     with serving(
         {STOCK_BARS: [ap("error_429_rate_limit.json", 429, **{"X-RateLimit-Reset": reset})]}
     ) as srv:
-        clock.now += 60  # a new window
+        clock.advance(60)  # a new window
         with pytest.raises(QuotaPause) as err:
             source(srv, backend, user).fetch_bars("AAPL", "1d", NOV1, NOV14)
     assert 0 < err.value.retry_after_s <= 42
 
 
 def test_a_job_resumed_after_a_pause_does_not_ask_pages_again(
-    backend: LakehouseAuthBackend, user: User, clock: Clock
+    backend: LakehouseAuthBackend, user: User, clock: FakeClock
 ) -> None:
     page1, page2, page3 = bar_pages()
     limited = ap("error_429_rate_limit.json", 429, **{"Retry-After": "30"})
@@ -251,14 +226,14 @@ def test_a_job_resumed_after_a_pause_does_not_ask_pages_again(
         src = source(srv, backend, user)
         with pytest.raises(QuotaPause):
             src.fetch_bars("AAPL", "1d", NOV1, NOV14)
-        clock.now += 60  # the window has reset
+        clock.advance(60)  # the window has reset
         bars = src.fetch_bars("AAPL", "1d", NOV1, NOV14)
         tokens = [r.query.get("page_token") for r in srv.hits(STOCK_BARS)]
     t1, t2 = token("stock_bars_AAPL_1Day_page1.json"), token("stock_bars_AAPL_1Day_page2.json")
     assert tokens == [None, t1, t1, t2]  # page 1 was not asked again
     assert bars.height == 10
     assert src.requests == 4
-    assert done(backend, user) == 2  # this window: the two pages after the resume
+    assert used(backend, user, "alpaca") == 2  # this window: the two pages after the resume
 
 
 @pytest.mark.parametrize(
@@ -278,7 +253,7 @@ def test_refusals_are_clear_source_errors(
         pytest.raises(SourceError, match=message),
     ):
         source(srv, backend, user).fetch_bars("AAPL", "1d", NOV1, NOV14)
-    assert done(backend, user) == 1  # the refused request was still a request
+    assert used(backend, user, "alpaca") == 1  # the refused request was still a request
 
 
 def test_server_errors_are_retryable(backend: LakehouseAuthBackend, user: User) -> None:
@@ -307,12 +282,12 @@ def test_malformed_pages_are_source_errors(backend: LakehouseAuthBackend, user: 
         with pytest.raises(SourceError, match="same page token twice"):
             source(srv, backend, user).fetch_bars("AAPL", "1d", NOV1, NOV14)
         assert len(srv.requests) == 2
-    assert done(backend, user) == len(cases) + 2
+    assert used(backend, user, "alpaca") == len(cases) + 2
 
 
 def test_the_key_never_appears_in_errors(backend: LakehouseAuthBackend, user: User) -> None:
     src = AlpacaSource(
-        lambda: (KEY_ID, SECRET), meter(backend, user), base_url="http://127.0.0.1:9"
+        lambda: (KEY_ID, SECRET), meter_of(backend, user, "alpaca"), base_url="http://127.0.0.1:9"
     )
     with pytest.raises(SourceUnavailable, match="not reachable") as down:
         src.fetch_bars("AAPL", "1d", NOV1, NOV14)
@@ -329,7 +304,7 @@ def test_the_key_never_appears_in_errors(backend: LakehouseAuthBackend, user: Us
 
 def test_bad_input_sends_nothing(backend: LakehouseAuthBackend, user: User) -> None:
     src = AlpacaSource(
-        lambda: (KEY_ID, SECRET), meter(backend, user), base_url="http://127.0.0.1:9"
+        lambda: (KEY_ID, SECRET), meter_of(backend, user, "alpaca"), base_url="http://127.0.0.1:9"
     )
     with pytest.raises(ValueError, match="no 2h bars"):
         src.fetch_bars("AAPL", "2h", NOV1)
@@ -340,7 +315,7 @@ def test_bad_input_sends_nothing(backend: LakehouseAuthBackend, user: User) -> N
     with pytest.raises(ValueError, match="not an Alpaca symbol"):
         src.fetch_bars("AAPL,MSFT", "1d", NOV1, NOV14)
     assert src.requests == 0
-    assert done(backend, user) == 0
+    assert used(backend, user, "alpaca") == 0
 
 
 def test_key_pair() -> None:

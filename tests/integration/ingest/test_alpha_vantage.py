@@ -14,9 +14,10 @@ import pytest
 
 from core.ingest.alpha_vantage import AlphaVantageSource
 from core.ingest.base import SourceError, SourceUnavailable
-from core.ingest.meter import KeyMeter, QuotaPause
+from core.ingest.meter import QuotaPause
 from core.ingest.venues import venue
 from lakehouse import LakehouseAuthBackend, QuotaExceeded, User
+from tests.integration.ingest.keyed import meter_of, used
 from tests.integration.ingest.recorded import RecordedServer, Reply, raw, recorded, serving
 from tests.lakehouse_support import PASSWORD, make_backend
 
@@ -36,23 +37,10 @@ def user(backend: LakehouseAuthBackend) -> User:
     return u
 
 
-def done(backend: LakehouseAuthBackend, user: User) -> int:
-    return int(backend.get_api_keys(user.user_id)["provider_keys"]["alpha_vantage"]["queries_done"])
-
-
-def meter(backend: LakehouseAuthBackend, user: User) -> KeyMeter:
-    def spend() -> None:
-        left = 25 - done(backend, user)
-        if left > 0:
-            backend.update_query_count(user.user_id, "alpha_vantage", left)
-
-    return KeyMeter(
-        AV, lambda n: backend.update_query_count(user.user_id, "alpha_vantage", n), spend
-    )
-
-
 def source(srv: RecordedServer, backend: LakehouseAuthBackend, user: User) -> AlphaVantageSource:
-    return AlphaVantageSource(lambda: KEY, meter(backend, user), base_url=srv.base)
+    return AlphaVantageSource(
+        lambda: KEY, meter_of(backend, user, "alpha_vantage"), base_url=srv.base
+    )
 
 
 def av(name: str) -> Reply:
@@ -74,7 +62,7 @@ def test_daily_bars_with_the_users_key(backend: LakehouseAuthBackend, user: User
     assert bars["close"].to_list() == [228.33, 229.71, 231.05, 232.87]
     assert bars["volume"][0] == 4021557.0
     assert set(bars["venue"]) == {"alpha_vantage"}
-    assert done(backend, user) == 1
+    assert used(backend, user, "alpha_vantage") == 1
 
 
 def test_intraday_pages_month_by_month_in_utc(backend: LakehouseAuthBackend, user: User) -> None:
@@ -99,7 +87,7 @@ def test_intraday_pages_month_by_month_in_utc(backend: LakehouseAuthBackend, use
     assert bars["ts"].is_sorted()
     assert steps[-1][0] == 1.0
     assert "2026-07" in steps[-1][1]
-    assert src.requests == seen == done(backend, user) == 2
+    assert src.requests == seen == used(backend, user, "alpha_vantage") == 2
 
 
 def test_at_the_limit_nothing_is_sent(backend: LakehouseAuthBackend, user: User) -> None:
@@ -124,7 +112,7 @@ def test_throttle_answers_in_a_200_pause_and_spend_the_window(
         with pytest.raises(QuotaPause):
             src.fetch_bars("IBM", "1d", datetime.now(UTC))
         assert len(srv.requests) == 1
-    assert done(backend, user) == 25
+    assert used(backend, user, "alpha_vantage") == 25
     assert err.value.retry_after_s > 0
     with pytest.raises(QuotaExceeded):
         backend.update_query_count(user.user_id, "alpha_vantage", 1)
@@ -150,7 +138,7 @@ def test_refusals_are_clear_source_errors(
 ) -> None:
     with serving({"/query": [av(name)]}) as srv, pytest.raises(SourceError, match=message):
         source(srv, backend, user).fetch_bars("NOSUCH", "1d", datetime.now(UTC))
-    assert done(backend, user) == 1  # the refused request was still a request
+    assert used(backend, user, "alpha_vantage") == 1  # the refused request was still a request
 
 
 def test_malformed_payloads_are_source_errors(backend: LakehouseAuthBackend, user: User) -> None:
@@ -169,7 +157,9 @@ def test_the_key_never_appears_in_errors(backend: LakehouseAuthBackend, user: Us
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    src = AlphaVantageSource(lambda: KEY, meter(backend, user), base_url=f"http://127.0.0.1:{port}")
+    src = AlphaVantageSource(
+        lambda: KEY, meter_of(backend, user, "alpha_vantage"), base_url=f"http://127.0.0.1:{port}"
+    )
     with pytest.raises(SourceUnavailable) as err:
         src.fetch_bars("IBM", "1d", datetime.now(UTC))
     assert "apikey" in err.value.detail  # the URL is kept for diagnosis...
@@ -182,6 +172,8 @@ def test_the_key_never_appears_in_errors(backend: LakehouseAuthBackend, user: Us
 
 
 def test_unsupported_timeframe(backend: LakehouseAuthBackend, user: User) -> None:
-    src = AlphaVantageSource(lambda: KEY, meter(backend, user), base_url="http://127.0.0.1:9")
+    src = AlphaVantageSource(
+        lambda: KEY, meter_of(backend, user, "alpha_vantage"), base_url="http://127.0.0.1:9"
+    )
     with pytest.raises(ValueError, match="no 4h bars"):
         src.fetch_bars("IBM", "4h", datetime.now(UTC))

@@ -23,11 +23,12 @@ from core.data.schema import BARS
 from core.ingest.base import SourceError, SourceUnavailable
 from core.ingest.finnhub import FinnhubSource
 from core.ingest.jobs import estimate_requests
-from core.ingest.meter import KeyMeter, QuotaPause
+from core.ingest.meter import QuotaPause
 from core.ingest.venues import venue
 from lakehouse import LakehouseAuthBackend, User
+from tests.integration.ingest.keyed import meter_of, used
 from tests.integration.ingest.recorded import RecordedServer, Reply, raw, recorded, serving
-from tests.lakehouse_support import PASSWORD, make_backend
+from tests.lakehouse_support import PASSWORD, FakeClock, make_backend
 
 KEY = "fhk0a1b2c3d4e5f6g7h8i9j0"
 FINNHUB = venue("finnhub")
@@ -37,21 +38,8 @@ AUG1, OCT15 = datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 10, 15, tzinfo=UT
 ROOT = Path(__file__).resolve().parents[3]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def backend(tmp_path: Path, clock: Clock) -> LakehouseAuthBackend:
+def backend(tmp_path: Path, clock: FakeClock) -> LakehouseAuthBackend:
     return make_backend(tmp_path / "lakehouse", clock=clock)
 
 
@@ -62,26 +50,11 @@ def user(backend: LakehouseAuthBackend) -> User:
     return u
 
 
-def done(backend: LakehouseAuthBackend, user: User) -> int:
-    return int(backend.get_api_keys(user.user_id)["provider_keys"]["finnhub"]["queries_done"])
-
-
-def meter(backend: LakehouseAuthBackend, user: User) -> KeyMeter:
-    def spend() -> None:
-        left = 60 - done(backend, user)
-        if left > 0:
-            backend.update_query_count(user.user_id, "finnhub", left)
-
-    return KeyMeter(
-        FINNHUB, lambda n: backend.update_query_count(user.user_id, "finnhub", n), spend
-    )
-
-
 def source(srv: RecordedServer, backend: LakehouseAuthBackend, user: User) -> FinnhubSource:
     def key() -> str:  # decrypted for each request, as the service does
         return backend.reveal_api_key(user.user_id, "finnhub", password=PASSWORD)
 
-    return FinnhubSource(key, meter(backend, user), base_url=srv.base)
+    return FinnhubSource(key, meter_of(backend, user, "finnhub"), base_url=srv.base)
 
 
 def fh(name: str, status: int = 200, **headers: str) -> Reply:
@@ -111,7 +84,7 @@ def test_daily_candles_with_the_key_in_the_header(
     assert bars["close"].to_list() == [268.41, 270.14, 269.02, 271.88, 273.5]
     assert bars["volume"][0] == 41_000_000.0
     assert set(bars["venue"]) == {"finnhub"}
-    assert done(backend, user) == 1
+    assert used(backend, user, "finnhub") == 1
 
 
 def test_intraday_is_asked_in_30_day_windows(backend: LakehouseAuthBackend, user: User) -> None:
@@ -132,7 +105,7 @@ def test_intraday_is_asked_in_30_day_windows(backend: LakehouseAuthBackend, user
     assert [round(f, 3) for f, _ in steps] == [0.333, 0.667, 1.0]
     assert "6 bars so far" in steps[-1][1]
     assert estimate_requests(FINNHUB, 1, "5m", AUG1, OCT15) == 3
-    assert src.requests == seen == done(backend, user) == 3
+    assert src.requests == seen == used(backend, user, "finnhub") == 3
 
 
 def test_crypto_candles(backend: LakehouseAuthBackend, user: User) -> None:
@@ -157,7 +130,7 @@ def test_no_data(backend: LakehouseAuthBackend, user: User) -> None:
         with pytest.raises(SourceError, match="no bars for ZZZZ 5m from 2026-08-01 to 2026-10-15"):
             source(srv, backend, user).fetch_bars("ZZZZ", "5m", AUG1, OCT15)
         assert len(srv.requests) == 3
-    assert done(backend, user) == 6
+    assert used(backend, user, "finnhub") == 6
 
 
 def test_at_the_limit_nothing_is_sent(backend: LakehouseAuthBackend, user: User) -> None:
@@ -172,7 +145,7 @@ def test_at_the_limit_nothing_is_sent(backend: LakehouseAuthBackend, user: User)
 
 
 def test_http_429_spends_the_window_and_waits_as_told(
-    backend: LakehouseAuthBackend, user: User, clock: Clock
+    backend: LakehouseAuthBackend, user: User, clock: FakeClock
 ) -> None:
     limited = fh("error_429_limit.json", 429, **{"Retry-After": "11"})
     with serving({CANDLE: [limited]}) as srv:
@@ -180,11 +153,11 @@ def test_http_429_spends_the_window_and_waits_as_told(
         with pytest.raises(QuotaPause, match="Finnhub refused: limit reached") as err:
             src.fetch_bars("AAPL", "1d", NOV1, NOV7)
         assert err.value.retry_after_s == 11
-        assert done(backend, user) == 60
+        assert used(backend, user, "finnhub") == 60
         with pytest.raises(QuotaPause):
             src.fetch_bars("AAPL", "1d", NOV1, NOV7)
         assert len(srv.requests) == 1
-    clock.now += 60  # a new window; this 429 names its reset time instead (Unix seconds)
+    clock.advance(60)  # a new window; this 429 names its reset time instead (Unix seconds)
     reset = fh("error_429_limit.json", 429, **{"X-Ratelimit-Reset": str(int(time.time()) + 20)})
     with serving({CANDLE: [reset]}) as srv, pytest.raises(QuotaPause) as err:
         source(srv, backend, user).fetch_bars("AAPL", "1d", NOV1, NOV7)
@@ -192,21 +165,21 @@ def test_http_429_spends_the_window_and_waits_as_told(
 
 
 def test_a_job_resumed_after_a_pause_does_not_ask_windows_again(
-    backend: LakehouseAuthBackend, user: User, clock: Clock
+    backend: LakehouseAuthBackend, user: User, clock: FakeClock
 ) -> None:
     w1, w2, w3 = windows()
     with serving({CANDLE: [w1, fh("error_429_limit.json", 429), w2, w3]}) as srv:
         src = source(srv, backend, user)
         with pytest.raises(QuotaPause):
             src.fetch_bars("AAPL", "5m", AUG1, OCT15)
-        clock.now += 60
+        clock.advance(60)
         bars = src.fetch_bars("AAPL", "5m", AUG1, OCT15)
         starts = [r.query["from"] for r in srv.hits(CANDLE)]
     second = str(int((AUG1 + timedelta(days=30)).timestamp()))
     assert starts[1:3] == [second, second]  # the refused window again, not the first one
     assert len(starts) == 4
     assert bars.height == 6
-    assert done(backend, user) == 2
+    assert used(backend, user, "finnhub") == 2
 
 
 @pytest.mark.parametrize(
@@ -221,7 +194,7 @@ def test_refusals_are_clear_source_errors(
 ) -> None:
     with serving({CANDLE: [fh(name, status)]}) as srv, pytest.raises(SourceError, match=message):
         source(srv, backend, user).fetch_bars("AAPL", "1d", NOV1, NOV7)
-    assert done(backend, user) == 1
+    assert used(backend, user, "finnhub") == 1
 
 
 def test_quote(backend: LakehouseAuthBackend, user: User) -> None:
@@ -247,7 +220,7 @@ def test_quote(backend: LakehouseAuthBackend, user: User) -> None:
         "prev_close": 275.47,
         "ts": datetime(2026, 11, 13, 21, 0, tzinfo=UTC),
     }
-    assert done(backend, user) == 3
+    assert used(backend, user, "finnhub") == 3
 
 
 def test_malformed_answers_are_source_errors(backend: LakehouseAuthBackend, user: User) -> None:
@@ -268,7 +241,7 @@ def test_malformed_answers_are_source_errors(backend: LakehouseAuthBackend, user
     broken = raw('{"c": 1, "t": "soon"}', content_type="application/json")
     with serving({"/quote": [broken]}) as srv, pytest.raises(SourceError, match="malformed quote"):
         source(srv, backend, user).quote("AAPL")
-    assert done(backend, user) == len(cases) + 1
+    assert used(backend, user, "finnhub") == len(cases) + 1
 
 
 def test_server_errors_are_retryable(backend: LakehouseAuthBackend, user: User) -> None:
@@ -278,7 +251,9 @@ def test_server_errors_are_retryable(backend: LakehouseAuthBackend, user: User) 
 
 
 def test_the_key_never_appears_in_errors(backend: LakehouseAuthBackend, user: User) -> None:
-    src = FinnhubSource(lambda: KEY, meter(backend, user), base_url="http://127.0.0.1:9")
+    src = FinnhubSource(
+        lambda: KEY, meter_of(backend, user, "finnhub"), base_url="http://127.0.0.1:9"
+    )
     with pytest.raises(SourceUnavailable, match="not reachable") as down:
         src.fetch_bars("AAPL", "1d", NOV1, NOV7)
     assert "127.0.0.1" in down.value.detail
@@ -291,7 +266,9 @@ def test_the_key_never_appears_in_errors(backend: LakehouseAuthBackend, user: Us
 
 
 def test_bad_input_sends_nothing(backend: LakehouseAuthBackend, user: User) -> None:
-    src = FinnhubSource(lambda: KEY, meter(backend, user), base_url="http://127.0.0.1:9")
+    src = FinnhubSource(
+        lambda: KEY, meter_of(backend, user, "finnhub"), base_url="http://127.0.0.1:9"
+    )
     with pytest.raises(ValueError, match="no 4h candles"):
         src.fetch_bars("AAPL", "4h", NOV1)
     with pytest.raises(ValueError, match="timezone-aware"):
@@ -303,7 +280,7 @@ def test_bad_input_sends_nothing(backend: LakehouseAuthBackend, user: User) -> N
     with pytest.raises(ValueError, match="fetch bars instead"):
         src.fetch_trades("AAPL", NOV1)
     assert src.requests == 0
-    assert done(backend, user) == 0
+    assert used(backend, user, "finnhub") == 0
 
 
 # --- the recording helper ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from core.config import Settings
 from core.data.store import MarketStore
 from core.ingest.service import IngestService, wait_for
 from lakehouse import LakehouseAuthBackend, Plan, User
+from tests.integration.ingest.keyed import used
 from tests.integration.ingest.recorded import DATA, RecordedServer, recorded, serving
 from tests.lakehouse_support import PASSWORD, make_backend
 
@@ -48,11 +49,6 @@ def server() -> Iterator[RecordedServer]:
         yield srv
 
 
-def used(backend: LakehouseAuthBackend, user: User) -> int:
-    keys = backend.get_api_keys(user.user_id)["provider_keys"]
-    return int(keys["alpha_vantage"]["queries_done"])
-
-
 def test_a_keyed_job_uses_the_owners_key_and_counts_its_requests(
     tmp_path: Path, server: RecordedServer
 ) -> None:
@@ -62,7 +58,7 @@ def test_a_keyed_job_uses_the_owners_key_and_counts_its_requests(
     assert job.state == "done", job.error
     assert job.owner == user.user_id
     assert {r.query["apikey"] for r in server.requests} == {KEY}
-    assert job.requests == len(server.requests) == used(backend, user) == 2
+    assert job.requests == len(server.requests) == used(backend, user, "alpha_vantage") == 2
     assert job.rows == 16
     stored = service.store.get_bars("IBM", JUNE, JULY, "5m", "alpha_vantage")  # type: ignore[union-attr]
     assert stored.height == 16
@@ -95,7 +91,7 @@ def test_a_paused_job_can_be_cancelled(tmp_path: Path, server: RecordedServer) -
     assert service.cancel_job(job.id, user.user_id)
     assert wait_for(lambda: job.state == "failed", 5), job
     assert job.error == "cancelled by the user while paused"
-    assert job.requests == used(backend, user) == 1
+    assert job.requests == used(backend, user, "alpha_vantage") == 1
 
 
 def test_a_keyed_provider_without_a_key_says_where_to_add_one(
@@ -160,12 +156,8 @@ def test_an_alpaca_job_sends_the_owners_key_pair(tmp_path: Path) -> None:
             (r.headers["apca-api-key-id"], r.headers["apca-api-secret-key"]) for r in srv.requests
         ]
         assert heads == [("PKTESTKEYID0001", "s3cretS3cretS3cret")] * 3
-        assert job.requests == 3 == used_of(backend, user, "alpaca")
+        assert job.requests == 3 == used(backend, user, "alpaca")
         assert job.rows == 10
-
-
-def used_of(backend: LakehouseAuthBackend, user: User, provider: str) -> int:
-    return int(backend.get_api_keys(user.user_id)["provider_keys"][provider]["queries_done"])
 
 
 def test_a_polymarket_job_is_public_and_metered_per_server(tmp_path: Path) -> None:
