@@ -15,6 +15,7 @@ from core.errors import InvalidInput
 from pages._shared.auth import require_role
 from pages._shared.format import PALETTE, integer, md_escape, money, num, pct, plural
 from pages._shared.series import pick_many
+from pages._shared.walk_forward_view import WF_KEY, walk_forward_section
 
 require_role("analyst")
 RESULT_KEY = "mean_reversion_result"
@@ -114,6 +115,7 @@ def periods_per_year(ts: np.ndarray) -> float:
 
 
 if submitted:
+    st.session_state.pop(WF_KEY, None)  # a walk-forward belongs to the run it was made from
     names = [ref.symbol for ref, _ in picked]
     try:
         if len(picked) < 2:
@@ -212,6 +214,9 @@ if submitted:
             "z_out": z_out,
             "a": a,
             "cost_bp": cost_bp,
+            "closes": closes,
+            "units": units,
+            "capital": capital,
         }
     except InvalidInput as exc:
         st.session_state.pop(RESULT_KEY, None)
@@ -517,3 +522,5 @@ st.caption(
     "comparable with the arithmetic one. Positions decided at close t earn the move to "
     f"t + 1; costs are {res['cost_bp']:g} bp of traded notional per leg."
 )
+
+walk_forward_section(res)

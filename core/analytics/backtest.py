@@ -767,3 +767,11 @@ def _deflate(rows: list[dict[str, float]], returns: F64, kwargs: dict[str, objec
     for row, value in zip(rows, np.asarray(values).tolist(), strict=True):
         row["n_trials"] = float(n)
         row["deflated_sharpe"] = value
+
+
+from core.analytics.walkforward import (  # noqa: E402, I001  re-export (walkforward imports backtest lazily)
+    Fold as Fold,
+    Grid as Grid,
+    WalkForward as WalkForward,
+    walk_forward as walk_forward,
+)
