@@ -10,6 +10,7 @@ from core.sql import EXAMPLES
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
 from pages._shared.format import integer, md_escape, num, plural
+from pages._shared.sql_chart import chart_builder
 
 user = require_role("analyst")
 engine = get_engine()
@@ -126,6 +127,7 @@ with editor_col:
         pq_col.download_button(
             "Download Parquet", parquet.getvalue(), "query.parquet", "application/octet-stream"
         )
+        chart_builder(result.frame)
 
     st.subheader("Your query history")
     history = explorer.history(user.user_id, limit=20)
