@@ -25,7 +25,7 @@ from core.analytics.regime_fit import (
     fit_series,
 )
 from core.errors import InvalidInput
-from core.serve.data import BARS_FIELDS, BarsRequest
+from core.serve.data import BARS_FIELDS, BarsRequest, bars
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -81,7 +81,7 @@ def _flag(value: object, name: str) -> bool:
 def regimes(engine: Engine, req: RegimesRequest) -> dict[str, object]:
     """The fit of `req` as a JSON-ready dict; InvalidInput when the series has no bars."""
     b = req.bars
-    frame = engine.store.get_bars(b.symbol, b.start, b.end, b.timeframe, b.venue, last=b.last)
+    frame = bars(engine, b)
     if frame.height == 0:
         where = f" on {b.venue}" if b.venue else ""
         raise InvalidInput(f"no {b.timeframe} bars stored for {b.symbol}{where} in that range")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import polars as pl
 import pyarrow as pa
 
 from core.data.schema import TIMEFRAMES
@@ -91,12 +92,12 @@ def _last(value: object) -> int | None:
     return n
 
 
-def bars(engine: Engine, req: BarsRequest) -> pa.Table:
-    """The bars `req` names, as Arrow (ts, open, high, low, close, volume)."""
-    frame = engine.store.get_bars(
+def bars(engine: Engine, req: BarsRequest) -> pl.DataFrame:
+    """The bars `req` names (ts, venue, symbol, timeframe, open, high, low, close, volume);
+    REST encodes the frame's Arrow, Flight streams it, the regimes route fits it."""
+    return engine.store.get_bars(
         req.symbol, req.start, req.end, req.timeframe, req.venue, last=req.last
     )
-    return frame.to_arrow()
 
 
 def series(engine: Engine) -> pa.Table:

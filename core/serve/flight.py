@@ -252,11 +252,7 @@ class DataServer(fl.FlightServerBase):  # type: ignore[misc]
         return fl.FlightInfo(table.schema, descriptor, [endpoint], table.num_rows, table.nbytes)
 
     def _bars(self, req: data.BarsRequest) -> pl.DataFrame:
-        """data.bars as a Polars frame (the REST API's answer, before its Arrow layout)."""
-        store = self._services().engine.store
-        return store.get_bars(
-            req.symbol, req.start, req.end, req.timeframe, req.venue, last=req.last
-        )
+        return data.bars(self._services().engine, req)
 
     def _coverage(self) -> pl.DataFrame:
         cov = self._services().engine.coverage()

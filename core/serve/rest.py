@@ -243,7 +243,7 @@ class RestApi:
             fmt = encode.format_of(params)
             req = data.BarsRequest.from_params(params)
             name = f"{req.symbol}_{req.timeframe}"
-            return table_response(data.bars(svc.engine, req), fmt, name)
+            return table_response(data.bars(svc.engine, req).to_arrow(), fmt, name)
 
         return await self.admitted(request, "market:read", work)
 
