@@ -128,22 +128,31 @@ class KeyService:
         keys: dict[str, dict[str, Any]] = {}
         for r in self._key_rows(uid).sort("provider").iter_rows(named=True):
             prov = r["provider"]
-            plan = self.plans.get(prov)
-            if plan is None:
-                continue
-            counter = self._counter(uid, prov, plan)
-            done = counter.count
-            ends = dt.datetime.fromtimestamp(counter.window_start + plan.window_s, dt.UTC)
-            keys[prov] = {
-                "queries_done": done,
-                "queries_remaining": max(0, plan.limit - done),
-                "limit": plan.limit,
-                "window": plan.window,
-                "resets_at": ends,
-                "key_hint": "…" + r["key_hint"],
-            }
+            if prov in self.plans:
+                keys[prov] = {**self._usage(uid, prov), "key_hint": "…" + r["key_hint"]}
         consent = self.get_consents(uid).get("api_key_storage", {}).get("granted", False)
         return {"provider_keys": keys, "consent": bool(consent)}
+
+    def quota(self, user_id: str, provider: str) -> dict[str, Any]:
+        """This window's use of the user's quota for `provider`, from the in-memory counter
+        (no table read once the window is known): cheap enough for a page that polls."""
+        uid = validate.user_id(user_id)
+        name = self.provider(provider)
+        if name not in self.plans:
+            raise NotFound(f"{PROVIDER_NAMES.get(name, name)} has no quota")
+        return self._usage(uid, name)
+
+    def _usage(self, uid: str, prov: str) -> dict[str, Any]:
+        plan = self.plans[prov]
+        counter = self._counter(uid, prov, plan)
+        done = counter.count
+        return {
+            "queries_done": done,
+            "queries_remaining": max(0, plan.limit - done),
+            "limit": plan.limit,
+            "window": plan.window,
+            "resets_at": dt.datetime.fromtimestamp(counter.window_start + plan.window_s, dt.UTC),
+        }
 
     def delete(self, user_id: str, provider: str, *, reason: str = "deleted by user") -> None:
         uid = validate.user_id(user_id)

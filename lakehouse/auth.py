@@ -296,6 +296,9 @@ class LakehouseAuthBackend:
     def update_query_count(self, user_id: str, provider: str, increment: int = 1) -> int:
         return self.keys.update_query_count(user_id, provider, increment)
 
+    def quota_status(self, user_id: str, provider: str) -> dict[str, Any]:
+        return self.keys.quota(user_id, provider)
+
     def provider_key(self, user_id: str, provider: str) -> str:
         return self.keys.provider_key(user_id, provider)
 

@@ -132,9 +132,7 @@ def key_use(job: Job) -> None:
     record = VENUES.get(job.venue)
     if job.owner is None or record is None or record.quota is None or record.quota.per != "key":
         return
-    q = get_auth().get_api_keys(job.owner)["provider_keys"].get(record.name)
-    if q is None:
-        return
+    q = get_auth().quota_status(job.owner, record.name)  # in memory: this redraws every second
     used = int(q["queries_done"]) / int(q["limit"])
     line = (
         f"Your {record.title} key: {integer(q['queries_done'])} of {integer(q['limit'])} "

@@ -259,3 +259,22 @@ def test_default_plans(tmp_path: Path) -> None:
         Plan(0, 60)
     with pytest.raises(InvalidInput):
         make_backend(tmp_path / "lh", plans={"x": 5})  # type: ignore[dict-item]
+
+
+def test_quota_status_is_the_keys_row_without_reading_the_key_table(
+    backend: LakehouseAuthBackend, alice: User
+) -> None:
+    backend.save_api_keys(alice.user_id, {"finnhub": KEY}, True, password=PASSWORD)
+    backend.update_query_count(alice.user_id, "finnhub", 7)
+    row = backend.get_api_keys(alice.user_id)["provider_keys"]["finnhub"]
+    row.pop("key_hint")
+    assert backend.quota_status(alice.user_id, "finnhub") == row
+    assert row["queries_done"] == 7
+    reads = backend.store.api_keys.read
+    backend.store.api_keys.read = None  # type: ignore[method-assign]  # any read would fail
+    try:
+        assert backend.quota_status(alice.user_id, "finnhub")["queries_remaining"] == 53
+    finally:
+        backend.store.api_keys.read = reads  # type: ignore[method-assign]
+    with pytest.raises(InvalidInput):
+        backend.quota_status(alice.user_id, "nosuch")
