@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from core.serve.flight import FlightService, start_flight
+from pages._shared.accounts import settings
 from pages._shared.services import get_services
 
 
@@ -28,12 +29,13 @@ def stop(service: FlightService | None) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=stop)
 def get_flight() -> FlightService | None:
-    return start_flight(get_services, get_services().settings)
+    # Settings alone decide whether it starts: the services open on the first call it serves.
+    return start_flight(get_services, settings())
 
 
 @asynccontextmanager
 async def flight_lifespan(app: object) -> AsyncIterator[None]:
-    await asyncio.to_thread(get_flight)  # opens the services: blocking, so off the event loop
+    await asyncio.to_thread(get_flight)  # binds a port: blocking, so off the event loop
     try:
         yield None
     finally:
