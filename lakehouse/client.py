@@ -54,6 +54,26 @@ USER_TABLES = (
     "api_usage",
     "consents",
     "audit_log",
+    "studies",
+    "saved_queries",
+    "alert_rules",
+    "alert_events",
+    "alert_deliveries",
+)
+
+# deleted by user_id on erasure (audit_log keeps its rows, pseudonymous; users goes last)
+ERASED_TABLES = (
+    "api_keys",
+    "api_usage",
+    "consents",
+    "sessions",
+    "access_tokens",
+    "studies",
+    "saved_queries",
+    "alert_rules",
+    "alert_events",
+    "alert_deliveries",
+    "users",
 )
 
 
@@ -390,7 +410,7 @@ class LakehouseClient:
         # can simply be run again.
         self._erase_files(uid)
         key = [{"user_id": uid}]
-        for name in ("api_keys", "api_usage", "consents", "sessions", "access_tokens", "users"):
+        for name in ERASED_TABLES:
             s.table(name).delete_matching(key, ["user_id"])
         s.audit_table.update_rows([{"user_id": uid, "ip": None, "user_agent": None}], ["user_id"])
         stone = {"user_id": uid, "erased_at": now, "actor_id": acting_user.user_id}

@@ -50,6 +50,11 @@ class Store:
         self.consents = t.Table(self.root, t.CONSENTS)
         self.tombstones = t.Table(self.root, t.TOMBSTONES)
         self.access_tokens = t.Table(self.root, t.ACCESS_TOKENS)
+        self.studies = t.Table(self.root, t.STUDIES)
+        self.saved_queries = t.Table(self.root, t.SAVED_QUERIES)
+        self.alert_rules = t.Table(self.root, t.ALERT_RULES)
+        self.alert_events = t.Table(self.root, t.ALERT_EVENTS)
+        self.alert_deliveries = t.Table(self.root, t.ALERT_DELIVERIES)
         self.audit = AuditLog(self.audit_table, self.clock, self.pepper_ring.current)
         self.tables: dict[str, t.Table] = {
             tab.name: tab
@@ -62,6 +67,11 @@ class Store:
                 self.consents,
                 self.tombstones,
                 self.access_tokens,
+                self.studies,
+                self.saved_queries,
+                self.alert_rules,
+                self.alert_events,
+                self.alert_deliveries,
             )
         }
 

@@ -194,6 +194,116 @@ ACCESS_TOKENS = TableSpec(
     secret_columns=("token_hash",),
 )
 
+# --- research workflow: studies, saved queries, alerts (core/research, core/alerts) ---------
+STUDIES = TableSpec(
+    "studies",
+    pa.schema(
+        [
+            ("study_id", pa.string()),
+            ("user_id", pa.string()),  # the owner
+            ("kind", pa.string()),  # core.analytics.runs.KINDS
+            ("title", pa.string()),
+            ("params", pa.string()),  # JSON
+            ("inputs", pa.string()),  # JSON list of SeriesInput records (with sha256)
+            ("code_version", pa.string()),
+            ("metrics", pa.string()),  # JSON name -> number (NaN as null)
+            ("artefacts", pa.string()),  # JSON list of frame names (Parquet under the data dir)
+            ("shared", pa.bool_()),
+            ("created_at", UTC_TS),
+            ("updated_at", UTC_TS),
+        ]
+    ),
+    key=("study_id",),
+    stats_columns=("study_id", "user_id", "kind", "created_at"),
+)
+
+SAVED_QUERIES = TableSpec(
+    "saved_queries",
+    pa.schema(
+        [
+            ("query_id", pa.string()),
+            ("user_id", pa.string()),  # the owner
+            ("name", pa.string()),
+            ("description", pa.string()),
+            ("sql", pa.string()),
+            ("chart", pa.string()),  # JSON chart spec (pages/_shared/sql_chart.py), or null
+            ("shared", pa.bool_()),
+            ("created_at", UTC_TS),
+            ("updated_at", UTC_TS),
+        ]
+    ),
+    key=("query_id",),
+    stats_columns=("query_id", "user_id", "created_at"),
+)
+
+ALERT_RULES = TableSpec(
+    "alert_rules",
+    pa.schema(
+        [
+            ("rule_id", pa.string()),
+            ("user_id", pa.string()),
+            ("name", pa.string()),
+            ("kind", pa.string()),  # core.alerts.rules.KINDS
+            ("params", pa.string()),  # JSON
+            ("venue", pa.string()),
+            ("symbol", pa.string()),
+            ("timeframe", pa.string()),
+            ("query_id", pa.string()),  # for query_rows
+            ("cooldown_s", pa.int64()),
+            ("webhook_url", pa.string()),
+            ("webhook_kid", pa.string()),  # the webhook signing secret, sealed like API keys
+            ("webhook_nonce", pa.binary()),
+            ("webhook_secret", pa.binary()),
+            ("enabled", pa.bool_()),
+            ("created_at", UTC_TS),
+            ("updated_at", UTC_TS),
+            ("last_fired_at", UTC_TS),
+        ]
+    ),
+    key=("rule_id",),
+    stats_columns=("rule_id", "user_id", "created_at"),
+    secret_columns=("webhook_nonce", "webhook_secret"),
+)
+
+ALERT_EVENTS = TableSpec(
+    "alert_events",
+    pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("rule_id", pa.string()),
+            ("user_id", pa.string()),
+            ("ts", UTC_TS),  # when it fired
+            ("date", pa.date32()),
+            ("message", pa.string()),
+            ("value", pa.float64()),
+            ("data_ts", UTC_TS),  # the bar or result that fired it
+            ("read_at", UTC_TS),
+        ]
+    ),
+    key=("event_id",),
+    stats_columns=("event_id", "rule_id", "user_id", "ts", "date"),
+    partition_by=("date",),
+)
+
+ALERT_DELIVERIES = TableSpec(
+    "alert_deliveries",
+    pa.schema(
+        [
+            ("delivery_id", pa.string()),
+            ("event_id", pa.string()),
+            ("rule_id", pa.string()),
+            ("user_id", pa.string()),
+            ("ts", UTC_TS),
+            ("attempt", pa.int64()),
+            ("status", pa.string()),  # delivered, failed (will retry), dead_letter
+            ("http_status", pa.int64()),
+            ("error", pa.string()),
+        ]
+    ),
+    key=("delivery_id",),
+    stats_columns=("delivery_id", "event_id", "rule_id", "user_id", "ts"),
+)
+
 ALL_SPECS: tuple[TableSpec, ...] = (
     USERS,
     SESSIONS,
@@ -203,6 +313,11 @@ ALL_SPECS: tuple[TableSpec, ...] = (
     CONSENTS,
     TOMBSTONES,
     ACCESS_TOKENS,
+    STUDIES,
+    SAVED_QUERIES,
+    ALERT_RULES,
+    ALERT_EVENTS,
+    ALERT_DELIVERIES,
 )
 SPECS_BY_NAME = {s.name: s for s in ALL_SPECS}
 

@@ -176,12 +176,15 @@ def job_active(job: Job) -> bool:
     return job.state in ("running", "paused")
 
 
-job_id = st.session_state.get(JOB_KEY)
+job_id: int | None = st.session_state.get(JOB_KEY)
 if job_id is not None and job_active(service.job(job_id)):
     if st.button("Cancel job", key="job_cancel"):
         service.cancel_job(job_id, user.user_id)
+    running_id = job_id
     poll_while_running(
-        lambda: not job_active(service.job(job_id)), lambda: show_job(service.job(job_id)), 1.0
+        lambda: not job_active(service.job(running_id)),
+        lambda: show_job(service.job(running_id)),
+        1.0,
     )
 elif job_id is not None:
     show_job(service.job(job_id))

@@ -198,8 +198,9 @@ def build_pages(role: str | None) -> dict[str, list[StreamlitPage]]:
     start = next((p for p in shown if p.default), shown[0] if shown else None)
     sections: dict[str, list[StreamlitPage]] = {}
     for p in PAGES:
-        visibility = "visible" if p in shown else "hidden"
-        page = st.Page(p.path, title=p.title, icon=p.icon, visibility=visibility)
+        page = st.Page(
+            p.path, title=p.title, icon=p.icon, visibility="visible" if p in shown else "hidden"
+        )
         sections.setdefault(p.section, []).append(page)
         if p is start:
             # The start page also answers at "/" (Streamlit's default page has no URL of its
