@@ -4,6 +4,7 @@
 //! crate can hand them to numpy without a copy.
 
 pub mod backtest;
+pub mod book;
 pub mod cache;
 pub mod cec2014;
 pub mod chiarella;
