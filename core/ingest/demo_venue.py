@@ -2,15 +2,19 @@
 
 One server on 127.0.0.1 (a free port) serves
 - WebSocket market streams in Binance's format: `<id>@trade`, `<id>@aggTrade`,
-  `<id>@kline_<interval>` and `<id>@bookTicker`; `/ws/...` sends raw events, `/stream...`
+  `<id>@kline_<interval>`, `<id>@bookTicker` and the diff book stream `<id>@depth@100ms`
+  (`depthUpdate` events with first/last update ids U/u); `/ws/...` sends raw events, `/stream...`
   wraps each one in the combined-stream envelope `{"stream": name, "data": event}`; both accept
   `{"method": "SUBSCRIBE"|"UNSUBSCRIBE"|"LIST_SUBSCRIPTIONS", "params": [...], "id": n}`;
 - the REST endpoints a ccxt Binance client needs: `/api/v3/exchangeInfo`, `/api/v3/klines`,
-  `/api/v3/aggTrades`, `/api/v3/trades`, `/api/v3/time`, `/api/v3/ping`.
+  `/api/v3/aggTrades`, `/api/v3/trades`, `/api/v3/depth` (snapshot with `lastUpdateId`),
+  `/api/v3/time`, `/api/v3/ping`.
 
 So the real `ccxt.pro.binance` client runs against it with its URLs pointed here.
-Prices come from the seeded model in core.ingest.sim. Tests use the fault hooks:
-`drop()`, `stall(seconds)`, `send_malformed(n)` and `burst(symbol, n)`.
+Prices come from the seeded model in core.ingest.sim; trades are market orders against its
+SIMULATED book, so trades and book agree. Tests use the fault hooks: `drop()`,
+`stall(seconds)`, `send_malformed(n)`, `burst(symbol, n)`, and for the book
+`book_fault(symbol, kind)` with kind "gap", "duplicate", "reorder" or "cross".
 """
 
 from __future__ import annotations
@@ -43,9 +47,13 @@ from core.ingest.sim import (
     market_id,
     warm_up,
 )
+from core.ingest.sim_book import Diff
 
 _LOG = logging.getLogger("hfthot.demo_venue")
 _LOG.setLevel(logging.WARNING)  # websockets logs every connection at INFO
+
+BOOK_FAULTS = ("gap", "duplicate", "reorder", "cross")
+DEPTH_STREAM = "depth@100ms"
 
 VENUE = "demo"
 """Venue name of the simulated venue in the store and the UI."""
@@ -84,6 +92,18 @@ def trade_event(m: SimMarket, t: Trade, kind: str) -> dict[str, Any]:
         "T": t.ts,
         "m": t.buyer_maker,
         "M": True,
+    }
+
+
+def depth_event(m: SimMarket, d: Diff) -> dict[str, Any]:
+    return {
+        "e": "depthUpdate",
+        "E": now_ms(),
+        "s": m.id,
+        "U": d.first_id,
+        "u": d.last_id,
+        "b": [[_num(p), _num(q)] for p, q in d.bids],
+        "a": [[_num(p), _num(q)] for p, q in d.asks],
     }
 
 
@@ -219,6 +239,9 @@ class DemoVenue:
         self.frames_sent = 0
         self._quote_id = 0
         self._quoted: dict[str, tuple[float, float]] = {}
+        self._book_faults: dict[str, str] = {}  # market id -> the fault the next diff gets
+        self._held: dict[str, dict[str, Any]] = {}  # a diff held back by "reorder"
+        self._last_depth: dict[str, dict[str, Any]] = {}
         self.connections_total = 0
         self._stall_until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -342,13 +365,21 @@ class DemoVenue:
         self._call(go)
 
     def burst(self, symbol: str, n: int) -> None:
-        """`n` trades of `symbol` at once, pushed like any other trade."""
+        """`n` market orders of `symbol` at once (at least `n` trades), pushed like any other."""
         m = self.markets[market_id(symbol)]
 
         async def go() -> None:
             await self._publish(m, m.burst(now_ms(), n))
 
         self._call(go)
+
+    def book_fault(self, symbol: str, kind: str) -> None:
+        """Corrupt the next diff of `symbol`'s book stream: "gap" (never sent, so the ids
+        jump), "duplicate" (the previous diff sent again before it), "reorder" (sent after
+        the one that follows it) or "cross" (a bid above the best ask added to it)."""
+        if kind not in BOOK_FAULTS:
+            raise VenueError(f"unknown book fault {kind!r}; use one of {', '.join(BOOK_FAULTS)}")
+        self._book_faults[market_id(symbol)] = kind
 
     # --- websocket side ----------------------------------------------------------------------
     def _abort(self, peer: Peer) -> None:
@@ -381,7 +412,7 @@ class DemoVenue:
         sym, _, kind = stream.partition("@")
         if sym.upper() not in self.markets:
             return False
-        return kind in ("trade", "aggTrade", "bookTicker") or (
+        return kind in ("trade", "aggTrade", "bookTicker", DEPTH_STREAM) or (
             kind.startswith("kline_") and kind.removeprefix("kline_") in INTERVALS_MS
         )
 
@@ -455,6 +486,29 @@ class DemoVenue:
             }
             await self._send(stream, event)
 
+    async def _push_depth(self, m: SimMarket) -> None:
+        diff = m.book_diff()  # drained every tick, watched or not
+        if diff is None:
+            return
+        stream = f"{m.id.lower()}@{DEPTH_STREAM}"
+        event = depth_event(m, diff)
+        fault = self._book_faults.pop(m.id, None)
+        held = self._held.pop(m.id, None)
+        if fault == "gap":
+            return
+        if fault == "duplicate" and m.id in self._last_depth:
+            await self._send(stream, self._last_depth[m.id])
+        if fault == "cross":
+            ask = m.quote()[2]
+            event["b"] = [[_num(ask + 10 * m.model.tick), _num(1.0)], *event["b"]]
+        if fault == "reorder":
+            self._held[m.id] = event
+            return
+        await self._send(stream, event)
+        if held is not None:
+            await self._send(stream, held)
+        self._last_depth[m.id] = event
+
     async def _pump(self) -> None:
         last_push = 0.0
         open_ms: dict[tuple[str, str], int] = {}
@@ -462,6 +516,7 @@ class DemoVenue:
             now = now_ms()
             for m in self.markets.values():
                 await self._publish(m, m.advance(now))
+                await self._push_depth(m)
             await self._push_quotes()
             if time.monotonic() - last_push >= self.kline_push_s:
                 last_push = time.monotonic()
@@ -527,6 +582,17 @@ class DemoVenue:
                 ],
                 "exchangeFilters": [],
                 "symbols": [symbol_info(m) for m in self.markets.values()],
+            }
+        if path == "/api/v3/depth":
+            book = self._market(query)
+            if book is None:
+                return 400, {"code": -1121, "msg": "Invalid symbol."}
+            depth = min(int(query.get("limit", 100)), 5000)
+            last_id, bids, asks = book.book_snapshot(depth)
+            return 200, {
+                "lastUpdateId": last_id,
+                "bids": [[_num(p), _num(q)] for p, q in bids],
+                "asks": [[_num(p), _num(q)] for p, q in asks],
             }
         if path not in ("/api/v3/klines", "/api/v3/aggTrades", "/api/v3/trades"):
             return 404, {"code": -1000, "msg": f"unknown endpoint {path}"}

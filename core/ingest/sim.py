@@ -6,8 +6,10 @@ with Merton jumps. Over a step of dt years the log price moves by
     (mu - sigma^2 / 2) dt + sigma sqrt(dt) Z + sum_{k=1..N} J_k,
     Z ~ N(0, 1),  N ~ Poisson(jump_rate dt),  J_k ~ N(jump_mean, jump_std^2).
 
-Trades arrive as a Poisson process of `trades_per_s`; each trade prints at the
-model price rounded to the tick, with an exponential size and a random side.
+Trades arrive as a Poisson process of `trades_per_s`; each is a market order with an
+exponential size and a random side against a SIMULATED L2 book that makers keep around the
+model price (core.ingest.sim_book), printed once per level it consumes. The warm-up history
+(`advance_bulk`) has no book: its trades print at the model price rounded to the tick.
 Everything here is SIMULATED data, labelled as such wherever it is shown.
 """
 
@@ -20,6 +22,8 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
+from core.ingest.sim_book import CHURN_PER_S, Diff, Levels, SimBook
 
 YEAR_MS = 365.25 * 86_400_000
 INTERVALS_MS: dict[str, int] = {
@@ -86,6 +90,9 @@ class SimMarket:
         self.tape: deque[Trade] = deque(maxlen=tape_size)
         self.lock = threading.Lock()
         self._next_arrival = start_ms + self._gap_ms()
+        # the book draws from its own stream, so the price path does not depend on it
+        self.book = SimBook(model.tick, model.mean_size, np.random.default_rng([seed, 1]))
+        self._churned_ms = start_ms
 
     def _gap_ms(self) -> float:
         return float(self.rng.exponential(1000.0 / self.model.trades_per_s))
@@ -99,26 +106,57 @@ class SimMarket:
             ret += float(self.rng.normal(m.jump_mean, m.jump_std, size=jumps).sum())
         self.price *= math.exp(ret)
 
-    def _print(self, ts: int) -> Trade:
+    def _half_spread(self) -> float:
         m = self.model
-        price = max(m.tick, round(self.price / m.tick) * m.tick)
+        return max(m.tick, self.price * m.spread_bps / 1e4) / 2
+
+    def _take(self, ts: int) -> list[Trade]:
+        """A market order against the book at `ts`: one trade per level it consumes."""
+        m = self.model
+        self.book.recentre(self.price, self._half_spread())
+        buy = bool(self.rng.random() >= 0.5)
         qty = round(max(1e-5, float(self.rng.exponential(m.mean_size))), 5)
-        trade = Trade(self.next_id, ts, round(price, 8), qty, bool(self.rng.random() < 0.5))
-        self.next_id += 1
-        self.tape.append(trade)
-        return trade
+        out = []
+        for price, size in self.book.take(buy, qty):
+            trade = Trade(self.next_id, ts, price, size, not buy)
+            self.next_id += 1
+            self.tape.append(trade)
+            out.append(trade)
+        return out
+
+    def _churn(self, now_ms: int) -> None:
+        if now_ms > self._churned_ms:
+            lam = CHURN_PER_S * (now_ms - self._churned_ms) / 1000.0
+            self.book.churn(int(self.rng.poisson(lam)))
+            self._churned_ms = now_ms
 
     def advance(self, now_ms: int) -> list[Trade]:
-        """Every trade that arrived up to `now_ms`, appended to the tape."""
+        """Every trade that arrived up to `now_ms`, appended to the tape. Trades are market
+        orders against the book (`self.book`), which makers keep around the model price."""
         out: list[Trade] = []
         with self.lock:
+            if not self.book.bids:
+                self.book.recentre(self.price, self._half_spread())
             while self._next_arrival <= now_ms:
                 ts = int(self._next_arrival)
+                self._churn(ts)
                 self._move(ts - self.last_ms)
                 self.last_ms = ts
-                out.append(self._print(ts))
+                out.extend(self._take(ts))
                 self._next_arrival += self._gap_ms()
+            self._churn(now_ms)
         return out
+
+    def book_diff(self) -> Diff | None:
+        """The book changes since the last call (Binance diff form), or None."""
+        with self.lock:
+            return self.book.drain()
+
+    def book_snapshot(self, limit: int) -> tuple[int, Levels, Levels]:
+        with self.lock:
+            if not self.book.bids:
+                self.book.recentre(self.price, self._half_spread())
+            return self.book.snapshot(limit)
 
     def advance_bulk(self, now_ms: int) -> int:
         """`advance` over a long span (the warm-up): the same model drawn as arrays, so
@@ -159,19 +197,24 @@ class SimMarket:
             return k
 
     def burst(self, now_ms: int, n: int) -> list[Trade]:
-        """`n` trades at once (a news spike), all stamped `now_ms`."""
+        """`n` market orders at once (a news spike), all stamped `now_ms`; an order that
+        walks the book prints one trade per level, so at least `n` trades."""
         out: list[Trade] = []
         with self.lock:
             for _ in range(n):
                 self._move(1.0)
-                out.append(self._print(max(now_ms, self.last_ms)))
+                out.extend(self._take(max(now_ms, self.last_ms)))
             self.last_ms = max(now_ms, self.last_ms)
         return out
 
     def quote(self) -> tuple[float, float, float, float]:
-        """(bid, bid size, ask, ask size) around the last price."""
+        """(bid, bid size, ask, ask size): the book's best levels once it is quoted, before
+        that a spread around the last price."""
         m = self.model
         with self.lock:
+            top = self.book.quote()
+            if top is not None:
+                return top
             mid = self.price
             width = max(m.tick, mid * m.spread_bps / 1e4)
             bid = math.floor((mid - width / 2) / m.tick) * m.tick

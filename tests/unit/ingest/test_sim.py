@@ -66,11 +66,11 @@ def test_klines_aggregate_the_tape() -> None:
     assert five[0].high == max(k.high for k in ks[:5])
 
 
-def test_burst_appends_n_trades_at_once() -> None:
+def test_burst_sends_n_market_orders_at_once() -> None:
     m = SimMarket("BTC/USDT", PriceModel(s0=42_000.0), 4, T0)
     out = m.burst(T0 + 1_000, 500)
-    assert len(out) == 500
-    assert [t.id for t in out] == list(range(1, 501))
+    assert len(out) >= 500  # an order that walks the book prints one trade per level
+    assert [t.id for t in out] == list(range(1, len(out) + 1))
     assert {t.ts for t in out} == {T0 + 1_000}
 
 
