@@ -1,4 +1,5 @@
-"""Live streams over ccxt.pro WebSockets (`watch_trades`, `watch_ohlcv`).
+"""Live streams over ccxt.pro WebSockets (`watch_trades`, `watch_ohlcv`, `watch_bids_asks`,
+`watch_order_book`; books in core.ingest.book_stream).
 
 One asyncio loop, on one thread, owns every exchange instance. Each stream is a
 task that
@@ -32,7 +33,9 @@ import polars as pl
 from core.data.schema import TIMEFRAMES, drop_invalid
 from core.errors import HftError, InvalidInput
 from core.ingest.base import bars_frame, check_timeframe, trades_frame
+from core.ingest.book_stream import RESYNC_ERRORS, OnBook, take
 from core.ingest.ccxt_rest import CcxtRestSource, make_exchange
+from core.ingest.live_book import LiveBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class StreamKey:
     venue: str
     symbol: str
     kind: str
-    """'trades', 'ohlcv' or 'quotes' (best bid and ask)"""
+    """'trades', 'ohlcv', 'quotes' (best bid and ask) or 'book' (L2 order book)"""
     timeframe: str | None = None
 
     @property
@@ -76,11 +79,13 @@ class StreamStatus:
     invalid: int = 0
     backfilled: int = 0
     duplicates_dropped: int = 0
+    resyncs: int = 0
+    """Book streams: times the book was rebuilt from a snapshot (gap, checksum, crossed)."""
     last_trade: dict[str, Any] | None = None
     last_quote: dict[str, Any] | None = None
 
 
-KINDS = ("ohlcv", "trades", "quotes")
+KINDS = ("ohlcv", "trades", "quotes", "book")
 
 OnTrades = Callable[[StreamKey, pl.DataFrame], None]
 OnBars = Callable[[StreamKey, pl.DataFrame, bool], None]
@@ -141,6 +146,7 @@ class _Stream(Tally):
         self.gap_from_ms: int | None = None
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.bars: OrderedDict[int, list[float]] = OrderedDict()
+        self.book: LiveBook | None = LiveBook() if key.kind == "book" else None
 
     def remember(self, trade_id: str) -> bool:
         """False when the id was already seen."""
@@ -156,6 +162,8 @@ class _Stream(Tally):
             return [f"trade::{self.key.symbol}"]
         if self.key.kind == "quotes":
             return [f"bidask:bookTicker@{self.key.symbol}"]
+        if self.key.kind == "book":
+            return [f"orderbook::{self.key.symbol}"]
         return [f"ohlcv::{self.key.symbol}::{self.key.timeframe}"]
 
 
@@ -201,10 +209,13 @@ class StreamManager:
         backoff_max_s: float = 30.0,
         keep_bars: int = 2_000,
         history_s: float = 6 * 3600,
+        on_book: OnBook | None = None,
     ) -> None:
-        """`history_s`: a new bar stream first backfills this much history over REST."""
+        """`history_s`: a new bar stream first backfills this much history over REST.
+        `on_book(key, events)` gets every book change (the recorder)."""
         self.on_trades = on_trades
         self.on_bars = on_bars
+        self.on_book = on_book
         self.watchdog_s = watchdog_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
@@ -324,6 +335,12 @@ class StreamManager:
             return bars_frame([], key.venue, key.symbol, key.timeframe or "1m")
         return bars_frame(rows, key.venue, key.symbol, key.timeframe)
 
+    def live_book(self, key: StreamKey) -> LiveBook | None:
+        """The live book of a 'book' stream (None for other kinds or unknown keys)."""
+        with self._lock:
+            s = self._streams.get(key)
+        return s.book if s is not None else None
+
     async def _add(self, key: StreamKey) -> None:
         if key in self._streams:
             return
@@ -422,6 +439,12 @@ class StreamManager:
                     elif key.kind == "quotes":
                         quotes = await ex.watch_bids_asks([key.symbol])
                         items = [q for q in quotes.values() if q.get("symbol") == key.symbol]
+                    elif key.kind == "book" and s.book is not None:
+                        ob = await ex.watch_order_book(key.symbol)
+                        events = take(ex, key.symbol, ob, s.book)
+                        items = [ob]
+                        if events and self.on_book is not None:
+                            self.on_book(key, events)
                     else:
                         items = await ex.watch_ohlcv(key.symbol, key.timeframe)
                     s.status.connected = True
@@ -437,6 +460,12 @@ class StreamManager:
             except asyncio.CancelledError:
                 s.status.state, s.status.connected = "stopped", False
                 raise
+            except RESYNC_ERRORS as exc:  # the book fell out of sync: rebuild it at once
+                s.status.resyncs += 1
+                s.status.state = "resyncing"
+                s.status.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                if s.book is not None:
+                    s.book.resync()
             except (ccxt.BadSymbol, ccxt.BadRequest, ccxt.NotSupported) as exc:
                 s.status.state, s.status.connected = "error", False
                 s.status.last_error = f"{type(exc).__name__}: {exc}"

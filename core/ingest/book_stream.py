@@ -1,0 +1,51 @@
+"""Book streams: one ccxt.pro `watch_order_book` update into the live book and the recorder.
+
+The venue client syncs the book itself (REST snapshot + diffs, Binance's update-id rule,
+Kraken's and OKX's checksums) and raises `ChecksumError` or `InvalidNonce` on a gap or a
+checksum mismatch, dropping its copy so the next watch starts from a new snapshot. A crossed
+book (best bid >= best ask) is a sync error the client does not catch: `check` drops the
+client's copy the same way. Each resync is counted in the stream status.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ccxt
+
+from core.ingest.live_book import BookEvent, LiveBook
+
+OnBook = Callable[[Any, list[BookEvent]], None]
+"""on_book(stream key, events): what a book update changed, for the recorder."""
+
+RESYNC_ERRORS = (ccxt.ChecksumError, ccxt.InvalidNonce)
+
+
+class CrossedBook(ccxt.InvalidNonce):  # type: ignore[misc]
+    """The client's book is crossed: it fell out of sync with the venue."""
+
+
+def drop_client_book(ex: Any, symbol: str) -> None:
+    """Forget the client's copy of `symbol`'s book, so the next watch resubscribes and
+    fetches a new snapshot (what ccxt itself does after a nonce or checksum error)."""
+    books = getattr(ex, "orderbooks", None)
+    if isinstance(books, dict):
+        books.pop(symbol, None)
+    for client in list(getattr(ex, "clients", {}).values()):
+        subs = getattr(client, "subscriptions", {})
+        for name in [n for n in subs if n.startswith("orderbook") and n.endswith(symbol)]:
+            subs.pop(name, None)
+
+
+def take(ex: Any, symbol: str, ob: dict[str, Any], book: LiveBook) -> list[BookEvent]:
+    """Check one client book and feed it to `book`; raises CrossedBook when crossed."""
+    bids, asks = ob.get("bids") or [], ob.get("asks") or []
+    if bids and asks and float(bids[0][0]) >= float(asks[0][0]):
+        drop_client_book(ex, symbol)
+        book.resync()
+        raise CrossedBook(f"{symbol} book crossed: bid {bids[0][0]} >= ask {asks[0][0]}")
+    stamp = ob.get("timestamp")
+    ts_us = int(stamp) * 1000 if isinstance(stamp, int) else int(time.time() * 1e6)
+    return book.update(bids, asks, ts_us)
