@@ -52,7 +52,8 @@ KIND_MODULES: tuple[str, ...] = (
 
 @runtime_checkable
 class RunResult(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def params(self) -> dict[str, Any]: ...
 

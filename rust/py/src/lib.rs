@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 mod arrays;
 mod backtest;
+mod book;
 mod cache;
 mod cec2014;
 mod chiarella;
@@ -35,6 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     chiarella::register(m)?;
     meanrev::register(m)?;
     backtest::register(m)?;
+    book::register(m)?;
     mfg::register(m)?;
     cache::register(m)?;
     cec2014::register(m)?;
