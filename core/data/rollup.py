@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from core.data.schema import TS
+from core.data.schema import TIMEFRAMES, TS
 from core.data.warm import make_dirs, write_atomic
 
 SCHEMA = pl.Schema(
@@ -157,6 +157,28 @@ class Rollups:
         old = self.table.filter(mask)
         self.table = pl.concat([self.table.filter(~mask), merge(old, fresh)], how="vertical")
         self.dirty = True
+
+    def daily(
+        self, symbols: list[str] | None, lo: int | None, hi: int | None, venue: str | None
+    ) -> pl.DataFrame:
+        """Days in [lo, hi) (UTC µs) of the series asked for, finest timeframe of each."""
+        table = self.table
+        filters: list[pl.Expr] = []
+        if symbols is not None:
+            filters.append(pl.col("symbol").is_in(symbols))
+        if venue is not None:
+            filters.append(pl.col("venue") == venue)
+        if lo is not None:
+            filters.append(pl.col("day") >= pl.lit(lo).cast(TS).dt.date())
+        if hi is not None:
+            filters.append(pl.col("day") < pl.lit(hi).cast(TS).dt.date())
+        if filters:
+            table = table.filter(*filters)
+        # Keep one timeframe per venue/symbol: the finest stored.
+        tf_rank = pl.col("timeframe").replace_strict(TIMEFRAMES, default=10**9)
+        finest = tf_rank == tf_rank.min().over("venue", "symbol")
+        out = table.filter(finest).sort("venue", "symbol", "day")
+        return out.drop("pv", "first_ts", "last_ts")
 
     def save(self) -> None:
         if not self.dirty:

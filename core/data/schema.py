@@ -6,6 +6,8 @@ is the bar's open time.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from core.errors import InvalidInput
@@ -49,6 +51,38 @@ TIMEFRAMES: dict[str, int] = {
     "1d": 86400,
 }
 """Supported timeframes and their length in seconds."""
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def row_keys(kind: str) -> list[str]:
+    """The columns that identify a row of a series: a bar's time, a trade's id."""
+    return ["ts"] if kind == "bars" else ["trade_id"]
+
+
+def to_us(value: object, what: str) -> int | None:
+    """None, datetime, date, ISO string, or int µs -> UTC microseconds."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidInput(f"{what} must be a time, not a bool")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"{what} {value!r} is not an ISO date or time") from None
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        delta = value - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if isinstance(value, dt.date):
+        return to_us(dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC), what)
+    raise InvalidInput(f"{what} must be a datetime, date, ISO string or µs int, got {value!r}")
 
 
 def conform(df: pl.DataFrame, schema: pl.Schema, what: str) -> pl.DataFrame:

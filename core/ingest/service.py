@@ -2,15 +2,17 @@
 
 - a StreamManager (one asyncio loop thread for every ccxt.pro exchange),
 - the demo venue when enabled (Settings.demo_venue), with the default live symbols,
-- a flush thread that writes buffered bars and trades into the store; a failed write
-  keeps the rows buffered and retries them on the next flush,
+- live rows (closed bars, trades) go into the store's one live buffer
+  (`MarketStore.buffer_bars`/`buffer_trades`, visible to reads at once); a flush thread
+  writes it every `flush_s`; a failed write keeps the rows buffered and retries them on the
+  next flush,
 - history jobs (backfill / ingest over REST or yfinance) on worker threads, with progress.
 
 Bad rows (NaN/inf or negative prices, volumes or amounts, open or close outside
 [low, high]) would make the store refuse the whole frame. Live data drops them and
-counts them (`StreamStatus.invalid` per stream, `WriterStats.rows_dropped` here), so one
-bad tick never stops a stream or stays stuck in the buffer; history jobs skip them and
-report the count (`Job.skipped`).
+counts them (`StreamStatus.invalid` per stream, `WriterStats.rows_dropped` here) before
+they reach the buffer, so one bad tick never stops a stream or stays stuck in the buffer;
+history jobs skip them and report the count (`Job.skipped`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from core.data.resample import resample
 from core.data.schema import BARS, drop_invalid
 from core.errors import InvalidInput
 from core.ingest.base import Source, check_timeframe
@@ -41,6 +44,7 @@ from core.ingest.venues import venue as venue_record
 
 if TYPE_CHECKING:
     from core.config import Settings
+    from core.data.store import MarketStore
 
 DEFAULT_LIVE_SYMBOLS = ("BTC/USDT", "ETH/USDT")
 YAHOO = "yahoo"
@@ -78,7 +82,7 @@ class WriterStats:
 class IngestService:
     def __init__(
         self,
-        store: MarketWriter | None,
+        store: MarketStore | None,
         *,
         demo: bool = False,
         live_symbols: tuple[str, ...] = DEFAULT_LIVE_SYMBOLS,
@@ -105,9 +109,7 @@ class IngestService:
         self.providers = ProviderStreams(self._on_trades, self._on_bars, keys, settings)
         """Alpaca and Finnhub streams with each subscriber's own key."""
         self.demo: DemoVenue | None = None
-        self._bars: list[pl.DataFrame] = []
-        self._trades: list[pl.DataFrame] = []
-        self._buf_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -248,13 +250,31 @@ class IngestService:
 
     # --- writes ------------------------------------------------------------------------------
     def _on_trades(self, key: StreamKey, frame: pl.DataFrame) -> None:
-        with self._buf_lock:
-            self._trades.append(frame)
+        self._hold(frame, "trades")
 
     def _on_bars(self, key: StreamKey, frame: pl.DataFrame, final: bool) -> None:
         if final:
-            with self._buf_lock:
-                self._bars.append(frame)
+            self._hold(frame, "bars")
+
+    def _hold(self, frame: pl.DataFrame, kind: str) -> None:
+        """Put live rows into the store's buffer; bad rows are dropped and counted. Runs on
+        a stream's thread: never raises and never waits for a write."""
+        store = self.store
+        if store is None or frame.height == 0:
+            return
+        good, dropped = frame, 0
+        try:
+            good, dropped = drop_invalid(frame, kind)
+            if kind == "bars":
+                store.buffer_bars(good, autoflush=False)
+            else:
+                store.buffer_trades(good, autoflush=False)
+        except Exception as exc:  # a frame the store refuses whole: drop it, keep streaming
+            dropped += good.height
+            self.last_write_error = f"{type(exc).__name__}: {exc}"[:300]
+        if dropped:
+            with self._count_lock:
+                self.rows_dropped += dropped
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_s):
@@ -263,43 +283,27 @@ class IngestService:
     def flush(self) -> int:
         """Write what is buffered; on failure keep it for the next flush. Returns rows written."""
         with self._write_lock:
-            with self._buf_lock:
-                bars, self._bars = self._bars, []
-                trades, self._trades = self._trades, []
-            if self.store is None:
+            store = self.store
+            if store is None:
                 return 0
-            written = 0
+            before = dict(store.live.written)
             try:
-                if bars:
-                    frame, dropped = drop_invalid(
-                        pl.concat(bars).unique(["venue", "symbol", "timeframe", "ts"], keep="last"),
-                        "bars",
-                    )
-                    n = self.store.write_bars(frame)
-                    self.rows_dropped += dropped
-                    self.bars_written += n
-                    written += n
-                    bars = []
-                if trades:
-                    frame, dropped = drop_invalid(pl.concat(trades), "trades")
-                    n = self.store.write_trades(frame)
-                    self.rows_dropped += dropped
-                    self.trades_written += n
-                    written += n
-                    trades = []
+                if store.live:
+                    store.flush()
                 self.last_write_error = ""
-            except Exception as exc:
+            except Exception as exc:  # the rows stay in the store's buffer
                 self.last_write_error = f"{type(exc).__name__}: {exc}"[:300]
-                with self._buf_lock:
-                    self._bars[:0] = bars
-                    self._trades[:0] = trades
+            bars = store.live.written["bars"] - before["bars"]
+            trades = store.live.written["trades"] - before["trades"]
+            self.bars_written += bars
+            self.trades_written += trades
             self.flushes += 1
-            return written
+            return bars + trades
 
     def writer_stats(self) -> WriterStats:
-        with self._buf_lock:
-            nb = sum(f.height for f in self._bars)
-            nt = sum(f.height for f in self._trades)
+        live = self.store.live if self.store is not None else None
+        nb = live.rows("bars") if live is not None else 0
+        nt = live.rows("trades") if live is not None else 0
         return WriterStats(
             self.bars_written,
             self.trades_written,
@@ -409,26 +413,6 @@ class IngestService:
 
     def job(self, job_id: int) -> Job:
         return self._jobs[job_id]
-
-
-def resample(bars: pl.DataFrame, timeframe: str) -> pl.DataFrame:
-    """Bars of a finer timeframe -> `timeframe` (open first, high max, low min, close last)."""
-    if bars.is_empty():
-        return pl.DataFrame(schema=BARS)
-    every = f"{check_timeframe(timeframe)}s"
-    out = (
-        bars.sort("ts")
-        .group_by_dynamic("ts", every=every, group_by=["venue", "symbol"])
-        .agg(
-            pl.col("open").first(),
-            pl.col("high").max(),
-            pl.col("low").min(),
-            pl.col("close").last(),
-            pl.col("volume").sum(),
-        )
-        .with_columns(timeframe=pl.lit(timeframe))
-    )
-    return out.select(BARS.names()).cast(dict(BARS))  # type: ignore[arg-type]
 
 
 def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
