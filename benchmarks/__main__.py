@@ -32,6 +32,7 @@ SUITES = [
     "meanrev",
     "backtest",
     "api",
+    "book",
 ]
 
 

@@ -5,9 +5,9 @@ Defence in layers (docs/security.md, SQL explorer):
    a SELECT (optionally WITH, UNION, …), nesting parentheses at most 40 deep. Every
    table reference is resolved in its own scope: it must be a CTE visible where it
    stands (declared by the query or an enclosing one, before it in a WITH list) or
-   one of the views `bars`, `trades`, `daily`; quoted strings and paths are never
-   tables; table functions (read_csv, glob, duckdb_settings, …) and functions that
-   read the environment or files (getenv, read_text, …) are refused.
+   one of the views `bars`, `trades`, `daily`, `book_snapshots`, `book_deltas`; quoted
+   strings and paths are never tables; table functions (read_csv, glob, duckdb_settings,
+   …) and functions that read the environment or files (getenv, read_text, …) are refused.
 2. The query runs in a worker process (core.sql_worker) under RLIMIT_DATA, on an
    in-memory DuckDB connection with enable_external_access=false, allowed_directories
    = the warm folders, extension autoload/autoinstall off, memory_limit and threads
@@ -86,6 +86,17 @@ EXAMPLES: dict[str, str] = {
     "Largest daily ranges": (
         "SELECT symbol, day, (high - low) / open AS range_pct\n"
         "FROM daily\nORDER BY range_pct DESC\nLIMIT 20"
+    ),
+    "Recorded book: spread and top sizes per snapshot": (
+        "SELECT venue, symbol, ts,\n"
+        "       min(price) FILTER (side = 'ask') - max(price) FILTER (side = 'bid') AS spread,\n"
+        "       count(*) AS levels\n"
+        "FROM book_snapshots\nGROUP BY ALL\nORDER BY ts DESC\nLIMIT 50"
+    ),
+    "Book changes per minute": (
+        "SELECT venue, symbol, date_trunc('minute', ts) AS minute, count(*) AS changes,\n"
+        "       count(*) FILTER (size = 0) AS removed\n"
+        "FROM book_deltas\nGROUP BY ALL\nORDER BY minute DESC\nLIMIT 50"
     ),
     "Trades per minute": (
         "SELECT venue, symbol, date_trunc('minute', ts) AS minute, count(*) AS trades,\n"

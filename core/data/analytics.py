@@ -1,4 +1,5 @@
-"""Analytics tier: DuckDB views `bars`, `trades` and `daily` over the store.
+"""Analytics tier: DuckDB views `bars`, `trades`, `daily`, `book_snapshots` and
+`book_deltas` over the store.
 
 The views read the warm Parquet files with DuckDB's own Parquet reader (an explicit
 list of the visible files, partition keys from the hive-style paths), plus the
@@ -9,7 +10,7 @@ worker needs to build them (the file lists, the buffered rows and the rollups as
 cached per store generation. `connect` opens the same sandbox in this process.
 
 Sandbox: the connection runs with `enable_external_access=false` and
-`allowed_directories` set to the warm tier's bars/ and trades/ folders only, so
+`allowed_directories` set to the warm tier's bars/, trades/ and book folders only, so
 DuckDB can open no other file (the accounts lakehouse, /etc, …); extension
 autoload/autoinstall are off, memory_limit and threads are set, and
 `lock_configuration=true` comes last. The SQL explorer's parser check (core.sql)
@@ -32,13 +33,27 @@ from core.sql_worker import open_sandbox
 if TYPE_CHECKING:
     from core.data.store import MarketStore
 
-VIEWS = ("bars", "trades", "daily")
+VIEWS = ("bars", "trades", "daily", "book_snapshots", "book_deltas")
+BOOK_KINDS = ("book_snapshots", "book_deltas")
+# a book row: side 0/1 shown as 'bid'/'ask'
+BOOK_COLUMNS = [
+    "ts",
+    "venue",
+    "symbol",
+    "seq",
+    "CASE side WHEN 0 THEN 'bid' ELSE 'ask' END AS side",
+    "price",
+    "size",
+]
 
 _HIVE_TYPES = {
     "bars": "{'venue': VARCHAR, 'symbol': VARCHAR, 'timeframe': VARCHAR, 'period': VARCHAR}",
     "trades": "{'venue': VARCHAR, 'symbol': VARCHAR, 'period': VARCHAR}",
+    "book": "{'venue': VARCHAR, 'symbol': VARCHAR, 'date': VARCHAR}",
 }
 _KEYS = {"bars": ["venue", "symbol", "timeframe", "ts"], "trades": ["trade_id"]}
+# buffered book rows are never in a file yet; the keys only guard the union
+_BOOK_KEYS = ["venue", "symbol", "seq", "ts", "price"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +94,18 @@ def view_inputs(store: MarketStore, generation: int) -> ViewInputs:
             "keys": _KEYS[kind],
         }
         tables[f"{kind}_buffer"] = store.buffered(kind).to_arrow()
+    for kind in BOOK_KINDS:
+        kinds[kind] = {
+            "files": [os.path.abspath(p) for p in store.books.files(kind)],
+            "hive_types": _HIVE_TYPES["book"],
+            "columns": BOOK_COLUMNS,
+            "keys": _BOOK_KEYS,
+        }
+        tables[f"{kind}_buffer"] = store.books.buffered(kind)
     tables["daily"] = store.rollups.table.drop("pv", "first_ts", "last_ts").to_arrow()
-    allowed = [os.path.abspath(store.root / kind) + "/" for kind in ("bars", "trades")]
+    allowed = [
+        os.path.abspath(store.root / kind) + "/" for kind in ("bars", "trades", *BOOK_KINDS)
+    ]
     return ViewInputs(generation, {"kinds": kinds, "allowed": allowed}, tables)
 
 

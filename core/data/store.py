@@ -13,6 +13,8 @@ Tiers and routing
   over the warm files, the buffer and the daily rollups; used by the SQL explorer.
 - Rollups (`core.data.rollup`): daily OHLC/VWAP per series, maintained at ingest;
   `daily()` answers day-level questions without touching bars.
+- Books (`core.data.books`): recorded L2 changes and snapshots per day, replayed by the
+  Rust book kernel (`book_at`, `book_features`).
 
 By data age: the newest (still buffered) rows live in memory and are merged into
 every read and view; everything acknowledged lives in the warm tier; repeated
@@ -21,7 +23,7 @@ over a time range -> `get_bars` (hot, then warm); per-day aggregates over many
 series -> `daily()` (rollups); arbitrary SQL -> `SqlExplorer` (DuckDB).
 
 Acknowledged means: `write_bars`/`write_trades` returned, or `flush()` returned
-for rows given to `buffer_bars`/`buffer_trades`. Acknowledged rows survive a
+for rows given to `buffer_bars`/`buffer_trades`/`buffer_book`. Acknowledged rows survive a
 SIGKILL; buffered rows not yet flushed do not.
 
 Several processes on one root (the app and `hfthot ingest`) stay in step through the
@@ -38,6 +40,7 @@ from typing import Any
 
 import polars as pl
 
+from core.data.books import Book, BookEvent, BookStore
 from core.data.buffer import LiveBuffer
 from core.data.epochs import Epochs
 from core.data.hot import HotTier, TierCounter
@@ -77,6 +80,7 @@ class MarketStore:
         self.epochs = Epochs(self.root, self._lock)
         self.writer = Writer(self.root, self.versions, self.epochs, compact_after)
         self.reader = Reader(self.writer.parts, self.live, self._lock, self.counters["warm"])
+        self.books = BookStore(self.root)
         self._flusher: threading.Thread | None = None
         self._stop = threading.Event()
         with self.epochs.exclusive():
@@ -133,8 +137,15 @@ class MarketStore:
             self.flush()
         return sum(g.height for _, g in groups)
 
+    def buffer_book(self, venue: str, symbol: str, events: list[BookEvent]) -> int:
+        """Keep a live book's changes and snapshots (core.ingest.live_book) for the next
+        flush; returns the level rows buffered."""
+        self.books.buffer(venue, symbol, events)
+        return sum(len(e.side) for e in events)
+
     def flush(self) -> int:
-        """Write every buffered row to the warm tier; returns rows written.
+        """Write every buffered row (bars, trades, book changes) to the warm tier; returns
+        rows written.
 
         A failed write raises; the rows it did not acknowledge stay buffered."""
         with self._lock:  # one flush at a time: an older flush never lands after a newer
@@ -148,7 +159,10 @@ class MarketStore:
                     written += n
             finally:
                 self.live.restore(pending)
-            return written
+            books = self.books.flush()
+            if books:
+                self.versions.bump_generation()  # the SQL views list the new files
+            return written + books
 
     def start_flusher(self, interval_s: float = 1.0) -> None:
         """Flush the buffer in a background thread every `interval_s` seconds."""
@@ -157,7 +171,7 @@ class MarketStore:
 
         def loop() -> None:
             while not self._stop.wait(interval_s):
-                if self.live:
+                if self.live or self.books.buffered_rows():
                     self.flush()
 
         self._flusher = threading.Thread(target=loop, name="store-flusher", daemon=True)
@@ -269,6 +283,19 @@ class MarketStore:
     def buffered(self, kind: str) -> pl.DataFrame:
         return self.live.frame(kind)
 
+    def book_at(self, venue: str, symbol: str, ts: object, depth: int = 50) -> Book:
+        """The recorded book of `symbol` on `venue` as it was at `ts`: bids descending,
+        asks ascending, `depth` levels a side."""
+        return self.books.book_at(venue, symbol, ts, depth)
+
+    def book_features(
+        self, venue: str, symbol: str, start: object, end: object, every: str = "1s"
+    ) -> pl.DataFrame:
+        """Microstructure of the recorded book sampled every `every` over [start, end): mid,
+        spread, microprice, depth within 10 and 50 bps each side, order-book imbalance and
+        order-flow imbalance (Cont, Kukanov and Stoikov 2014)."""
+        return self.books.features(venue, symbol, start, end, every)
+
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per tier: hits, misses, hit rate, bytes, entries and latency percentiles (µs)."""
         return tier_stats(self.hot, self.counters, self.reader, self.rollups)
@@ -279,7 +306,7 @@ class MarketStore:
         if self._flusher is not None:
             self._flusher.join(timeout=10)
             self._flusher = None
-        if self.live:
+        if self.live or self.books.buffered_rows():
             self.flush()
         self.writer.close()
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import ccxt
 
-from core.ingest.live_book import BookEvent, LiveBook
+from core.data.books import BookEvent
+from core.ingest.live_book import LiveBook
 
 OnBook = Callable[[Any, list[BookEvent]], None]
 """on_book(stream key, events): what a book update changed, for the recorder."""

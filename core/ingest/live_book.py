@@ -13,12 +13,14 @@ the changes with a larger sequence (the contract of the Rust replay kernel).
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-BID, ASK = 0, 1
+from core.data.books import ASK, BID, BookEvent
+
 Levels = list[tuple[float, float]]
 
 
@@ -44,19 +46,6 @@ class BookView:
         return self.asks[0][0] - self.bids[0][0]
 
 
-@dataclass(frozen=True, slots=True)
-class BookEvent:
-    """What one update changed: `snapshot` (all levels) or deltas, as columns."""
-
-    ts_us: int
-    snapshot: bool
-    seq: list[int]
-    """Per row for deltas; for a snapshot one value, the sequence it was taken at."""
-    side: list[int]
-    price: list[float]
-    size: list[float]
-
-
 def _levels(raw: Sequence[Sequence[float]], depth: int) -> dict[float, float]:
     out: dict[float, float] = {}
     for level in raw[:depth]:
@@ -76,15 +65,18 @@ class LiveBook:
         history_s: float = 600.0,
         sample_s: float = 0.5,
         history_depth: int = 50,
-        snapshot_every_s: float = 60.0,
+        snapshot_every_s: float = 300.0,
+        seq_start: int | None = None,
     ) -> None:
+        """`seq_start`: the sequence before the first change; by default the clock in µs
+        times 1,000, so a book recorded again after a restart keeps increasing."""
         self.depth = depth
         self.sample_us = int(sample_s * 1e6)
         self.history_depth = history_depth
         self.snapshot_every_us = int(snapshot_every_s * 1e6)
         self._bids: dict[float, float] = {}
         self._asks: dict[float, float] = {}
-        self._seq = 0
+        self._seq = time.time_ns() // 1000 * 1000 if seq_start is None else seq_start
         self._ts_us = 0
         self._last_snapshot_us: int | None = None
         self._last_sample_us = 0

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from core.data.books import BookEvent
 from core.data.resample import resample
 from core.data.schema import BARS, drop_invalid
 from core.errors import InvalidInput
@@ -37,6 +38,7 @@ from core.ingest.ccxt_ws import StreamKey, StreamManager, StreamStatus, VenueCon
 from core.ingest.demo_venue import VENUE as DEMO
 from core.ingest.demo_venue import DemoVenue
 from core.ingest.jobs import Job, MarketWriter, failure_text, job_line, run_job
+from core.ingest.live_book import LiveBook
 from core.ingest.meter import KeyLedger, key_meter, public_meter
 from core.ingest.provider_ws import PROVIDERS, ProviderStreams
 from core.ingest.venues import Venue
@@ -104,7 +106,11 @@ class IngestService:
         self.live_symbols = live_symbols
         self.flush_s = flush_s
         self.manager = StreamManager(
-            self._on_trades, self._on_bars, watchdog_s=watchdog_s, history_s=history_s
+            self._on_trades,
+            self._on_bars,
+            watchdog_s=watchdog_s,
+            history_s=history_s,
+            on_book=self._on_book,
         )
         self.providers = ProviderStreams(self._on_trades, self._on_bars, keys, settings)
         """Alpaca and Finnhub streams with each subscriber's own key."""
@@ -145,6 +151,7 @@ class IngestService:
                 self.subscribe(DEMO, symbol, "ohlcv", "1m")
                 self.subscribe(DEMO, symbol, "trades")
                 self.subscribe(DEMO, symbol, "quotes")
+                self.subscribe(DEMO, symbol, "book")
         return self.demo
 
     def stop(self) -> None:
@@ -245,6 +252,13 @@ class IngestService:
                 return q
         return None
 
+    def live_book(self, venue: str, symbol: str) -> LiveBook | None:
+        """The live L2 book of a symbol with a 'book' stream, else None."""
+        for key in self.manager.stream_keys():
+            if key.venue == venue and key.symbol == symbol and key.kind == "book":
+                return self.manager.live_book(key)
+        return None
+
     def stream_status(self, venue: str, symbol: str) -> list[StreamStatus]:
         return [s for s in self.status() if s.key.venue == venue and s.key.symbol == symbol]
 
@@ -255,6 +269,11 @@ class IngestService:
     def _on_bars(self, key: StreamKey, frame: pl.DataFrame, final: bool) -> None:
         if final:
             self._hold(frame, "bars")
+
+    def _on_book(self, key: StreamKey, events: list[BookEvent]) -> None:
+        """Record a live book's changes (flushed with the bars and trades)."""
+        if self.store is not None:
+            self.store.buffer_book(key.venue, key.symbol, events)
 
     def _hold(self, frame: pl.DataFrame, kind: str) -> None:
         """Put live rows into the store's buffer; bad rows are dropped and counted. Runs on
@@ -288,7 +307,7 @@ class IngestService:
                 return 0
             before = dict(store.live.written)
             try:
-                if store.live:
+                if store.live or store.books.buffered_rows():
                     store.flush()
                 self.last_write_error = ""
             except Exception as exc:  # the rows stay in the store's buffer

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from core.data.books import ASK, BID, BookEvent
 from core.ingest.ccxt_ws import StreamKey, StreamManager, VenueConfig
 from core.ingest.demo_venue import DemoVenue
-from core.ingest.live_book import ASK, BID, BookEvent, LiveBook
+from core.ingest.live_book import LiveBook
 from core.ingest.service import wait_for
 from core.ingest.sim import PriceModel
 
@@ -142,7 +143,7 @@ def test_recorded_changes_rebuild_the_live_book(venue: DemoVenue, streams: Strea
 
 
 def test_live_book_diffs_and_snapshots_by_itself() -> None:
-    book = LiveBook(snapshot_every_s=1.0)
+    book = LiveBook(snapshot_every_s=1.0, seq_start=0)
     first = book.update([[100.0, 1.0], [99.0, 2.0]], [[101.0, 1.0]], 1_000_000)
     assert [e.snapshot for e in first] == [True]
     assert first[0].seq == [0]

@@ -1,0 +1,346 @@
+"""Recorded L2 books in the warm tier: the changes and periodic snapshots of each live book,
+and replay of them through the Rust book kernel.
+
+Layout (hive-style like bars and trades; one partition per UTC day):
+
+    <root>/book_deltas/venue=<v>/symbol=<s>/date=<YYYY-MM-DD>/<file>.parquet
+    <root>/book_snapshots/venue=<v>/symbol=<s>/date=<YYYY-MM-DD>/<file>.parquet
+
+Deltas hold (ts, seq, side, price, size): one row per level change, size 0 removes the level,
+`seq` strictly increasing per book across restarts (core.ingest.live_book). Snapshots hold
+one row per level, all rows of a snapshot sharing its ts and seq (the seq of the last change
+before it). Files follow the warm tier's rule (temp file, fsync, rename, fsync of the
+directory; `c-<lo>-<hi>` compactions replace `d-<seq>` files), so what `flush()`
+acknowledged survives SIGKILL and a reader never sees half a file.
+
+Replay (`book_at`, `features`): the last snapshot at or before the start, then the changes
+after it, from the files plus what is still buffered, handed to the kernel as columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from core.data.warm import Partition, check_name, encode, make_dirs, write_atomic
+from core.errors import InvalidInput
+from core.native import ext
+
+BID, ASK = 0, 1
+KINDS = ("book_deltas", "book_snapshots")
+SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("seq", pa.uint64()),
+        ("side", pa.uint8()),
+        ("price", pa.float64()),
+        ("size", pa.float64()),
+    ]
+)
+COMPACT_AFTER = 64
+"""A day partition with more files than this is merged into one."""
+LOOKBACK_DAYS = 2
+"""How far back a replay looks for the snapshot it starts from."""
+DAY_US = 86_400_000_000
+FEATURE_BANDS = (10.0, 50.0)
+EVERY = {"100ms": 100_000, "250ms": 250_000, "500ms": 500_000, "1s": 1_000_000, "5s": 5_000_000}
+EVERY.update({"10s": 10_000_000, "1m": 60_000_000})
+
+
+@dataclass(frozen=True, slots=True)
+class BookEvent:
+    """What one update changed: `snapshot` (all levels) or deltas, as columns."""
+
+    ts_us: int
+    snapshot: bool
+    seq: list[int]
+    """Per row for deltas; for a snapshot one value, the sequence it was taken at."""
+    side: list[int]
+    price: list[float]
+    size: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """A book at one instant: bids best (highest) first, asks best (lowest) first."""
+
+    venue: str
+    symbol: str
+    ts: dt.datetime
+    seq: int
+    bids: pl.DataFrame
+    """columns price, size"""
+    asks: pl.DataFrame
+
+    @property
+    def mid(self) -> float | None:
+        if self.bids.height == 0 or self.asks.height == 0:
+            return None
+        return (float(self.bids["price"][0]) + float(self.asks["price"][0])) / 2
+
+
+def _us(value: object, what: str) -> int:
+    if isinstance(value, dt.datetime):
+        v = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return int(v.timestamp() * 1_000_000)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise InvalidInput(f"{what} must be a datetime or epoch microseconds")
+
+
+def _day(ts_us: int) -> str:
+    return dt.datetime.fromtimestamp(ts_us / 1e6, dt.UTC).strftime("%Y-%m-%d")
+
+
+class BookStore:
+    """Buffer, write, compact and replay recorded books under `root` (the market dir)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()  # the buffer
+        self._write = threading.Lock()  # one flush at a time
+        self._pending: dict[tuple[str, str], list[BookEvent]] = {}
+        self._parts: dict[Path, Partition] = {}
+        self.rows_written = 0
+
+    # --- write -------------------------------------------------------------------------------
+    def buffer(self, venue: str, symbol: str, events: Iterable[BookEvent]) -> None:
+        key = (check_name(venue, "venue"), check_name(symbol, "symbol"))
+        with self._lock:
+            self._pending.setdefault(key, []).extend(events)
+
+    def buffered_rows(self) -> int:
+        with self._lock:
+            return sum(len(e.side) for events in self._pending.values() for e in events)
+
+    def flush(self) -> int:
+        """Write what is buffered; on failure put it back and raise. Returns rows written."""
+        with self._write:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            written = 0
+            try:
+                for (venue, symbol), events in list(pending.items()):
+                    written += self._write_book(venue, symbol, events)
+                    del pending[(venue, symbol)]
+            except BaseException:
+                with self._lock:
+                    for key, events in pending.items():
+                        self._pending[key] = events + self._pending.get(key, [])
+                raise
+            self.rows_written += written
+            return written
+
+    def _write_book(self, venue: str, symbol: str, events: list[BookEvent]) -> int:
+        written = 0
+        for kind, chosen in (
+            ("book_deltas", [e for e in events if not e.snapshot]),
+            ("book_snapshots", [e for e in events if e.snapshot]),
+        ):
+            table = _table(chosen)
+            if table is None:
+                continue
+            days = pl.DataFrame(table).with_columns(
+                pl.col("ts").dt.strftime("%Y-%m-%d").alias("date")
+            )
+            for (date,), group in days.group_by("date", maintain_order=True):
+                part = self._partition(kind, venue, symbol, str(date))
+                dest = part.path / f"d-{part.next_seq:012d}.parquet"
+                written += write_atomic(group.drop("date").to_arrow().cast(SCHEMA), dest)
+                part.scan(clean=False)
+                if len(part.files) > COMPACT_AFTER:
+                    self._compact(part)
+        return written
+
+    def _partition(self, kind: str, venue: str, symbol: str, date: str) -> Partition:
+        path = self.root / kind / f"venue={encode(venue)}" / f"symbol={encode(symbol)}"
+        path = path / f"date={date}"
+        part = self._parts.get(path)
+        if part is None:
+            make_dirs(path)
+            part = self._parts[path] = Partition(path)
+            part.scan(clean=True)
+        return part
+
+    def _compact(self, part: Partition) -> None:
+        files = part.files
+        frame = pl.concat([pl.read_parquet(f.path) for f in files]).sort("seq")
+        dest = part.path / f"c-{files[0].lo:012d}-{files[-1].hi:012d}.parquet"
+        write_atomic(frame.to_arrow().cast(SCHEMA), dest)
+        part.scan(clean=True)  # deletes the files the compaction covers
+
+    # --- read --------------------------------------------------------------------------------
+    def _files(self, kind: str, venue: str, symbol: str, days: list[str]) -> list[Path]:
+        out: list[Path] = []
+        base = self.root / kind / f"venue={encode(venue)}" / f"symbol={encode(symbol)}"
+        for day in days:
+            path = base / f"date={day}"
+            if not path.is_dir():
+                continue
+            part = self._parts.get(path) or Partition(path)
+            out.extend(f.path for f in part.scan(clean=False))
+        return out
+
+    def _read(self, kind: str, venue: str, symbol: str, days: list[str]) -> pl.DataFrame:
+        files = self._files(kind, venue, symbol, days)
+        frames = [pl.read_parquet(f) for f in files]
+        with self._lock:
+            events = list(self._pending.get((venue, symbol), []))
+        snapshot = kind == "book_snapshots"
+        table = _table([e for e in events if e.snapshot == snapshot])
+        if table is not None:
+            frames.append(pl.DataFrame(table))
+        if not frames:
+            return pl.DataFrame(SCHEMA.empty_table())
+        return pl.concat(frames, how="vertical_relaxed")
+
+    def recording(self, venue: str, symbol: str, start_us: int, end_us: int) -> dict[str, Any]:
+        """The kernel's columns for replaying [start, end]: from the last snapshot at or
+        before start (looked for up to LOOKBACK_DAYS back) to the changes up to end."""
+        day0 = start_us - start_us % DAY_US
+        back = [_day(day0 - i * DAY_US) for i in range(LOOKBACK_DAYS, -1, -1)]
+        ahead = [_day(t) for t in range(day0, end_us + 1, DAY_US)]
+        days = list(dict.fromkeys(back + ahead))
+        snaps = self._read("book_snapshots", venue, symbol, days)
+        ts = pl.col("ts").dt.epoch("us")
+        before = snaps.filter(ts <= start_us)
+        if before.height == 0:
+            raise InvalidInput(
+                f"no recorded book of {symbol} on {venue} at or before "
+                f"{dt.datetime.fromtimestamp(start_us / 1e6, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+            )
+        first_seq = before["seq"].max()
+        snaps = snaps.filter(pl.col("seq") >= first_seq, ts <= end_us).sort("seq", "ts")
+        deltas = (
+            self._read("book_deltas", venue, symbol, days)
+            .filter(pl.col("seq") > first_seq, ts <= end_us)
+            .sort("seq")
+            .unique("seq", keep="first", maintain_order=True)
+        )
+        ids = snaps.select(ts.alias("t"), "seq").with_row_index("row")
+        heads = ids.group_by("t", "seq", maintain_order=True).agg(pl.col("row").min())
+        offsets = np.append(heads["row"].to_numpy(), snaps.height).astype(np.uint64)
+        return {
+            "snap_ts": heads["t"].to_numpy().astype(np.int64),
+            "snap_seq": heads["seq"].to_numpy().astype(np.uint64),
+            "snap_offsets": offsets,
+            "snap_side": snaps["side"].to_numpy().astype(np.uint8),
+            "snap_price": snaps["price"].to_numpy(),
+            "snap_size": snaps["size"].to_numpy(),
+            "delta_ts": deltas.select(ts)["ts"].to_numpy().astype(np.int64),
+            "delta_seq": deltas["seq"].to_numpy().astype(np.uint64),
+            "delta_side": deltas["side"].to_numpy().astype(np.uint8),
+            "delta_price": deltas["price"].to_numpy(),
+            "delta_size": deltas["size"].to_numpy(),
+        }
+
+    def book_at(self, venue: str, symbol: str, ts: object, depth: int = 50) -> Book:
+        t = _us(ts, "ts")
+        if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 5000:
+            raise InvalidInput("depth must be an int in 1..5000")
+        rec = self.recording(venue, symbol, t, t)
+        try:
+            (bp, bs), (ap, as_), seq = ext.book_at(rec, t, depth)
+        except ValueError as exc:
+            raise InvalidInput(f"the recorded book cannot be replayed: {exc}") from exc
+        return Book(
+            venue,
+            symbol,
+            dt.datetime.fromtimestamp(t / 1e6, dt.UTC),
+            int(seq),
+            pl.DataFrame({"price": bp, "size": bs}),
+            pl.DataFrame({"price": ap, "size": as_}),
+        )
+
+    def features(
+        self, venue: str, symbol: str, start: object, end: object, every: str = "1s"
+    ) -> pl.DataFrame:
+        lo, hi = _us(start, "start"), _us(end, "end")
+        if hi <= lo:
+            raise InvalidInput("end must be after start")
+        if every not in EVERY:
+            raise InvalidInput(f"every must be one of {', '.join(EVERY)}")
+        step = EVERY[every]
+        rec = self.recording(venue, symbol, lo, hi)
+        try:
+            f = ext.book_features(rec, lo, hi, step, list(FEATURE_BANDS))
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        cols: dict[str, Any] = {
+            "ts": pl.Series("ts", f["ts"]).cast(pl.Datetime("us", "UTC")),
+            "mid": f["mid"],
+            "spread": f["spread"],
+            "microprice": f["microprice"],
+        }
+        for i, band in enumerate(FEATURE_BANDS):
+            cols[f"depth_bid_{band:g}bps"] = f["depth_bid"][i]
+            cols[f"depth_ask_{band:g}bps"] = f["depth_ask"][i]
+        cols["imbalance"] = f["imbalance"]
+        cols["ofi"] = f["ofi"]
+        return pl.DataFrame(cols)
+
+    def files(self, kind: str) -> list[Path]:
+        """Every visible file of `kind` (the SQL views read them)."""
+        if kind not in KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+        base = self.root / kind
+        out: list[Path] = []
+        if not base.is_dir():
+            return out
+        for path in sorted(base.glob("venue=*/symbol=*/date=*")):
+            part = self._parts.get(path) or Partition(path)
+            out.extend(f.path for f in part.scan(clean=False))
+        return out
+
+    def buffered(self, kind: str) -> pa.Table:
+        """Rows of `kind` not yet written, with venue and symbol columns."""
+        with self._lock:
+            items = [(k, list(v)) for k, v in self._pending.items()]
+        frames = []
+        for (venue, symbol), events in items:
+            table = _table([e for e in events if e.snapshot == (kind == "book_snapshots")])
+            if table is not None:
+                frame = pl.DataFrame(table)
+                frames.append(frame.with_columns(venue=pl.lit(venue), symbol=pl.lit(symbol)))
+        if not frames:
+            empty = pl.DataFrame(SCHEMA.empty_table())
+            return empty.with_columns(venue=pl.lit(""), symbol=pl.lit("")).clear().to_arrow()
+        return pl.concat(frames).to_arrow()
+
+
+def _table(events: list[BookEvent]) -> pa.Table | None:
+    """The rows of `events` as one table (a snapshot's rows all take its seq)."""
+    if not events:
+        return None
+    ts: list[int] = []
+    seq: list[int] = []
+    side: list[int] = []
+    price: list[float] = []
+    size: list[float] = []
+    for e in events:
+        n = len(e.side)
+        ts.extend([e.ts_us] * n)
+        seq.extend(e.seq * n if e.snapshot else e.seq)
+        side.extend(e.side)
+        price.extend(e.price)
+        size.extend(e.size)
+    if not side:
+        return None
+    return pa.table(
+        [
+            pa.array(ts, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            pa.array(seq, pa.uint64()),
+            pa.array(side, pa.uint8()),
+            pa.array(price, pa.float64()),
+            pa.array(size, pa.float64()),
+        ],
+        schema=SCHEMA,
+    )
