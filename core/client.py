@@ -245,6 +245,25 @@ class Client:
         body = {"symbol": symbol, **{k: _jsonable(v) for k, v in params.items()}}
         return self._json("POST", f"{API}/analytics/regimes", body)
 
+    def studies(self, kind: str | None = None, *, owner: str | None = None) -> list[dict[str, Any]]:
+        """My saved studies and the team's shared ones, newest first (scope studies:read);
+        `owner` "me" or "team" narrows the list."""
+        params = {k: v for k, v in {"kind": kind, "owner": owner}.items() if v is not None}
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        found = self._json("GET", f"{API}/studies{query}").get("studies")
+        if not isinstance(found, list):
+            raise ServerError("/studies answered without a list of studies")
+        return found
+
+    def study(self, study_id: str) -> dict[str, Any]:
+        """One study: params, inputs (with SHA-256), code version, metrics, artefact names."""
+        return self._json("GET", f"{API}/studies/{urllib.parse.quote(study_id, safe='')}")
+
+    def study_frame(self, study_id: str, name: str) -> pl.DataFrame:
+        """One artefact of a study, as it was saved."""
+        sid, fname = (urllib.parse.quote(v, safe="") for v in (study_id, name))
+        return self._arrow("GET", f"{API}/studies/{sid}/frames/{fname}?format=arrow")
+
     def close(self) -> None:
         if self._flight is not None:
             self._flight.close()

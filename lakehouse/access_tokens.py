@@ -44,12 +44,13 @@ from lakehouse.token_index import (
     scopes_text,
 )
 
-SCOPES = ("market:read", "sql:run", "analytics:run", "account:read")
+SCOPES = ("market:read", "sql:run", "analytics:run", "account:read", "studies:read")
 SCOPE_MIN_ROLE = {
     "market:read": "viewer",
     "sql:run": "analyst",
     "analytics:run": "analyst",
     "account:read": "viewer",
+    "studies:read": "analyst",
 }
 MAX_LIVE_TOKENS = 20
 NAME_MAX = 60

@@ -3,20 +3,34 @@ with a real market, and calibrate it by simulated moments."""
 
 import html
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.analytics import chiarella as ch
+from core.analytics.runs import SeriesInput
+from core.analytics.runs.chiarella import (
+    RULE_CHOICES,
+    ChiarellaFitParams,
+    ChiarellaFitRun,
+    ChiarellaSimulationParams,
+    chiarella_fit_run,
+    market_returns,
+    run_chiarella_simulation,
+    start_chiarella_fit,
+)
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
 from pages._shared.format import PALETTE, integer, md_escape, num
 from pages._shared.jobs import poll_while_running
 from pages._shared.series import pick_series
+from pages._shared.studies import save_study
 
 require_role("analyst")
 JOB_KEY = "chiarella_job"
+FIT_KEY = "chiarella_fit"  # the typed result of the last finished calibration
+FIT_PARAMS_KEY = "chiarella_fit_params"
+FIT_INPUT_KEY = "chiarella_fit_input"
 LAGS = (1, 5, 10, 25, 50, 100)
 D = ch.ChiarellaParams()
 P = ch.PARAM_LABELS
@@ -55,7 +69,7 @@ st.warning("SIMULATED data: every path on this section comes from the model, not
 with st.expander("Model parameters", expanded=True):
     c1, c2, c3 = st.columns(3)
     rule = c1.selectbox(
-        "Chartist rule", list(RULE_LABELS), format_func=RULE_LABELS.__getitem__, key="ch_rule"
+        "Chartist rule", RULE_CHOICES, format_func=RULE_LABELS.__getitem__, key="ch_rule"
     )
     phi = c1.slider(P["phi"], 0.0, 0.5, D.phi, 0.01, key="ch_phi")
     chi = c1.slider(P["chi"], 0.0, 3.0, D.chi, 0.05, key="ch_chi")
@@ -86,11 +100,14 @@ params = ch.ChiarellaParams(
     alpha_m=alpha_m,
     ma_window=int(ma_window),
 )
-sim = ch.simulate(params, int(n_steps), seed=int(seed))
-if sim.blown_up[0]:
-    st.error("The simulated path exploded (|log-price| > 1000); lower χ or raise φ.")
+try:
+    sim_run = run_chiarella_simulation(
+        ChiarellaSimulationParams(params, n_steps=int(n_steps), seed=int(seed))
+    )
+except InvalidInput as exc:
+    st.error(md_escape(str(exc)))
     st.stop()
-sim_r = sim.returns[0]
+sim_r = sim_run.returns
 fig = go.Figure(go.Scatter(y=sim_r, mode="lines", line={"width": 1, "color": SIM}, name="Returns"))
 fig.update_layout(
     title="SIMULATED daily returns (%)",
@@ -102,7 +119,10 @@ fig.update_layout(
 st.plotly_chart(fig, key="ch_sim_returns")
 fig = go.Figure(
     go.Scatter(
-        y=sim.nf[0], mode="lines", line={"width": 1, "color": SIM}, name="Fundamentalist share"
+        y=sim_run.fundamentalist_share,
+        mode="lines",
+        line={"width": 1, "color": SIM},
+        name="Fundamentalist share",
     )
 )
 fig.update_layout(
@@ -113,17 +133,22 @@ fig.update_layout(
     yaxis={"range": [0, 1]},
 )
 st.plotly_chart(fig, key="ch_sim_nf")
+if st.button("Save this simulation as a study", key="ch_save_sim"):
+    save_study(
+        sim_run,
+        [],
+        title=f"Chiarella simulation · {RULE_LABELS[rule]} · seed {int(seed)}",
+    )
 
 # --- compare with a market ----------------------------------------------------------
 st.subheader("Stylized facts")
 ref, bars = pick_series("ch_market", last_key="ch_last")
 try:
-    mkt_r = ch.percent_returns(bars["close"].to_numpy())
-    mkt = ch.stylized_facts(mkt_r)
+    mkt = ch.stylized_facts(market_returns(bars))
 except InvalidInput as exc:
     st.error(md_escape(f"{ref.label}: {exc}"))
     st.stop()
-simf = ch.stylized_facts(sim_r)
+simf = sim_run.facts
 st.dataframe(
     facts_table({"SIMULATED": simf, ref.label: mkt}).style.format(num),
     key="ch_facts",
@@ -186,21 +211,24 @@ with st.form("ch_calibrate"):
     start = st.form_submit_button("Calibrate", disabled=running)
 if start and not running:
     try:
-        job = ch.start_calibration(
-            mkt_r,
+        fit_params = ChiarellaFitParams(
+            params,
             budget=int(budget),
-            seed=int(cal_seed),
             n_paths=int(n_paths),
-            base=params,
+            seed=int(cal_seed),
             include_kurtosis=with_kurtosis,
         )
+        job = start_chiarella_fit(bars, fit_params)
     except InvalidInput as exc:
         st.error(md_escape(str(exc)))
     else:
         st.session_state[JOB_KEY] = job
+        st.session_state[FIT_PARAMS_KEY] = fit_params
+        st.session_state[FIT_INPUT_KEY] = SeriesInput.of(ref, bars)
 
 
-def show_result(res: ch.Calibration) -> None:
+def show_result(run: ChiarellaFitRun, market: str) -> None:
+    res = run.calibration
     status = "cancelled, best so far" if res.cancelled else "done"
     summary = (
         f"Calibration {status} ({RULE_LABELS[res.params.rule]}, {len(res.moment_names)} "
@@ -223,14 +251,14 @@ def show_result(res: ch.Calibration) -> None:
     names = list(res.moment_names)
     if res.sim_moments is None:
         st.warning("A simulated path blew up at the fitted θ; its moments are not defined.")
-    sim_m = res.sim_moments if res.sim_moments is not None else np.full(len(names), np.nan)
+    sim_m = run.simulated_moments
     table = pd.DataFrame(
         {"Data": res.data_moments, "SIMULATED (fitted)": sim_m, "t-ratio": res.t_ratios},
         index=names,
     )
     st.dataframe(table.style.format(num), key="ch_moments", width="stretch")
     fig = go.Figure()
-    fig.add_bar(x=names, y=res.data_moments, name=html.escape(ref.label), marker_color=MARKET)
+    fig.add_bar(x=names, y=res.data_moments, name=html.escape(market), marker_color=MARKET)
     fig.add_bar(x=names, y=sim_m, name="SIMULATED at fitted θ", marker_color=SIM)
     fig.update_layout(title="Fitted vs data moments", height=320, margin={"t": 40, "b": 20})
     st.plotly_chart(fig, key="ch_fit_chart")
@@ -259,4 +287,19 @@ elif job is None:
 elif job.error is not None:
     st.error(f"Calibration failed: {md_escape(str(job.error))}")
 elif job.result is not None:
-    show_result(job.result)
+    fit_input: SeriesInput = st.session_state[FIT_INPUT_KEY]
+    fit_run: ChiarellaFitRun | None = st.session_state.get(FIT_KEY)
+    if fit_run is None or fit_run.calibration is not job.result:
+        # the finished job becomes the typed result once, and a finished run is saved
+        fit_run = chiarella_fit_run(st.session_state[FIT_PARAMS_KEY], job.result)
+        st.session_state[FIT_KEY] = fit_run
+        if fit_run.cancelled:
+            st.caption("A cancelled calibration is not saved as a study.")
+        else:
+            rule_label = RULE_LABELS[fit_run.config.model.rule]
+            save_study(
+                fit_run,
+                [fit_input],
+                title=f"Chiarella calibration · {fit_input.ref.label} · {rule_label}",
+            )
+    show_result(fit_run, fit_input.ref.label)

@@ -3,27 +3,39 @@ utility) positions and a backtest with costs."""
 
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import polars as pl
 import streamlit as st
 
-from core.analytics import backtest as bt
-from core.analytics import meanrev as mr
+from core.analytics.runs import SeriesInput
+from core.analytics.runs.meanrev import (
+    MeanReversionStudy,
+    MeanRevParams,
+    Method,
+    Utility,
+    ZScore,
+    run_meanrev_study,
+)
+from core.analytics.runs.meanrev_basket import series_names
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
 from pages._shared.format import PALETTE, integer, md_escape, money, num, pct, plural
 from pages._shared.series import pick_many
-from pages._shared.walk_forward_view import WF_KEY, walk_forward_section
+from pages._shared.studies import save_study
+from pages._shared.walk_forward_view import INPUTS_KEY, WF_KEY, walk_forward_section
 
 require_role("analyst")
-RESULT_KEY = "mean_reversion_result"
-SELECTIONS = {
+RESULT_KEY = "mean_reversion_result"  # the MeanReversionStudy of the last run
+SELECTIONS: dict[Method, str] = {
     "greedy": "Greedy (add the best asset each step)",
     "truncated_power": "Truncated power iteration",
     "exhaustive": "Exhaustive search (every subset)",
 }
+UTILITIES: dict[Utility, str] = {
+    "cara": "CARA (exponential utility) −exp(−γW)",
+    "power": "Power utility W^γ/γ",
+}
+ZSCORES: dict[ZScore, str] = {"rolling": "rolling mean / sd", "ou": "rolling OU fit"}
 
 st.title("Mean reversion")
 st.caption(
@@ -37,12 +49,9 @@ picked, last_n = pick_many("mr_series", last_key="mr_last")
 # Outside the form, so the power-utility inputs show only when they apply.
 utility = st.selectbox(
     "Optimal-rule utility",
-    ["cara", "power"],
+    list(UTILITIES),
     key="mr_utility",
-    format_func=lambda v: {
-        "cara": "CARA (exponential utility) −exp(−γW)",
-        "power": "Power utility W^γ/γ",
-    }[v],
+    format_func=UTILITIES.__getitem__,
     help="CARA sizes positions independently of wealth; power utility scales them with "
     "wealth and adds a wealth path.",
 )
@@ -65,10 +74,7 @@ with st.form("mr_form"):
         help="Local search after the selection: swap one asset out and one in while ν falls.",
     )
     zscore = c3.selectbox(
-        "z-score",
-        ["rolling", "ou"],
-        key="mr_zscore",
-        format_func=lambda v: {"rolling": "rolling mean / sd", "ou": "rolling OU fit"}[v],
+        "z-score", list(ZSCORES), key="mr_zscore", format_func=ZSCORES.__getitem__
     )
     window = int(c3.number_input("Window (bars)", 10, 5000, 60, key="mr_window"))
     d1, d2, d3 = st.columns(3)
@@ -99,142 +105,56 @@ with st.form("mr_form"):
     submitted = st.form_submit_button("Run", type="primary")
 
 
-def aligned_closes(frames: list[pl.DataFrame], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Closes of every pick on their common timestamps (an inner join on ts)."""
-    joined = frames[0].select("ts", pl.col("close").alias(names[0]))
-    for name, frame in zip(names[1:], frames[1:], strict=True):
-        joined = joined.join(frame.select("ts", pl.col("close").alias(name)), on="ts")
-    joined = joined.sort("ts")
-    return joined["ts"].to_numpy(), joined.select(names).to_numpy().astype(np.float64)
-
-
-def periods_per_year(ts: np.ndarray) -> float:
-    """Bars per year from the median spacing: 252 for daily bars, 252 x 24 for hourly."""
-    step = np.median(np.diff(ts).astype("timedelta64[s]").astype(np.float64))
-    return 252.0 * max(1.0, 86_400.0 / step) if step > 0 else 252.0
-
-
 if submitted:
     st.session_state.pop(WF_KEY, None)  # a walk-forward belongs to the run it was made from
-    names = [ref.symbol for ref, _ in picked]
+    refs = [ref for ref, _ in picked]
+    bars = [frame for _, frame in picked]
+    names = series_names(refs)
     try:
-        if len(picked) < 2:
-            raise InvalidInput("pick at least two markets (a pair or a basket)")
-        if len(set(names)) < len(names):
-            names = [ref.label for ref, _ in picked]
-        ts, closes = aligned_closes([frame for _, frame in picked], names)
-        finite = np.isfinite(closes).all(axis=1)
-        dropped = int((~finite).sum())
-        ts, closes = ts[finite][-last_n:], closes[finite][-last_n:]
-        if closes.shape[0] < 30:
-            raise InvalidInput(
-                f"too few rows: {closes.shape[0]} common bars after alignment (need at least 30)"
-            )
-        if use_log:
-            if (closes <= 0).any():
-                raise InvalidInput("log prices need closes > 0")
-            closes = np.log(closes)
+        params = MeanRevParams(
+            names=names,
+            use_log=use_log,
+            last_n=last_n,
+            k=k,
+            method=method,
+            swaps=swaps,
+            zscore=zscore,
+            window=window,
+            z_in=z_in,
+            z_out=z_out,
+            cost_bp=cost_bp,
+            capital=capital,
+            aversion=aversion,
+            utility=utility,
+            power_gamma=power_gamma,
+            wealth0=wealth0,
+        )
         with st.spinner("Selecting the portfolio and running the backtests …"):
-            a = periods_per_year(ts)
-            dt = 1.0 / a
-            port = mr.sparse_portfolio(closes, k, method, swaps=swaps, dt=dt)
-            w = port.weights
-            spread = closes @ w
-            fit = mr.fit_ou(spread, dt)
-            adf_test = mr.adf(spread, regression="c")
-            z, mu, sd = bt.signal_zscore(
-                spread, zscore, window=window, ou_window=max(window, 30), refit_every=21, dt=dt
-            )
-            gross = capital
-            common = dict(
-                zscore=zscore,
-                window=window,
-                ou_window=max(window, 30),
-                cost=cost_bp / 1e4,
-                capital=capital,
-                periods_per_year=a,
-                timestamps=ts,
-            )
-            bands = bt.backtest(
-                closes,
-                w,
-                rule="bands",
-                z_in=z_in,
-                z_out=z_out,
-                size="notional",
-                gross=gross,
-                **common,
-            )
-            units = gross / float(np.mean(np.abs(closes) @ np.abs(w)))
-            gamma = np.nan
-            cara = None
-            if fit.mean_reverting:
-                # gamma that holds `units` spread units at a one-sigma deviation, scaled
-                gamma = np.sqrt(fit.theta / 2.0) / (fit.sigma * units) * aversion
-                cara = bt.backtest(
-                    closes,
-                    w,
-                    rule="cara",
-                    gamma=float(gamma),
-                    cara_horizon="myopic",
-                    u_max=2.0 * units,
-                    **{**common, "zscore": "ou", "ou_window": max(window, 252)},
-                )
-            power = None
-            if utility == "power" and fit.mean_reverting:
-                power = mr.power_position_path(
-                    spread,
-                    np.arange(spread.size) * dt,
-                    theta=fit.theta,
-                    mu=fit.mu,
-                    sigma=fit.sigma,
-                    gamma=power_gamma,
-                    w0=wealth0,
-                )
-        st.session_state[RESULT_KEY] = {
-            "key": (tuple(names), use_log, last_n),
-            "names": names,
-            "ts": ts,
-            "dropped": dropped,
-            "port": port,
-            "fit": fit,
-            "adf": adf_test,
-            "spread": spread,
-            "z": z,
-            "mu": mu,
-            "sd": sd,
-            "bands": bands,
-            "cara": cara,
-            "gamma": gamma,
-            "utility": utility,
-            "power": power,
-            "power_gamma": power_gamma,
-            "wealth0": wealth0,
-            "z_in": z_in,
-            "z_out": z_out,
-            "a": a,
-            "cost_bp": cost_bp,
-            "closes": closes,
-            "units": units,
-            "capital": capital,
-        }
+            study = run_meanrev_study(bars, params)
+        inputs = tuple(SeriesInput.of(ref, frame) for ref, frame in picked)
+        st.session_state[RESULT_KEY] = study
+        st.session_state[INPUTS_KEY] = inputs
+        save_study(study, inputs, title=f"Mean reversion: {', '.join(names)}")
     except InvalidInput as exc:
         st.session_state.pop(RESULT_KEY, None)
+        st.session_state.pop(INPUTS_KEY, None)
         st.error(md_escape(f"Cannot run mean reversion on {', '.join(names) or 'nothing'}: {exc}"))
 
-res = st.session_state.get(RESULT_KEY)
+res: MeanReversionStudy | None = st.session_state.get(RESULT_KEY)
 if res is None:
     st.info("Pick two or more markets, choose k and press **Run**.")
     st.stop()
 
-port: mr.SparsePortfolio = res["port"]
-fit: mr.OUFit = res["fit"]
-bands: bt.BacktestResult = res["bands"]
-cara: bt.BacktestResult | None = res["cara"]
-ts = res["ts"]
-if res["dropped"]:
+port = res.portfolio
+fit = res.fit
+bands = res.bands
+cara = res.cara
+ts = res.basket.ts
+asset_names = list(res.basket.names)
+a_year = res.basket.periods_per_year
+if res.basket.dropped:
     st.warning(
-        f"Dropped {plural(res['dropped'], 'common bar')} with missing closes before fitting."
+        f"Dropped {plural(res.basket.dropped, 'common bar')} with missing closes before fitting."
     )
 
 m1, m2, m3, m4 = st.columns(4)
@@ -249,7 +169,7 @@ m4.metric("Sharpe (bands, net)", num(bands.metrics["sharpe"], 3))
 st.subheader("Portfolio")
 weights = pd.DataFrame(
     {
-        "Asset": res["names"],
+        "Asset": asset_names,
         "Weight": [num(v) for v in port.weights],
         "In portfolio": port.weights != 0,
     }
@@ -260,11 +180,12 @@ path = pd.DataFrame(
     {
         "Assets (k)": range(1, len(port.path) + 1),
         "Predictability ν": [num(nu) for _, nu in port.path],
-        "Assets chosen": [", ".join(res["names"][i] for i in s) for s, _ in port.path],
+        "Assets chosen": [", ".join(asset_names[i] for i in s) for s, _ in port.path],
     }
 )
 right.dataframe(path, hide_index=True, width="stretch")
-method_name = SELECTIONS.get(port.method.removesuffix("+swaps"), port.method).split(" (")[0]
+selection_names = {str(key): label for key, label in SELECTIONS.items()}
+method_name = selection_names.get(port.method.removesuffix("+swaps"), port.method).split(" (")[0]
 swap_note = (
     f", refined by {port.swaps} one-in-one-out swap{'s' if port.swaps != 1 else ''}"
     if port.method.endswith("+swaps")
@@ -347,12 +268,12 @@ ou_table = pd.DataFrame(
 )
 st.dataframe(ou_table, width="stretch")
 st.caption(
-    f"Conditional maximum likelihood (closed form) over the whole window, Δ = 1/{res['a']:.0f} "
+    f"Conditional maximum likelihood (closed form) over the whole window, Δ = 1/{a_year:.0f} "
     f"year; log-likelihood {money(fit.log_likelihood)}. Standard errors by the delta method."
 )
 
 st.subheader("Augmented Dickey–Fuller test of the spread")
-adf: mr.ADFResult = res["adf"]
+adf = res.adf
 a1, a2, a3, a4 = st.columns(4)
 a1.metric("ADF statistic", num(adf.stat))
 a2.metric(
@@ -375,19 +296,19 @@ st.caption(
 )
 
 st.subheader("Spread and z-score bands")
-zin, zout = res["z_in"], res["z_out"]
+zin, zout = res.config.z_in, res.config.z_out
 spread_fig = go.Figure()
 spread_fig.add_trace(
-    go.Scattergl(x=ts, y=res["spread"], name="Spread", mode="lines", line={"color": PALETTE[0]})
+    go.Scattergl(x=ts, y=res.spread, name="Spread", mode="lines", line={"color": PALETTE[0]})
 )
 spread_fig.add_trace(
-    go.Scattergl(x=ts, y=res["mu"], name="Mean", mode="lines", line={"color": PALETTE[1]})
+    go.Scattergl(x=ts, y=res.mu, name="Mean", mode="lines", line={"color": PALETTE[1]})
 )
 for level, dash in ((zin, "dash"), (-zin, "dash"), (zout, "dot"), (-zout, "dot")):
     spread_fig.add_trace(
         go.Scattergl(
             x=ts,
-            y=res["mu"] + level * res["sd"],
+            y=res.mu + level * res.sd,
             name=f"Mean {level:+.2f} sd",
             mode="lines",
             line={"dash": dash, "width": 1, "color": PALETTE[2] if dash == "dash" else PALETTE[7]},
@@ -395,9 +316,7 @@ for level, dash in ((zin, "dash"), (-zin, "dash"), (zout, "dot"), (-zout, "dot")
     )
 spread_fig.update_layout(height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h"})
 st.plotly_chart(spread_fig, width="stretch")
-z_fig = go.Figure(
-    go.Scattergl(x=ts, y=res["z"], name="z", mode="lines", line={"color": PALETTE[0]})
-)
+z_fig = go.Figure(go.Scattergl(x=ts, y=res.z, name="z", mode="lines", line={"color": PALETTE[0]}))
 for level in (zin, -zin, zout, -zout):
     z_fig.add_hline(y=level, line_dash="dash" if abs(level) == zin else "dot")
 z_fig.update_layout(height=260, margin={"t": 30, "b": 10}, title="z-score (data up to t only)")
@@ -424,13 +343,13 @@ if cara is None:
 else:
     st.caption(
         "CARA rule: myopic q* = θ(μ − s)/(γσ²) from a rolling OU fit (at least 252 bars, "
-        f"refit every 21), γ = {num(res['gamma'], 3)}, "
+        f"refit every 21), γ = {num(res.gamma, 3)}, "
         "clipped to ±2× the band size (the clip makes it sub-optimal)."
     )
 
-power: mr.PowerPath | None = res["power"]
-if res["utility"] == "power":
-    pg = res["power_gamma"]
+power = res.power
+if res.config.utility == "power":
+    pg = res.config.power_gamma
     if power is None:
         st.warning("The spread is not mean-reverting over this window: no power-utility rule.")
     else:
@@ -468,7 +387,7 @@ if res["utility"] == "power":
             "Boguslavsky & Boguslavskaya 2004): q* = W θ(μ − s)/σ² · h(T − t), h going from "
             "1/(1 − γ) at the horizon to 1/√(1 − γ) far from it. OU fit of the whole window "
             "(in-sample), horizon T = last bar, self-financed from an initial wealth of "
-            f"{money(res['wealth0'], 0)} without costs; final wealth "
+            f"{money(res.config.wealth0, 0)} without costs; final wealth "
             f"{money(power.wealth[-1], 0)}."
         )
         if power.ruined_at is not None:
@@ -517,10 +436,10 @@ table = {
 st.dataframe(pd.DataFrame(table, index=[label for label, _ in METRICS.values()]), width="stretch")
 st.caption(
     "Sharpe (arithmetic) = √A · mean(r) / sd(r) with ddof = 1 on per-bar equity returns "
-    f"r = E_t/E_(t−1) − 1, A = {res['a']:.0f} bars a year, risk-free 0. Sharpe (geometric) "
+    f"r = E_t/E_(t−1) − 1, A = {a_year:.0f} bars a year, risk-free 0. Sharpe (geometric) "
     "annualises the compounded return instead, as common backtesting tools do; it is not "
     "comparable with the arithmetic one. Positions decided at close t earn the move to "
-    f"t + 1; costs are {res['cost_bp']:g} bp of traded notional per leg."
+    f"t + 1; costs are {res.config.cost_bp:g} bp of traded notional per leg."
 )
 
-walk_forward_section(res)
+walk_forward_section(res, st.session_state.get(INPUTS_KEY, ()))

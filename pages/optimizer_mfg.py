@@ -6,13 +6,30 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.analytics import mfg, optimize
+from core.analytics.runs.optimize import (
+    FUNCTIONS,
+    INITS,
+    METHODS,
+    MFG_METHODS,
+    PROBLEMS,
+    MfgParams,
+    MfgRun,
+    OptimizerParams,
+    OptimizerRun,
+    mfg_run,
+    run_optimizer,
+    start_mfg,
+)
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
 from pages._shared.format import PALETTE, integer, log_axis, md_escape, num, plural
 from pages._shared.jobs import poll_while_running
+from pages._shared.studies import save_study
 
 require_role("analyst")
 JOB_KEY = "mfg_job"
+MFG_PARAMS_KEY = "mfg_params"
+MFG_KEY = "mfg_result"  # the typed result of the last finished solve
 OPT_KEY = "opt_result"
 A = mfg.CrowdingParams()
 B = mfg.LQParams()
@@ -32,12 +49,12 @@ with opt_tab:
     with st.form("opt_form"):
         c1, c2, c3 = st.columns(3)
         fname = c1.selectbox(
-            "Function", list(optimize.BUILTINS), index=2, format_func=str.capitalize, key="opt_f"
+            "Function", FUNCTIONS, index=2, format_func=str.capitalize, key="opt_f"
         )
         dim = c1.slider("Dimension", 2, 30, 10, key="opt_dim")
         method = c2.selectbox(
             "Method",
-            list(optimize.METHODS),
+            METHODS,
             format_func=METHOD_NAMES.__getitem__,
             key="opt_method",
             help="L-SHADE and SHADE adapt their step sizes as they search; classic DE keeps "
@@ -63,29 +80,39 @@ with opt_tab:
         )
         init = c1.selectbox(
             "Initial population",
-            list(optimize.INITS),
+            INITS,
             format_func=lambda i: INIT_NAMES.get(i, i),
             key="opt_init",
         )
         minimise = st.form_submit_button("Minimise")
     if minimise:
         try:
+            opt_params = OptimizerParams(
+                fname,
+                int(dim),
+                method,
+                budget=int(budget),
+                seed=int(seed),
+                strategy=strategy,
+                init=init,
+            )
             with st.spinner("Minimising …"):
-                st.session_state[OPT_KEY] = optimize.minimize(
-                    fname,
-                    optimize.builtin_bounds(fname, int(dim)),
-                    method=method,
-                    max_evals=int(budget),
-                    seed=int(seed),
-                    strategy=strategy if method == "de" else "rand1bin",
-                    init=init,
-                )
+                opt_run = run_optimizer(opt_params)
         except InvalidInput as exc:
             st.error(md_escape(str(exc)))
-    res: optimize.OptimizeResult | None = st.session_state.get(OPT_KEY)
-    if res is None:
+        else:
+            st.session_state[OPT_KEY] = opt_run
+            save_study(
+                opt_run,
+                [],
+                title=f"Optimizer · {METHOD_NAMES[method]} · {fname.capitalize()} "
+                f"{int(dim)}-D · seed {int(seed)}",
+            )
+    shown_opt: OptimizerRun | None = st.session_state.get(OPT_KEY)
+    if shown_opt is None:
         st.info("Choose a function and press Minimise.")
     else:
+        res = shown_opt.result
         k1, k2, k3, k4 = st.columns(4)
         k1.metric("Best f", num(res.fun))
         k2.metric("Evaluations", integer(res.nfev))
@@ -131,7 +158,7 @@ with mfg_tab:
     )
     problem = st.radio(
         "Problem",
-        ["crowding", "lq"],
+        PROBLEMS,
         format_func=lambda p: {
             "crowding": "Trade crowding (Cardaliaguet–Lehalle)",
             "lq": "LQ mean attraction (Bensoussan–Frehse–Yam)",
@@ -182,7 +209,7 @@ with mfg_tab:
         nt = g2.number_input("Time steps", 20, 2000, 400, 20, key="mfg_nt")
         scheme = g3.selectbox(
             "Iteration on the crowd",
-            ["picard", "anderson", "fictitious_play"],
+            MFG_METHODS,
             format_func=lambda m: {
                 "picard": "Damped Picard",
                 "anderson": "Anderson (depth 5)",
@@ -198,16 +225,13 @@ with mfg_tab:
         solve = st.form_submit_button("Solve", disabled=running)
     if solve and not running:
         try:
+            model: mfg.CrowdingParams | mfg.LQParams
             if problem == "crowding":
-                params_a = mfg.CrowdingParams(
+                model = mfg.CrowdingParams(
                     kappa=kappa, phi=phi, alpha=alpha, A=big_a, E0=e0, V0=v0, eps=eps, lo=lo, hi=hi
                 )
-                job = mfg.start_crowding(
-                    params_a, n=int(n), nt=int(nt), method=scheme, max_iter=int(max_iter)
-                )
-                st.session_state["mfg_params"] = params_a
             else:
-                params_b = mfg.LQParams(
+                model = mfg.LQParams(
                     q=q,
                     c_T=c_t,
                     kappa_m=kappa_m,
@@ -218,14 +242,13 @@ with mfg_tab:
                     lo=lo,
                     hi=hi,
                 )
-                job = mfg.start_lq(
-                    params_b, n=int(n), nt=int(nt), method=scheme, max_iter=int(max_iter)
-                )
-                st.session_state["mfg_params"] = params_b
+            mfg_params = MfgParams(model, int(n), int(nt), scheme, int(max_iter))
+            job = start_mfg(mfg_params)
         except InvalidInput as exc:
             st.error(md_escape(str(exc)))
         else:
             st.session_state[JOB_KEY] = job
+            st.session_state[MFG_PARAMS_KEY] = mfg_params
 
     def compare(
         title: str,
@@ -255,7 +278,9 @@ with mfg_tab:
         )
         return fig
 
-    def show_solution(sol: mfg.MFGSolution, params: object) -> None:
+    def show_solution(run: MfgRun) -> None:
+        sol = run.solution
+        crowding = run.closed_mu is not None
         d = sol.diagnostics
         k1, k2, k3, k4 = st.columns(4)
         k1.metric(
@@ -273,7 +298,7 @@ with mfg_tab:
             num(d["min_density"], 2),
             help="Negative values were clipped to 0." if d["clipped"] else "Never negative.",
         )
-        k4.metric("Solve time", f"{num(d['seconds'], 3)} s")
+        k4.metric("Solve time", f"{num(run.seconds, 3)} s")
         if d["converged"]:
             st.success(
                 f"Converged to tol {d['tol']:g} in {plural(int(d['iterations']), 'iteration')}."
@@ -297,30 +322,21 @@ with mfg_tab:
         heat.update_layout(
             title="Density m(t, x) of the population",
             xaxis_title="Time t",
-            yaxis_title="Inventory q" if isinstance(params, mfg.CrowdingParams) else "State x",
+            yaxis_title="Inventory q" if crowding else "State x",
             height=380,
             margin={"t": 40, "b": 20},
         )
         st.plotly_chart(heat, key="mfg_heat")
         left, right = st.columns(2)
-        if isinstance(params, mfg.CrowdingParams):
-            cf = mfg.crowding_closed_form(params, sol.t)
-            mean_fig = compare("Mean inventory", sol.t, sol.mean, sol.t, cf.E, "E(t)")
-            mu_fig = compare("Crowd trading speed μ(t)", sol.t[:-1], sol.mu, sol.t, cf.mu, "μ(t)")
-            errors = {
-                "max |E − E_cf|": float(np.max(np.abs(sol.mean - cf.E))),
-                "max |μ − μ_cf|": float(np.max(np.abs(sol.mu - cf.mu[:-1]))),
-                "max |V − V_cf|": float(np.max(np.abs(sol.var - cf.V))),
-            }
+        if run.closed_mu is not None:
+            mean_fig = compare("Mean inventory", sol.t, sol.mean, sol.t, run.closed_mean, "E(t)")
+            mu_fig = compare(
+                "Crowd trading speed μ(t)", sol.t[:-1], sol.mu, sol.t, run.closed_mu, "μ(t)"
+            )
         else:
-            assert isinstance(params, mfg.LQParams)
-            lq = mfg.lq_closed_form(params, sol.t)
-            mean_fig = compare("Mean state m̄(t)", sol.t, sol.mean, sol.t, lq.mean, "mean")
-            mu_fig = compare("Variance Σ(t)", sol.t, sol.var, sol.t, lq.var, "variance")
-            errors = {
-                "max |m̄ − m̄_cf|": float(np.max(np.abs(sol.mean - lq.mean))),
-                "max |Σ − Σ_cf|": float(np.max(np.abs(sol.var - lq.var))),
-            }
+            mean_fig = compare("Mean state m̄(t)", sol.t, sol.mean, sol.t, run.closed_mean, "mean")
+            mu_fig = compare("Variance Σ(t)", sol.t, sol.var, sol.t, run.closed_var, "variance")
+        errors = run.errors()
         left.plotly_chart(mean_fig, key="mfg_mean")
         right.plotly_chart(mu_fig, key="mfg_mu")
         st.dataframe(
@@ -369,4 +385,16 @@ with mfg_tab:
     elif job.error is not None:
         st.error(f"The solve failed: {md_escape(str(job.error))}")
     elif job.result is not None:
-        show_solution(job.result, st.session_state.get("mfg_params"))
+        solved: MfgRun | None = st.session_state.get(MFG_KEY)
+        if solved is None or solved.solution is not job.result:
+            # the finished job becomes the typed result once, and is saved as a study
+            solved = mfg_run(st.session_state[MFG_PARAMS_KEY], job.result)
+            st.session_state[MFG_KEY] = solved
+            problem_name = "Crowding" if solved.config.problem == "crowding" else "LQ"
+            save_study(
+                solved,
+                [],
+                title=f"Mean-field game · {problem_name} · {solved.config.n} × "
+                f"{solved.config.nt} grid",
+            )
+        show_solution(solved)

@@ -1,18 +1,20 @@
 """Regimes: a Gaussian hidden Markov model on a market's percent log-returns."""
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.analytics import regime_fit
+from core.analytics.runs import SeriesInput
+from core.analytics.runs.regimes import RegimesParams, RegimesRun, run_regimes
 from core.errors import InvalidInput
 from pages._shared.auth import require_role
 from pages._shared.format import PALETTE, integer, md_escape, money, num, pct, plural
 from pages._shared.series import pick_series
+from pages._shared.studies import save_study
 
 require_role("analyst")
 RESULT_KEY = "regimes_result"
+REF_KEY = "regimes_ref"
 
 st.title("Regimes")
 st.caption(
@@ -55,34 +57,33 @@ if submitted:
         def progress(done: int, total: int) -> None:
             bar.progress(done / total, text=f"Fitted {done} of {total} models")
 
+        params = RegimesParams(k=None if auto else k_fixed, k_max=k_max, restarts=n_init, seed=seed)
         with st.spinner("Fitting regimes …"):
-            fit = regime_fit.fit_series(
-                bars["ts"].to_numpy(),
-                bars["close"].to_numpy(),
-                k=None if auto else k_fixed,
-                k_max=k_max,
-                n_init=n_init,
-                seed=seed,
-                progress=progress,
-            )
+            run = run_regimes(bars, params, progress)
         bar.empty()
-        st.session_state[RESULT_KEY] = {"ref": ref, "fit": fit, "selection": fit.selection}
+        st.session_state[RESULT_KEY] = run
+        st.session_state[REF_KEY] = ref
+        save_study(
+            run,
+            [SeriesInput.of(ref, bars)],
+            title=f"Regimes · {ref.label} · K={run.n_states}",
+        )
     except InvalidInput as exc:
         st.session_state.pop(RESULT_KEY, None)
         st.error(f"Cannot fit regimes on {md_escape(ref.label)}: {md_escape(str(exc))}")
 
-res = st.session_state.get(RESULT_KEY)
-if res is None or res["ref"] != ref:
+result: RegimesRun | None = st.session_state.get(RESULT_KEY)
+if result is None or st.session_state.get(REF_KEY) != ref:
     st.info("Choose a market and press **Fit regimes**.")
     st.stop()
 
-fit: regime_fit.RegimeFit = res["fit"]
+fit = result.fit
 sel = fit.selection
 k = fit.n_states
 model = fit.model
 r = fit.returns
-path = model.viterbi(r)
-filtered = model.filtered(r)
+path = result.path
+filtered = result.filtered
 ts = fit.ts
 
 m1, m2, m3, m4 = st.columns(4)
@@ -91,7 +92,7 @@ m2.metric("Log-likelihood", money(model.log_likelihood))
 m3.metric("BIC", money(model.bic(r)))
 m4.metric("Returns used", integer(r.size))
 k_tried = int(sel.table[-1][0])
-if fit.auto and sel.n_states == k_tried:
+if result.bic_picked_largest:
     more = (
         "try a larger range (raise Largest K for BIC)."
         if k_tried < 6
@@ -106,7 +107,7 @@ if not model.converged:
         f"EM stopped after {plural(model.n_iter, 'iteration')} without meeting the tolerance."
     )
 
-st.subheader(f"{md_escape(res['ref'].label)}: price coloured by Viterbi state")
+st.subheader(f"{md_escape(ref.label)}: price coloured by Viterbi state")
 fig = go.Figure()
 fig.add_trace(
     go.Scattergl(
@@ -160,7 +161,7 @@ left.dataframe(
     width="stretch",
 )
 right.markdown("**Per-state statistics** (returns per bar)")
-share = np.bincount(path, minlength=k) / path.size
+share = result.share_of_time
 stats = pd.DataFrame(
     {
         "Mean return": [pct(v / 100, 3) for v in model.means[:, 0]],

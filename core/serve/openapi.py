@@ -87,6 +87,17 @@ _ERROR_NAMES = {
     "429": "TooManyRequests",
 }
 _AUTHED = ("400", "401", "403", "429")
+_STUDY_ID = {
+    "name": "study_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The study's id.",
+}
+_NOT_FOUND = {
+    "description": "No such study (or artefact), or it is not shared with you",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 _POSTED = (*_AUTHED, "413", "415")
 
 # (method, path) -> operation, paths relative to the server URL (<base>/api/v1).
@@ -151,6 +162,47 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "200": _json("Me", "Username, role, token scopes and expiry"),
             **_errors(*_AUTHED),
         },
+    },
+    ("GET", "/studies"): {
+        "operationId": "studies",
+        "summary": "My studies and the team's shared ones",
+        "x-scope": "studies:read",
+        "description": "Saved runs of the analysis pages, newest first: parameters, inputs "
+        "(series, range, rows, SHA-256), code version, metrics (NaN as null, infinities as "
+        '"inf"/"-inf") and artefact names.',
+        "parameters": [
+            _q("kind", "string", "Only this kind (regimes, chiarella, meanrev, ...)."),
+            _q("owner", "string", "me: mine only; team: others' shared ones.", enum=["me", "team"]),
+            _q("series", "string", "A symbol or series label, e.g. SP500."),
+        ],
+        "responses": {"200": _json("StudyList", "The studies"), **_errors(*_AUTHED)},
+    },
+    ("GET", "/studies/{study_id}"): {
+        "operationId": "study",
+        "summary": "One study",
+        "x-scope": "studies:read",
+        "description": "404 when it does not exist or is someone else's private study.",
+        "parameters": [_STUDY_ID],
+        "responses": {"200": _json("Study", "The study"), "404": _NOT_FOUND, **_errors(*_AUTHED)},
+    },
+    ("GET", "/studies/{study_id}/frames/{name}"): {
+        "operationId": "study_frame",
+        "summary": "One artefact of a study, as saved",
+        "x-scope": "studies:read",
+        "description": "An artefact named in the study's `artefacts`, read back as saved (no "
+        "recompute). Parquet and CSV come as downloads.",
+        "parameters": [
+            _STUDY_ID,
+            {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "The artefact's name.",
+            },
+            _FORMAT,
+        ],
+        "responses": {"200": _table("The artefact"), "404": _NOT_FOUND, **_errors(*_AUTHED)},
     },
     ("GET", "/openapi.json"): {
         "operationId": "openapi",
@@ -305,6 +357,47 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Study": {
+        "type": "object",
+        "properties": {
+            "study_id": {"type": "string"},
+            "owner": {"type": ["string", "null"], "description": "The owner's username."},
+            "mine": {"type": "boolean"},
+            "kind": {"type": "string"},
+            "title": {"type": "string"},
+            "params": {"type": "object"},
+            "inputs": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "venue": {"type": "string"},
+                        "symbol": {"type": "string"},
+                        "timeframe": {"type": "string"},
+                        "start": {"type": "string", "format": "date-time"},
+                        "end": {"type": "string", "format": "date-time"},
+                        "rows": {"type": "integer"},
+                        "sha256": {"type": "string"},
+                    },
+                },
+            },
+            "code_version": {"type": "string"},
+            "metrics": {
+                "type": "object",
+                "additionalProperties": {"type": ["number", "string", "null"]},
+            },
+            "artefacts": {"type": "array", "items": {"type": "string"}},
+            "shared": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "StudyList": {
+        "type": "object",
+        "properties": {
+            "studies": {"type": "array", "items": {"type": "object"}}  # items: Study, below
+        },
+        "required": ["studies"],
+    },
     "Me": {
         "type": "object",
         "properties": {
@@ -326,8 +419,9 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 # Every field of these answers is always there.
-for _name in ("Index", "Regimes", "Me"):
+for _name in ("Index", "Regimes", "Me", "Study"):
     _SCHEMAS[_name]["required"] = [p for p in _SCHEMAS[_name]["properties"] if p != "path"]
+_SCHEMAS["StudyList"]["properties"]["studies"]["items"] = _SCHEMAS["Study"]
 _SCHEMAS["Me"]["properties"]["token"]["required"] = ["id", "name", "scopes", "expires_at"]
 
 

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 import core
 from core.errors import InvalidInput
 from core.serve import data, encode
+from core.serve import studies as study_api
 from core.serve.access import Gate, Problem, bearer_token, problem_of
 from core.serve.analytics import RegimesRequest, regimes
 from core.serve.api_docs import docs_html
@@ -176,6 +177,9 @@ class RestApi:
             ("POST", "/sql"): self.sql,
             ("POST", "/analytics/regimes"): self.regimes,
             ("GET", "/me"): self.me,
+            ("GET", "/studies"): self.studies,
+            ("GET", "/studies/{study_id}"): self.study,
+            ("GET", "/studies/{study_id}/frames/{name}"): self.study_frame,
             ("GET", "/openapi.json"): self.openapi,
             ("GET", "/docs"): self.docs,
         }
@@ -303,6 +307,31 @@ class RestApi:
             )
 
         return await self.admitted(request, "account:read", work)
+
+    # --- studies:read (core/serve/studies.py) ---------------------------------------------
+    async def studies(self, request: Request) -> Response:
+        def work(svc: Services, who: TokenUser) -> Response:
+            params = _query(request, study_api.LIST_FIELDS)
+            return json_response(study_api.list_studies(svc, who.user, params))
+
+        return await self.admitted(request, "studies:read", work)
+
+    async def study(self, request: Request) -> Response:
+        def work(svc: Services, who: TokenUser) -> Response:
+            _query(request, ())
+            study_id = request.path_params["study_id"]
+            return json_response(study_api.get_study(svc, who.user, study_id))
+
+        return await self.admitted(request, "studies:read", work)
+
+    async def study_frame(self, request: Request) -> Response:
+        def work(svc: Services, who: TokenUser) -> Response:
+            fmt = encode.format_of(_query(request, ("format",)))
+            study_id, name = request.path_params["study_id"], request.path_params["name"]
+            table = study_api.study_frame(svc, who.user, study_id, name)
+            return table_response(table, fmt, f"study-{study_id[:8]}-{name}")
+
+        return await self.admitted(request, "studies:read", work)
 
 
 def iso(when: datetime) -> str:

@@ -196,6 +196,7 @@ SCOPE_HELP = {
     "sql:run": "run read-only SQL on the market store",
     "analytics:run": "run the analytics (regimes, mean reversion, optimizers)",
     "account:read": "read your own account: profile, quotas and usage",
+    "studies:read": "read your saved studies and the team's shared ones",
 }
 
 

@@ -4,7 +4,7 @@ out-of-sample equity, its statistics and the parameter robustness heatmap
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -12,10 +12,19 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.analytics import backtest as bt
+from core.analytics.runs import SeriesInput
+from core.analytics.runs.meanrev import (
+    MeanReversionStudy,
+    WalkForwardParams,
+    WalkForwardRun,
+    run_walk_forward,
+)
 from core.errors import InvalidInput
 from pages._shared.format import PALETTE, integer, md_escape, num, pct, show_table
+from pages._shared.studies import save_study
 
-WF_KEY = "mean_reversion_walk_forward"
+WF_KEY = "mean_reversion_walk_forward"  # the WalkForwardRun of the last walk-forward
+INPUTS_KEY = "mean_reversion_inputs"  # the SeriesInput of each series of the last study
 WINDOWS = (20, 40, 60, 120, 250)
 Z_INS = (1.0, 1.5, 2.0, 2.5, 3.0)
 Z_OUTS = (0.0, 0.25, 0.5, 1.0)
@@ -36,26 +45,34 @@ FOLD_COLUMNS = [
 ]
 
 
-def run_walk_forward(
-    res: dict[str, Any], grid: dict[str, Any], train: int, test: int, anchored: bool
-) -> bt.WalkForward:
-    """The walk-forward of the page's basket, with the backtest's sizing, costs and calendar."""
-    return bt.walk_forward(
-        res["closes"],
-        grid,
-        train,
-        test,
-        anchored,
-        weights=res["port"].weights,
-        cost=res["cost_bp"] / 1e4,
-        timestamps=res["ts"],
-        u_max=res["units"],
-        capital=res["capital"],
-        periods_per_year=res["a"],
+def walk_forward_params(
+    study: MeanReversionStudy,
+    windows: Sequence[int],
+    z_ins: Sequence[float],
+    z_outs: Sequence[float],
+    train: int,
+    test: int,
+    anchored: bool,
+) -> WalkForwardParams:
+    """The walk-forward of the study's basket and weights, with its costs and capital."""
+    c = study.config
+    return WalkForwardParams(
+        names=c.names,
+        use_log=c.use_log,
+        last_n=c.last_n,
+        weights=tuple(float(v) for v in study.portfolio.weights),
+        cost_bp=c.cost_bp,
+        capital=c.capital,
+        windows=tuple(int(v) for v in windows),
+        z_ins=tuple(float(v) for v in z_ins),
+        z_outs=tuple(float(v) for v in z_outs),
+        train=train,
+        test=test,
+        anchored=anchored,
     )
 
 
-def walk_forward_section(res: dict[str, Any]) -> None:
+def walk_forward_section(study: MeanReversionStudy, inputs: Sequence[SeriesInput]) -> None:
     """Form, run and render; the result stays until the next run of the page's main form."""
     st.subheader("Walk-forward validation")
     st.caption(
@@ -65,7 +82,7 @@ def walk_forward_section(res: dict[str, Any]) -> None:
         "The basket weights are fitted on the whole window above, so only the band parameters "
         "are validated out of sample."
     )
-    bars = int(res["closes"].shape[0])
+    bars = int(study.basket.closes.shape[0])
     with st.form("wf_form"):
         c1, c2, c3 = st.columns(3)
         train = int(c1.number_input("Train bars", 10, 100_000, min(504, bars // 2), key="wf_train"))
@@ -81,16 +98,18 @@ def walk_forward_section(res: dict[str, Any]) -> None:
         z_outs = c3.multiselect("Exit at |z| ≤", Z_OUTS, [0.0, 0.5, 1.0], key="wf_zouts")
         run = st.form_submit_button("Run walk-forward", key="wf_run")
     if run:
-        grid = {"window": windows, "z_in": z_ins, "z_out": z_outs}
         try:
+            params = walk_forward_params(study, windows, z_ins, z_outs, train, test, anchored)
             with st.spinner("Running the grid on every fold …"):
-                st.session_state[WF_KEY] = run_walk_forward(res, grid, train, test, anchored)
+                result = run_walk_forward(study.bars, params)
+            st.session_state[WF_KEY] = result
+            save_study(result, inputs, title=f"Walk-forward: {', '.join(study.basket.names)}")
         except InvalidInput as exc:
             st.session_state.pop(WF_KEY, None)
             st.error(md_escape(f"Cannot run the walk-forward: {exc}"))
-    wf: bt.WalkForward | None = st.session_state.get(WF_KEY)
-    if wf is not None:
-        show_walk_forward(wf)
+    done: WalkForwardRun | None = st.session_state.get(WF_KEY)
+    if done is not None:
+        show_walk_forward(done.walk)
 
 
 def show_walk_forward(wf: bt.WalkForward) -> None:

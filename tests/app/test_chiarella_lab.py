@@ -3,6 +3,9 @@ progress, and cancel a running calibration."""
 
 from __future__ import annotations
 
+import json
+
+import polars as pl
 import pytest
 
 from tests.app.conftest import AppAs
@@ -10,6 +13,14 @@ from tests.app.helpers import rerun_until, texts
 
 pytestmark = [pytest.mark.app, pytest.mark.slow]
 PAGE = "pages/chiarella_lab.py"
+CALIBRATE = "FormSubmitter:ch_calibrate-Calibrate"
+
+
+def studies(kind: str) -> pl.DataFrame:
+    """The studies of `kind` saved in the test's accounts store."""
+    from pages._shared.accounts import get_auth
+
+    return get_auth().store.studies.read().filter(pl.col("kind") == kind)
 
 
 def test_viewer_is_refused(app_as: AppAs) -> None:
@@ -53,7 +64,7 @@ def test_simulate_compare_and_calibrate(app_as: AppAs) -> None:
     at.number_input(key="ch_budget").set_value(120)
     at.number_input(key="ch_paths").set_value(2)
     at.checkbox(key="ch_kurt").check()
-    at.button[0].click()
+    at.button(key=CALIBRATE).click()
     at.run()
     rerun_until(at, lambda: "Calibration done" in texts(at) or "failed" in texts(at))
     assert "J-test" in texts(at), texts(at)
@@ -66,12 +77,48 @@ def test_simulate_compare_and_calibrate(app_as: AppAs) -> None:
     # the data kurtosis is the market's, as in the facts table
     assert moments.loc["kurtosis", "Data"] == pytest.approx(facts.iloc[0, 1], rel=1e-12)
 
+    # the finished calibration is the typed result and was saved once, with its market
+    run = at.session_state["chiarella_fit"]
+    assert run.kind == "chiarella_fit"
+    assert list(moments["t-ratio"]) == list(run.calibration.t_ratios)
+    at.run()
+    saved = studies("chiarella_fit")
+    assert saved.height == 1
+    row = saved.row(0, named=True)
+    assert row["title"].startswith("Chiarella calibration · SP500")
+    params = json.loads(row["params"])
+    assert (params["budget"], params["n_paths"], params["include_kurtosis"]) == (120, 2, True)
+    assert params["model"]["rule"] == "ma_tanh"
+    assert params["model"]["ma_window"] == 60
+    assert json.loads(row["inputs"])[0]["symbol"] == "SP500"
+    assert json.loads(row["metrics"])["j"] == run.metrics()["j"]
+
+
+def test_save_a_simulation_as_a_study(app_as: AppAs) -> None:
+    at = app_as("analyst", PAGE, timeout=120).run()
+    at.number_input(key="ch_seed").set_value(7)
+    at.run()
+    assert studies("chiarella_sim").height == 0  # moving a slider saves nothing
+    at.button(key="ch_save_sim").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Saved as study" in " ".join(c.value for c in at.caption), [w.value for w in at.warning]
+    saved = studies("chiarella_sim")
+    assert saved.height == 1
+    row = saved.row(0, named=True)
+    assert json.loads(row["inputs"]) == []
+    params = json.loads(row["params"])
+    assert (params["seed"], params["n_steps"]) == (7, 5030)
+    # the stored kurtosis is the one in the facts table
+    kurtosis = json.loads(row["metrics"])["kurtosis"]
+    assert kurtosis == pytest.approx(at.dataframe[0].value.iloc[0, 0], rel=1e-12)
+
 
 def test_cancel_stops_a_running_calibration(app_as: AppAs) -> None:
     at = app_as("analyst", PAGE, timeout=120).run()
     at.number_input(key="ch_budget").set_value(20_000)
     at.number_input(key="ch_paths").set_value(50)
-    at.button[0].click()
+    at.button(key=CALIBRATE).click()
     at.run()
     assert not at.exception, at.exception
     assert at.get("progress")
@@ -79,3 +126,5 @@ def test_cancel_stops_a_running_calibration(app_as: AppAs) -> None:
     at.run()
     rerun_until(at, lambda: "cancelled" in texts(at))
     assert "best so far" in texts(at)
+    assert "not saved as a study" in texts(at)
+    assert studies("chiarella_fit").height == 0

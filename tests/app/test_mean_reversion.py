@@ -6,6 +6,7 @@ import base64
 import json
 
 import numpy as np
+import polars as pl
 import pytest
 
 from core.analytics.cointegration import johansen_critical_values
@@ -13,6 +14,13 @@ from tests.app.conftest import AppAs
 
 pytestmark = pytest.mark.app
 PAGE = "pages/mean_reversion.py"
+
+
+def studies(kind: str) -> pl.DataFrame:
+    """The studies of `kind` saved in the test's accounts store."""
+    from pages._shared.accounts import get_auth
+
+    return get_auth().store.studies.read().filter(pl.col("kind") == kind)
 
 
 def test_viewer_is_refused(app_as: AppAs) -> None:
@@ -49,7 +57,8 @@ def test_run_shows_fit_bands_positions_and_backtest(app_as: AppAs) -> None:
     assert float(metrics["ADF statistic"]) < 0
     assert metrics["Observations"].replace(",", "").isdigit()
     assert list(weights["Asset"]) == ["SP500", "NASDAQ"]
-    port = at.session_state["mean_reversion_result"]["port"]
+    study = at.session_state["mean_reversion_result"]
+    port = study.portfolio
     assert abs(np.abs(port.weights).sum() - 1) < 1e-12
     assert list(path["Assets (k)"]) == [1, 2]
     assert float(ou.loc["Half-life (bars)", "Estimate"].replace(",", "")) > 0
@@ -61,6 +70,25 @@ def test_run_shows_fit_bands_positions_and_backtest(app_as: AppAs) -> None:
     equity = specs[3]["data"]
     assert [t["name"] for t in equity] == ["Bands", "CARA"]
     assert any("ddof = 1" in c.value for c in at.caption)
+
+    # the run was saved as a study of this user, with both input series and its numbers
+    saved = studies("meanrev_study")
+    assert saved.height == 1
+    row = saved.row(0, named=True)
+    assert row["user_id"] == app_as.last.user.user_id
+    assert row["title"] == "Mean reversion: SP500, NASDAQ"
+    params = json.loads(row["params"])
+    assert (params["names"], params["method"], params["k"]) == (
+        ["SP500", "NASDAQ"],
+        "exhaustive",
+        2,
+    )
+    inputs = json.loads(row["inputs"])
+    assert [(i["symbol"], i["rows"]) for i in inputs] == [("SP500", 2520), ("NASDAQ", 2520)]
+    stored = json.loads(row["metrics"])
+    assert stored["bands_sharpe"] == study.bands.metrics["sharpe"]
+    assert stored["nu"] == port.nu
+    assert any("Saved as study" in c.value for c in at.caption)
 
 
 def test_swap_refinement_is_offered_and_reported(app_as: AppAs) -> None:
@@ -127,12 +155,12 @@ def test_power_utility_position_path(app_as: AppAs) -> None:
     assert [t["name"] for t in traces] == ["Power utility γ = -2", "Wealth"]
     units, wealth = _values(traces[0]["y"]), _values(traces[1]["y"])
     res = at.session_state["mean_reversion_result"]
-    fit, spread = res["fit"], res["spread"]
+    fit, spread = res.fit, res.spread
     assert wealth[0] == 5e5
     np.testing.assert_allclose(wealth[1:], wealth[:-1] + units[:-1] * np.diff(spread), rtol=1e-12)
     # first bar: q = W0 theta (mu - s) / sigma^2 * h(T), h = (1 + k tanh) / (k (k + tanh))
     k = np.sqrt(3.0)
-    th = np.tanh(fit.theta * (spread.size - 1) / res["a"] / k)
+    th = np.tanh(fit.theta * (spread.size - 1) / res.basket.periods_per_year / k)
     h = (1 + k * th) / (k * (k + th))
     q0 = 5e5 * fit.theta * (fit.mu - spread[0]) / fit.sigma**2 * h
     assert units[0] == pytest.approx(q0, rel=1e-12)

@@ -7,6 +7,7 @@ import base64
 import json
 
 import numpy as np
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -40,6 +41,13 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+def studies(kind: str) -> pl.DataFrame:
+    """The studies of `kind` saved in the test's accounts store."""
+    from pages._shared.accounts import get_auth
+
+    return get_auth().store.studies.read().filter(pl.col("kind") == kind)
+
+
 def test_viewer_is_refused(app_as: AppAs) -> None:
     at = app_as("viewer", PAGE).run()
     assert not at.title or at.title[0].value != "Optimizer & MFG"
@@ -65,6 +73,24 @@ def test_optimizer_playground(app_as: AppAs) -> None:
     assert len(ys) > 10
     assert np.all(np.diff(ys) <= 0)  # best-so-far never gets worse
     assert ys[-1] == pytest.approx(best, rel=1e-3)
+
+    # the run was saved as a study without input series, its numbers the shown ones
+    run = at.session_state["opt_result"]
+    saved = studies("optimizer")
+    assert saved.height == 1
+    row = saved.row(0, named=True)
+    assert row["title"] == "Optimizer · L-SHADE · Sphere 5-D · seed 3"
+    assert json.loads(row["inputs"]) == []
+    params = json.loads(row["params"])
+    assert (params["function"], params["dim"], params["budget"], params["seed"]) == (
+        "sphere",
+        5,
+        20_000,
+        3,
+    )
+    stored = json.loads(row["metrics"])
+    assert stored["best_f"] == run.result.fun
+    assert stored["nfev"] == 20_000
 
 
 def test_optimizer_classic_de_strategy_and_init(app_as: AppAs) -> None:
@@ -108,6 +134,18 @@ def test_mfg_solve_shows_density_and_closed_form(app_as: AppAs) -> None:
     assert errors.iloc[0, 0] == "max |E − E_cf|"
     assert float(errors.iloc[0, 1]) < 0.05  # first order on a 121 x 120 grid
 
+    # the solve is saved once as a study (later reruns of the page do not save it again)
+    at.run()
+    saved = studies("mfg")
+    assert saved.height == 1
+    row = saved.row(0, named=True)
+    assert row["title"] == "Mean-field game · Crowding · 121 × 120 grid"
+    params = json.loads(row["params"])
+    assert (params["problem"], params["n"], params["nt"]) == ("crowding", 121, 120)
+    stored = json.loads(row["metrics"])
+    assert stored["max_error_mean"] == pytest.approx(float(errors.iloc[0, 1]), rel=1e-2)
+    assert stored["iterations"] == int(metric(at, "Iterations"))
+
     # the LQ problem through the same screen
     at.radio(key="mfg_problem").set_value("lq")
     at.run()
@@ -117,6 +155,8 @@ def test_mfg_solve_shows_density_and_closed_form(app_as: AppAs) -> None:
     at.run()
     rerun_until(at, lambda: "Mean state m̄(t)" in chart_titles(at))
     assert "Variance Σ(t)" in chart_titles(at)
+    lq = studies("mfg").filter(pl.col("title").str.contains("LQ"))
+    assert json.loads(lq["params"][0])["problem"] == "lq"
 
 
 def test_mfg_cancel_and_bad_domain(app_as: AppAs) -> None:
@@ -138,3 +178,4 @@ def test_mfg_cancel_and_bad_domain(app_as: AppAs) -> None:
     at.button(key="mfg_cancel").click()
     at.run()
     rerun_until(at, lambda: "cancelled" in texts(at), timeout=60)
+    assert studies("mfg").height == 0  # neither the refused nor the cancelled solve is saved

@@ -4,17 +4,17 @@ history: the numbers shown are those of walk_forward() called directly."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.analytics import backtest as bt
+from core.analytics.runs.meanrev import MeanReversionStudy, run_walk_forward
 from pages._shared.format import num, pct
-from pages._shared.walk_forward_view import WF_KEY, run_walk_forward
+from pages._shared.walk_forward_view import WF_KEY, walk_forward_params
 from tests.app.conftest import AppAs
-from tests.app.test_mean_reversion import _values
+from tests.app.test_mean_reversion import _values, studies
 
 pytestmark = pytest.mark.app
 PAGE = "pages/mean_reversion.py"
@@ -44,20 +44,20 @@ def test_walk_forward_shows_what_walk_forward_computes(app_as: AppAs) -> None:
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
 
-    res: dict[str, Any] = at.session_state["mean_reversion_result"]
+    study: MeanReversionStudy = at.session_state["mean_reversion_result"]
     grid = {"window": (20, 60), "z_in": (1.0, 2.0), "z_out": (0.0, 0.5, 1.0)}
     wf = bt.walk_forward(
-        res["closes"],
+        study.basket.closes,
         grid,
         504,
         252,
         True,
-        weights=res["port"].weights,
-        cost=res["cost_bp"] / 1e4,
-        timestamps=res["ts"],
-        u_max=res["units"],
-        capital=res["capital"],
-        periods_per_year=res["a"],
+        weights=study.portfolio.weights,
+        cost=study.config.cost_bp / 1e4,
+        timestamps=study.basket.ts,
+        u_max=study.units,
+        capital=study.config.capital,
+        periods_per_year=study.basket.periods_per_year,
     )
     assert len(wf.folds) == 8  # 2,520 bars: 504 to train, then 8 test windows of 252
     metrics = {m.label: m.value for m in at.metric}
@@ -96,8 +96,20 @@ def test_walk_forward_shows_what_walk_forward_computes(app_as: AppAs) -> None:
             assert cell == pytest.approx(row["oos_sharpe"][0], rel=1e-12)
 
     # the view's own call is the same call
-    again = run_walk_forward(res, grid, 504, 252, True)
-    np.testing.assert_array_equal(again.equity, at.session_state[WF_KEY].equity)
+    params = walk_forward_params(study, (20, 60), (1.0, 2.0), (0.0, 0.5, 1.0), 504, 252, True)
+    again = run_walk_forward(study.bars, params)
+    np.testing.assert_array_equal(again.walk.equity, at.session_state[WF_KEY].walk.equity)
+
+    # saved as a walk_forward study of this user, with the study's inputs and numbers
+    saved = studies("walk_forward")
+    assert saved.height == 1
+    row = saved.row(0, named=True)
+    assert row["user_id"] == app_as.last.user.user_id
+    assert row["title"] == "Walk-forward: SP500, NASDAQ"
+    assert json.loads(row["params"])["windows"] == [20, 60]
+    assert json.loads(row["params"])["anchored"] is True
+    assert json.loads(row["metrics"])["oos_sharpe"] == wf.oos_sharpe
+    assert [i["symbol"] for i in json.loads(row["inputs"])] == ["SP500", "NASDAQ"]
 
 
 def test_bad_walk_forward_input_gives_a_clear_message(app_as: AppAs) -> None:
@@ -111,6 +123,7 @@ def test_bad_walk_forward_input_gives_a_clear_message(app_as: AppAs) -> None:
     assert "Cannot run the walk-forward: train (100 bars)" in errors
     assert "at least the largest window + 2" in errors
     assert WF_KEY not in at.session_state
+    assert studies("walk_forward").height == 0  # a failed run saves nothing
 
 
 def test_a_new_main_run_clears_the_walk_forward(app_as: AppAs) -> None:
@@ -123,4 +136,6 @@ def test_a_new_main_run_clears_the_walk_forward(app_as: AppAs) -> None:
     at.run()
     assert not at.exception, at.exception
     assert WF_KEY not in at.session_state
+    assert studies("walk_forward").height == 1  # the saved study stays
+    assert studies("meanrev_study").height == 2  # one per main run
     assert "Out-of-sample Sharpe" not in [m.label for m in at.metric]

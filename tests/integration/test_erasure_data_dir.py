@@ -159,8 +159,9 @@ def test_the_app_client_is_built_with_the_history_source(
     try:
         client = accounts.get_client()
         sources = client.user_data
-        assert [s.name for s in sources] == ["sql_history"]
+        assert [s.name for s in sources] == ["sql_history", "studies"]
         assert isinstance(sources[0], QueryHistory)
         assert sources[0].folder == settings.market_dir / "sql_history"
+        assert sources[1].folder == settings.data_dir / "studies"
     finally:
         get_services.clear()

@@ -43,7 +43,7 @@ def documented(spec: dict[str, Any]) -> set[tuple[str, str]]:
 def test_every_route_is_documented_and_every_documented_route_is_served() -> None:
     spec = openapi_spec("/api/v1")
     assert served() == documented(spec)
-    assert len(served()) == 8
+    assert len(served()) == 11
     assert served("/hft") == served()
     assert openapi_spec("/hft/api/v1")["servers"] == [{"url": "/hft/api/v1"}]
 

@@ -59,12 +59,19 @@ def secret_of(token: str) -> str:
 
 
 def test_constants_are_the_issue_names() -> None:
-    assert SCOPES == ("market:read", "sql:run", "analytics:run", "account:read")
+    assert SCOPES == (
+        "market:read",
+        "sql:run",
+        "analytics:run",
+        "account:read",
+        "studies:read",
+    )
     assert SCOPE_MIN_ROLE == {
         "market:read": "viewer",
         "sql:run": "analyst",
         "analytics:run": "analyst",
         "account:read": "viewer",
+        "studies:read": "analyst",
     }
     assert TOKEN_PREFIX == "hft_pat_"
 
