@@ -21,6 +21,7 @@ if __name__ == "__main__":
         starting.info("Starting HFThot…", icon=":material/hourglass_top:")
 
     from core.data.trace import set_session as set_trace_session
+    from pages._shared.alerts_badge import alerts_badge, get_alerts
     from pages._shared.auth import (
         current_user,
         remember_current_page,
@@ -34,12 +35,14 @@ if __name__ == "__main__":
     # Access traces (HFT_ACCESS_TRACE) tell browser sessions apart by a random label.
     set_trace_session(st.session_state.setdefault("hfthot_trace_label", token_hex(4)))
     get_ingest()  # once per process: live streams (and the demo venue) start with the app
+    get_alerts()  # once per process: the alert evaluator thread watches what lands
     if starting is not None:
         starting.empty()
     sync_browser_cookie()
     user_menu(user)
     # Every page is registered; the menu lists the role's pages, all of them (no "View more").
     page = st.navigation(build_pages(user.role if user else None), expanded=True)
+    alerts_badge(user)  # unread count in the sidebar, a toast for each new firing
     remember_current_page(page.url_path)
     page.run()
 else:

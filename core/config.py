@@ -83,6 +83,17 @@ class Settings:
     api_rate_per_minute: int = 120
     """Requests one access token may make per minute to the REST API and Flight
     (HFT_API_RATE_PER_MINUTE); more get 429 with Retry-After."""
+    alert_interval_s: float = 1.0
+    """How often the alert evaluator looks for new data (HFT_ALERT_INTERVAL_S)."""
+    alert_query_interval_s: float = 60.0
+    """How often an alert on a saved query runs it (HFT_ALERT_QUERY_INTERVAL_S)."""
+    alert_webhook_allow_private: bool = False
+    """Let alert webhooks call private, loopback and link-local addresses, e.g. a receiver
+    on your LAN (HFT_ALERT_WEBHOOK_ALLOW_PRIVATE)."""
+    alert_webhook_attempts: int = 4
+    """Tries per webhook before a dead letter (HFT_ALERT_WEBHOOK_ATTEMPTS)."""
+    alert_webhook_backoff_s: float = 1.0
+    """First wait between webhook tries, doubled each time (HFT_ALERT_WEBHOOK_BACKOFF_S)."""
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
@@ -152,6 +163,10 @@ class Settings:
             "HFT_HOT_CACHE_MB": self.hot_cache_mb,
             "HFT_ACCESS_TRACE_MB": self.access_trace_mb,
             "HFT_API_RATE_PER_MINUTE": self.api_rate_per_minute,
+            "HFT_ALERT_INTERVAL_S": self.alert_interval_s,
+            "HFT_ALERT_QUERY_INTERVAL_S": self.alert_query_interval_s,
+            "HFT_ALERT_WEBHOOK_ATTEMPTS": self.alert_webhook_attempts,
+            "HFT_ALERT_WEBHOOK_BACKOFF_S": self.alert_webhook_backoff_s,
         }
         for name, value in positive.items():
             if value <= 0:

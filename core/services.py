@@ -19,9 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.alerts import Alerts
 from core.config import Settings
 from core.engine import Engine
 from core.ingest.venues import VENUES
+from core.research.queries import SavedQueries
+from core.research.studies import Studies
+from core.research.study_files import StudyFiles, studies_folder
 from core.serve.access import Gate
 from core.sql_history import QueryHistory, history_folder
 from lakehouse import LakehouseAuthBackend, LakehouseClient, Plan
@@ -53,7 +57,10 @@ def build_accounts(settings: Settings, auth: LakehouseAuthBackend) -> LakehouseC
         settings.lakehouse_dir,
         backend=auth,
         audit_retention_days=settings.audit_retention_days,
-        user_data=[QueryHistory(history_folder(settings.market_dir))],
+        user_data=[
+            QueryHistory(history_folder(settings.market_dir)),
+            StudyFiles(studies_folder(settings.data_dir)),
+        ],
     )
 
 
@@ -65,9 +72,16 @@ class Services:
     engine: Engine
     gate: Gate
     """Admits REST and Flight calls: one per-token rate budget across both doors."""
+    studies: Studies
+    """Saved research runs (core.research.studies): Delta rows plus Parquet artefacts."""
+    queries: SavedQueries
+    """Saved SQL Explorer queries with their charts (core.research.queries)."""
+    alerts: Alerts
+    """Alert rules, inbox and webhooks (core.alerts); `alerts.start()` runs the evaluator."""
 
     def close(self) -> None:
         """Stop background work and write pending account state; safe to call twice."""
+        self.alerts.close()
         self.engine.close()
         self.auth.flush()
 
@@ -78,10 +92,14 @@ def build_services(
     """Everything the portal serves, wired once. `auth_factory` lets tests use fast hashing."""
     s = settings or Settings.from_env()
     auth = auth_factory(s)
+    engine = Engine(s, keys=auth)
     return Services(
         settings=s,
         auth=auth,
         accounts=build_accounts(s, auth),
-        engine=Engine(s, keys=auth),
+        engine=engine,
         gate=Gate(auth, s.api_rate_per_minute),
+        studies=Studies(auth.store, lambda: engine.store, StudyFiles(studies_folder(s.data_dir))),
+        queries=SavedQueries(auth.store),
+        alerts=Alerts(auth.store, s, engine),
     )

@@ -10,13 +10,20 @@ from core.sql import EXAMPLES
 from pages._shared.auth import require_role
 from pages._shared.engine import get_engine
 from pages._shared.format import integer, md_escape, num, plural
+from pages._shared.saved_queries import (
+    RESULT_KEY,
+    TEXT_KEY,
+    save_form,
+    saved_panel,
+    take_run_request,
+)
+from pages._shared.services import get_services
 from pages._shared.sql_chart import chart_builder
 
 user = require_role("analyst")
 engine = get_engine()
 explorer = engine.sql
-RESULT_KEY = "sql_explorer_result"
-TEXT_KEY = "sql_explorer_text"
+queries = get_services().queries
 # DuckDB's type names, short enough for the schema panel; the stored timestamps are UTC.
 TYPE_NAMES = {
     "TIMESTAMP WITH TIME ZONE": "timestamp (UTC)",
@@ -90,7 +97,7 @@ with editor_col:
             value=float(engine.settings.sql_timeout_s),
         )
         submitted = st.form_submit_button("Run query", type="primary")
-    if submitted:
+    if take_run_request() or submitted:  # "Run" on a saved query put its SQL in the editor
         try:
             st.session_state[RESULT_KEY] = explorer.execute(
                 sql, timeout_s=float(timeout_s), max_rows=int(max_rows), user=user.user_id
@@ -111,6 +118,7 @@ with editor_col:
         except InvalidInput as exc:
             st.session_state.pop(RESULT_KEY, None)
             st.error(f"Invalid input: {md_escape(str(exc))}")
+    save_slot = st.container()  # filled once the chart below is known
 
     result = st.session_state.get(RESULT_KEY)
     if result is not None:
@@ -128,6 +136,10 @@ with editor_col:
             "Download Parquet", parquet.getvalue(), "query.parquet", "application/octet-stream"
         )
         chart_builder(result.frame)
+    with save_slot:
+        save_form(queries, user)
+
+    saved_panel(queries, user)
 
     st.subheader("Your query history")
     history = explorer.history(user.user_id, limit=20)

@@ -4,12 +4,17 @@
 figure; the choice is kept in session state, so the chart stays (and follows a new result with
 the same columns) until the user changes it. `build_figure(frame, spec)` is the figure alone.
 Indicators come from `core.analytics.indicators` (checked against TA-Lib in the tests).
+
+A saved query keeps its chart as a JSON-safe dict: `chart_spec(frame)` is the drawn chart's
+(None when nothing drawn fits `frame`), `apply_spec(data)` restores one: the chart is drawn
+and the form's widgets are set from it (through their session-state keys, before they are
+drawn on the next run).
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,6 +34,25 @@ OVERLAYS = ("SMA", "EMA", "Bollinger", "RSI", "MACD", "VWAP")
 TREND = frozenset({"Line", "Area", "Candlesticks"})  # the kinds that take overlays
 OHLC = ("open", "high", "low", "close")
 SPEC_KEY = "sql_chart_spec"
+PENDING_KEY = "sql_chart_pending"  # a restored spec, put into the widgets on the next run
+COLUMNS_KEY = "sql_chart_columns"  # the result columns the widgets were last set for
+SPEC_VERSION = 1
+NUMBERS: dict[str, tuple[str, float, float]] = {
+    "sma_n": ("SMA period", 2, 10_000),
+    "ema_n": ("EMA period", 2, 10_000),
+    "bb_n": ("Bollinger period", 2, 10_000),
+    "bb_k": ("Bollinger width (std)", 0.1, 10.0),
+    "rsi_n": ("RSI period", 2, 10_000),
+    "macd_fast": ("MACD fast", 2, 10_000),
+    "macd_slow": ("MACD slow", 3, 10_000),
+    "macd_signal": ("MACD signal", 1, 10_000),
+}
+"""The chart's numbers: form label, lowest and highest value."""
+COLUMN = {"sma_n": 0, "ema_n": 0, "bb_n": 1, "bb_k": 1, "rsi_n": 2, "macd_fast": 3}
+COLUMN |= {"macd_slow": 3, "macd_signal": 4}  # the form column of each number
+FIELDS = ("kind", "x", "y", "overlays", *NUMBERS, "vwap_daily")
+KEYS = {name: f"sql_chart_{name}" for name in FIELDS}
+"""The form widget's session-state key of each ChartSpec field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +70,12 @@ class ChartSpec:
     macd_slow: int = 26
     macd_signal: int = 9
     vwap_daily: bool = False
+    ohlc: tuple[str, ...] = ()
+    """The open, high, low and close columns of a candlestick chart (empty: found by name)."""
+
+
+DEFAULTS = ChartSpec("Line", "")
+"""The default numbers (a saved spec may leave them out)."""
 
 
 def numeric_columns(frame: pl.DataFrame) -> list[str]:
@@ -73,6 +103,16 @@ def ohlc_columns(frame: pl.DataFrame) -> dict[str, str] | None:
     if all(c is not None and c in numbers for c in found.values()):
         return {part: str(c) for part, c in found.items()}
     return None
+
+
+def candle_columns(frame: pl.DataFrame, spec: ChartSpec) -> dict[str, str] | None:
+    """The open/high/low/close columns a candlestick `spec` draws (None when missing)."""
+    if not spec.ohlc:
+        return ohlc_columns(frame)
+    numbers = set(numeric_columns(frame))
+    if len(spec.ohlc) != len(OHLC) or not set(spec.ohlc) <= numbers:
+        return None
+    return dict(zip(OHLC, spec.ohlc, strict=True))
 
 
 def volume_column(frame: pl.DataFrame) -> str | None:
@@ -121,7 +161,7 @@ class _Figure:
 
 def _main_traces(chart: _Figure, frame: pl.DataFrame, spec: ChartSpec, x: Any) -> None:
     if spec.kind == "Candlesticks":
-        cols = ohlc_columns(frame)
+        cols = candle_columns(frame, spec)
         assert cols is not None  # checked by the caller
         chart.add(
             go.Candlestick(
@@ -155,7 +195,7 @@ def _main_traces(chart: _Figure, frame: pl.DataFrame, spec: ChartSpec, x: Any) -
 def _overlays(
     chart: _Figure, frame: pl.DataFrame, spec: ChartSpec, x: Any, notes: list[str]
 ) -> None:
-    cols = ohlc_columns(frame) if spec.kind == "Candlesticks" else None
+    cols = candle_columns(frame, spec) if spec.kind == "Candlesticks" else None
     source = cols["close"] if cols else spec.y[0]
     price = values(frame, source)
     missing = int((~np.isfinite(price)).sum())
@@ -233,7 +273,10 @@ def check(frame: pl.DataFrame, spec: ChartSpec) -> str | None:
     if spec.kind != "Histogram" and spec.x not in x_choices(frame):
         return "Choose a column for the x axis."
     if spec.kind == "Candlesticks":
-        return None if ohlc_columns(frame) else "Candlesticks need open, high, low and close."
+        if candle_columns(frame, spec):
+            return None
+        names = ", ".join(spec.ohlc or OHLC)
+        return f"Candlesticks need the numeric columns {names}."
     numbers = set(numeric_columns(frame))
     if not spec.y or not set(spec.y) <= numbers:
         return f"{spec.kind} charts need at least one numeric column on the y axis."
@@ -283,44 +326,132 @@ def build_figure(frame: pl.DataFrame, spec: ChartSpec) -> tuple[go.Figure, list[
     return fig, notes
 
 
+def spec_to_dict(spec: ChartSpec) -> dict[str, Any]:
+    """`spec` as a JSON-safe dict (the form a saved query keeps)."""
+    data = {name: getattr(spec, name) for name in FIELDS}
+    data |= {"y": list(spec.y), "overlays": list(spec.overlays), "ohlc": list(spec.ohlc)}
+    return {"version": SPEC_VERSION, **data}
+
+
+def _texts(value: object, what: str, most: int) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > most:
+        raise InvalidInput(f"{what} must be a list of at most {most} column names")
+    if not all(isinstance(v, str) and 0 < len(v) <= 300 for v in value):
+        raise InvalidInput(f"{what} must hold column names")
+    return tuple(value)
+
+
+def spec_from_dict(data: object) -> ChartSpec:
+    """The ChartSpec a dict from `spec_to_dict` describes; InvalidInput saying what is wrong."""
+    if not isinstance(data, dict) or data.get("version") != SPEC_VERSION:
+        raise InvalidInput("this chart was saved in a format this version cannot read")
+    unknown = set(data) - {"version", "ohlc", *FIELDS}
+    if unknown:
+        raise InvalidInput(f"unknown chart settings: {', '.join(sorted(map(str, unknown)))}")
+    kind, x = data.get("kind"), data.get("x")
+    if kind not in KINDS:
+        raise InvalidInput(f"unknown chart kind {str(kind)[:40]!r}")
+    if not isinstance(x, str) or not 0 < len(x) <= 300:
+        raise InvalidInput("the chart's x axis must be a column name")
+    overlays = _texts(data.get("overlays", []), "overlays", len(OVERLAYS))
+    if not set(overlays) <= set(OVERLAYS) or len(set(overlays)) < len(overlays):
+        raise InvalidInput(f"overlays must be some of {', '.join(OVERLAYS)}")
+    ohlc = _texts(data.get("ohlc", []), "the candlestick columns", len(OHLC))
+    if ohlc and len(ohlc) != len(OHLC):
+        raise InvalidInput("candlesticks need four columns: open, high, low and close")
+    numbers: dict[str, Any] = {}
+    for name, (title, low, high) in NUMBERS.items():
+        value = data.get(name, getattr(DEFAULTS, name))
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        real = whole or (name == "bb_k" and isinstance(value, float))
+        if not real or not low <= value <= high:
+            kind_of = "number" if name == "bb_k" else "whole number"
+            raise InvalidInput(f"{title} must be a {kind_of} from {low:g} to {high:g}")
+        numbers[name] = float(value) if name == "bb_k" else value
+    daily = data.get("vwap_daily", False)
+    if not isinstance(daily, bool):
+        raise InvalidInput("the daily VWAP setting must be true or false")
+    y = _texts(data.get("y", []), "the y columns", 100)
+    return ChartSpec(str(kind), x, y, overlays, **numbers, vwap_daily=daily, ohlc=ohlc)
+
+
+def chart_spec(frame: pl.DataFrame | None) -> dict[str, Any] | None:
+    """The drawn chart as a dict, when it is drawn from `frame` (None otherwise)."""
+    spec: ChartSpec | None = st.session_state.get(SPEC_KEY)
+    if spec is None or frame is None or check(frame, spec):
+        return None
+    return spec_to_dict(spec)
+
+
+def apply_spec(data: object) -> ChartSpec:
+    """Restore a saved chart (InvalidInput if it is not one): drawn once a result fits it,
+    and put into the form's widgets before they are drawn."""
+    spec = spec_from_dict(data)
+    st.session_state[SPEC_KEY] = st.session_state[PENDING_KEY] = spec
+    return spec
+
+
+def _set_widgets(frame: pl.DataFrame, kinds: list[str], xs: list[str]) -> None:
+    """Set the form's widgets from a restored spec, or when the result's columns changed:
+    to the drawn chart if it fits the result, else to defaults for it."""
+    pending: ChartSpec | None = st.session_state.pop(PENDING_KEY, None)
+    columns = [f"{c}:{t}" for c, t in frame.schema.items()]
+    missing = any(k not in st.session_state for k in KEYS.values())
+    if pending is None and not missing and st.session_state.get(COLUMNS_KEY) == columns:
+        return
+    st.session_state[COLUMNS_KEY] = columns
+    spec = pending or st.session_state.get(SPEC_KEY)
+    if spec is None or check(frame, spec) or spec.kind not in kinds:
+        ohlc, numbers = ohlc_columns(frame), numeric_columns(frame)
+        y = (ohlc or {}).get("close") or next((c for c in numbers if c != xs[0]), numbers[0])
+        spec = ChartSpec("Candlesticks" if ohlc else "Line", xs[0], (y,))
+    numbers = numeric_columns(frame)
+    values = spec_to_dict(spec) | {
+        "x": spec.x if spec.x in xs else xs[0],
+        "y": [c for c in spec.y if c in numbers],
+        "overlays": [o for o in spec.overlays if o != "VWAP" or volume_column(frame)],
+    }
+    for name, key in KEYS.items():
+        st.session_state[key] = values[name]
+
+
 def _form(frame: pl.DataFrame) -> ChartSpec | None:
     """The chart form; the chosen spec once "Draw chart" is pressed."""
     ohlc, numbers, volume = ohlc_columns(frame), numeric_columns(frame), volume_column(frame)
     kinds = [k for k in KINDS if k != "Candlesticks" or ohlc]
     xs = x_choices(frame)
-    y_default = (ohlc or {}).get("close") or next((c for c in numbers if c != xs[0]), numbers[0])
+    _set_widgets(frame, kinds, xs)
     with st.form("sql_chart_form"):
         kind_col, x_col, y_col = st.columns([1, 1, 2])
-        kind = kind_col.selectbox("Chart", kinds, index=kinds.index("Candlesticks") if ohlc else 0)
-        x = x_col.selectbox(
-            "X axis", xs, help="Not used by histograms. Rows are sorted by a time or number column."
+        kind_col.selectbox("Chart", kinds, key=KEYS["kind"])
+        x_col.selectbox(
+            "X axis", xs, key=KEYS["x"],
+            help="Not used by histograms. Rows are sorted by a time or number column.",
+        )  # fmt: skip
+        y_col.multiselect(
+            "Y axis", numbers, key=KEYS["y"], help="Candlesticks use open/high/low/close."
         )
-        y = y_col.multiselect(
-            "Y axis", numbers, default=[y_default], help="Candlesticks use open/high/low/close."
-        )
-        overlays = st.multiselect(
+        st.multiselect(
             "Overlays (line, area and candlestick charts)",
             [o for o in OVERLAYS if o != "VWAP" or volume],
+            key=KEYS["overlays"],
             help="On the close for candlesticks, else on the first Y column. RSI and MACD get "
             "panels of their own; VWAP needs a volume column.",
         )
-        a, b, c, d, e = st.columns(5)
-        sma_n = a.number_input("SMA period", 2, 10_000, 20)
-        ema_n = a.number_input("EMA period", 2, 10_000, 20)
-        bb_n = b.number_input("Bollinger period", 2, 10_000, 20)
-        bb_k = b.number_input("Bollinger width (std)", 0.1, 10.0, 2.0, step=0.5)
-        rsi_n = c.number_input("RSI period", 2, 10_000, 14)
-        fast = d.number_input("MACD fast", 2, 10_000, 12)
-        slow = d.number_input("MACD slow", 3, 10_000, 26)
-        signal = e.number_input("MACD signal", 1, 10_000, 9)
-        daily = e.checkbox("Restart VWAP each day (UTC)")
+        places = st.columns(5)
+        for name, (title, low, high) in NUMBERS.items():
+            step = 0.5 if name == "bb_k" else 1
+            places[COLUMN[name]].number_input(title, low, high, step=step, key=KEYS[name])
+        places[4].checkbox("Restart VWAP each day (UTC)", key=KEYS["vwap_daily"])
         if not st.form_submit_button("Draw chart"):
             return None
-    spec = ChartSpec(kind, str(x), tuple(y), tuple(overlays), int(sma_n), int(ema_n), int(bb_n))
-    return replace(
-        spec, bb_k=float(bb_k), rsi_n=int(rsi_n), macd_fast=int(fast), macd_slow=int(slow),
-        macd_signal=int(signal), vwap_daily=bool(daily),
-    )  # fmt: skip
+    chosen = {name: st.session_state[key] for name, key in KEYS.items()}
+    chosen |= {name: int(chosen[name]) for name in NUMBERS if name != "bb_k"}
+    chosen |= {"y": tuple(chosen["y"]), "overlays": tuple(chosen["overlays"])}
+    chosen["bb_k"] = float(chosen["bb_k"])
+    if chosen["kind"] == "Candlesticks" and ohlc:
+        chosen["ohlc"] = tuple(ohlc[part] for part in OHLC)
+    return ChartSpec(**chosen)
 
 
 def chart_builder(frame: pl.DataFrame) -> None:

@@ -150,3 +150,62 @@ def test_bar_on_text_keeps_the_query_order_and_bad_overlays_are_explained() -> N
     spec = sql_chart.ChartSpec("Line", "t", ("y",), ("MACD",), macd_fast=30)
     _, notes = sql_chart.build_figure(gaps.fill_null(1.5), spec)
     assert notes[0] == "MACD not drawn: fast (30) must be shorter than slow (26)"
+
+
+def test_chart_specs_round_trip_as_json_and_bad_ones_are_refused() -> None:
+    import polars as pl
+
+    from core.research.queries import chart_json
+
+    spec = sql_chart.ChartSpec(
+        "Candlesticks", "t", ("C",), ("Bollinger", "RSI"), bb_n=30, bb_k=2.5,
+        ohlc=("O", "H", "L", "C"), vwap_daily=True,
+    )  # fmt: skip
+    data = json.loads(json.dumps(sql_chart.spec_to_dict(spec), allow_nan=False))
+    assert data["version"] == 1
+    assert data["ohlc"] == ["O", "H", "L", "C"]
+    assert sql_chart.spec_from_dict(data) == spec
+    assert chart_json(data) is not None  # the saved-query check takes it as it is
+    plain = sql_chart.ChartSpec("Line", "ts", ("close",))
+    assert sql_chart.spec_from_dict(sql_chart.spec_to_dict(plain)) == plain
+    assert sql_chart.spec_from_dict({"version": 1, "kind": "Bar", "x": "d"}).y == ()
+
+    # candles from the saved columns, whatever their names
+    frame = pl.DataFrame({"t": [1, 2, 3], "O": [1.0, 2, 3], "H": [2.0, 3, 4], "L": [0.5, 1, 2]})
+    frame = frame.with_columns(C=pl.Series([1.5, 2.5, 3.5]))
+    assert sql_chart.ohlc_columns(frame) is None
+    fig, _ = sql_chart.build_figure(frame, replace_overlays(spec))
+    assert list(fig.data[0].close) == [1.5, 2.5, 3.5]
+    with pytest.raises(sql_chart.InvalidInput, match="need the numeric columns O, H, L, C"):
+        sql_chart.build_figure(frame.drop("H"), spec)
+
+    good = sql_chart.spec_to_dict(plain)
+    bad: list[tuple[object, str]] = [
+        (None, "format this version cannot read"),
+        ({**good, "version": 2}, "format this version cannot read"),
+        ({**good, "colour": "red"}, "unknown chart settings: colour"),
+        ({**good, "kind": "Pie"}, "unknown chart kind 'Pie'"),
+        ({**good, "x": 5}, "x axis must be a column name"),
+        ({**good, "y": "close"}, "list of at most 100 column names"),
+        ({**good, "y": [1]}, "must hold column names"),
+        ({**good, "overlays": ["Ichimoku"]}, "overlays must be some of SMA"),
+        ({**good, "overlays": ["SMA", "SMA"]}, "overlays must be some of"),
+        ({**good, "ohlc": ["o", "h", "l"]}, "four columns"),
+        ({**good, "sma_n": 1}, "SMA period must be a whole number from 2 to 10000"),
+        ({**good, "sma_n": True}, "SMA period must be a whole number"),
+        ({**good, "rsi_n": 14.0}, "RSI period must be a whole number"),
+        ({**good, "bb_k": "2"}, "Bollinger width (std) must be a number from 0.1 to 10"),
+        ({**good, "bb_k": 11.0}, "Bollinger width"),
+        ({**good, "vwap_daily": "yes"}, "true or false"),
+    ]
+    for data, message in bad:
+        with pytest.raises(sql_chart.InvalidInput) as caught:
+            sql_chart.spec_from_dict(data)
+        assert message in str(caught.value), (data, str(caught.value))
+
+
+def replace_overlays(spec: sql_chart.ChartSpec) -> sql_chart.ChartSpec:
+    """`spec` without overlays (three rows are too few for any)."""
+    from dataclasses import replace
+
+    return replace(spec, overlays=())
