@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.analytics import indicators
-from pages._shared import sql_chart
+from pages._shared import chart_figure, sql_chart
 from tests.app.conftest import AppAs
 from tests.app.test_sql_explorer import PAGE, run_sql
 
@@ -124,7 +124,7 @@ def test_results_without_numbers_are_refused_politely(app_as: AppAs) -> None:
 def test_plotted_rows_are_capped_with_a_caption(
     app_as: AppAs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sql_chart, "MAX_POINTS", 120)
+    monkeypatch.setattr(chart_figure, "MAX_POINTS", 120)
     at = app_as("analyst", PAGE).run(timeout=120)
     run_sql(at, "SELECT ts, close FROM bars WHERE symbol = 'SP500' ORDER BY ts DESC LIMIT 300")
     spec = draw(at, "Histogram", [])
