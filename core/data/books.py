@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from core.data.warm import Partition, check_name, encode, make_dirs, write_atomic
+from core.data.warm import Partition, check_name, decode, encode, make_dirs, write_atomic
 from core.errors import InvalidInput
 from core.native import ext
 
@@ -47,6 +47,8 @@ SCHEMA = pa.schema(
 )
 COMPACT_AFTER = 64
 """A day partition with more files than this is merged into one."""
+NEAR_US = 15 * 60_000_000
+"""Replay first looks for its snapshot this far before the start (3 snapshot intervals)."""
 LOOKBACK_DAYS = 2
 """How far back a replay looks for the snapshot it starts from."""
 DAY_US = 86_400_000_000
@@ -94,6 +96,10 @@ def _us(value: object, what: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise InvalidInput(f"{what} must be a datetime or epoch microseconds")
+
+
+def _ts(us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
 
 
 def _day(ts_us: int) -> str:
@@ -189,15 +195,22 @@ class BookStore:
             out.extend(f.path for f in part.scan(clean=False))
         return out
 
-    def _read(self, kind: str, venue: str, symbol: str, days: list[str]) -> pl.DataFrame:
+    def _read(
+        self, kind: str, venue: str, symbol: str, days: list[str], lo_us: int | None, hi_us: int
+    ) -> pl.DataFrame:
+        """Rows of `kind` stamped in [lo, hi], files and buffer; the time filter is pushed
+        into the Parquet scan, so row groups outside it are skipped by their statistics."""
+        when = pl.col("ts") <= _ts(hi_us)
+        if lo_us is not None:
+            when = when & (pl.col("ts") >= _ts(lo_us))
         files = self._files(kind, venue, symbol, days)
-        frames = [pl.read_parquet(f) for f in files]
+        frames = [pl.scan_parquet(files).filter(when).collect()] if files else []
         with self._lock:
             events = list(self._pending.get((venue, symbol), []))
         snapshot = kind == "book_snapshots"
         table = _table([e for e in events if e.snapshot == snapshot])
         if table is not None:
-            frames.append(pl.DataFrame(table))
+            frames.append(pl.DataFrame(table).filter(when))
         if not frames:
             return pl.DataFrame(SCHEMA.empty_table())
         return pl.concat(frames, how="vertical_relaxed")
@@ -209,21 +222,27 @@ class BookStore:
         back = [_day(day0 - i * DAY_US) for i in range(LOOKBACK_DAYS, -1, -1)]
         ahead = [_day(t) for t in range(day0, end_us + 1, DAY_US)]
         days = list(dict.fromkeys(back + ahead))
-        snaps = self._read("book_snapshots", venue, symbol, days)
         ts = pl.col("ts").dt.epoch("us")
-        before = snaps.filter(ts <= start_us)
+        # snapshots come every few minutes: look just before start first, then further back
+        for lo in (start_us - NEAR_US, None):
+            snaps = self._read("book_snapshots", venue, symbol, days, lo, end_us)
+            before = snaps.filter(ts <= start_us)
+            if before.height:
+                break
         if before.height == 0:
             raise InvalidInput(
                 f"no recorded book of {symbol} on {venue} at or before "
                 f"{dt.datetime.fromtimestamp(start_us / 1e6, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
             )
         first_seq = before["seq"].max()
-        snaps = snaps.filter(pl.col("seq") >= first_seq, ts <= end_us).sort("seq", "ts")
+        first_ts = int(before.filter(pl.col("seq") == first_seq).select(ts.max()).item())
+        snaps = snaps.filter(pl.col("seq") >= first_seq).sort("seq", "ts")
+        # changes after a snapshot are stamped at or after it (a book never goes back in time)
         deltas = (
-            self._read("book_deltas", venue, symbol, days)
-            .filter(pl.col("seq") > first_seq, ts <= end_us)
+            self._read("book_deltas", venue, symbol, days, first_ts, end_us)
+            .filter(pl.col("seq") > first_seq)
             .sort("seq")
-            .unique("seq", keep="first", maintain_order=True)
+            .unique("seq", keep="first", maintain_order=True)  # a retried flush
         )
         ids = snaps.select(ts.alias("t"), "seq").with_row_index("row")
         heads = ids.group_by("t", "seq", maintain_order=True).agg(pl.col("row").min())
@@ -300,6 +319,42 @@ class BookStore:
             out.extend(f.path for f in part.scan(clean=False))
         return out
 
+    def coverage(self) -> pl.DataFrame:
+        """One row per recorded book: venue, symbol, first (the earliest snapshot, where a
+        replay can start) and last (the latest change or snapshot), written or buffered."""
+        spans: dict[tuple[str, str], list[int]] = {}
+        for kind in KINDS:
+            base = self.root / kind
+            for path in sorted(base.glob("venue=*/symbol=*")) if base.is_dir() else []:
+                key = (decode(path.parent.name[6:]), decode(path.name[7:]))
+                days = sorted(p for p in path.glob("date=*") if p.is_dir())
+                # the earliest snapshot is in the first day; the latest row in the last
+                ends = [days[0], days[-1]] if kind == "book_snapshots" else days[-1:]
+                for day in dict.fromkeys(ends):
+                    part = self._parts.get(day) or Partition(day)
+                    files = [f.path for f in part.scan(clean=False)]
+                    if files:
+                        t = pl.scan_parquet(files).select(
+                            pl.col("ts").dt.epoch("us").min().alias("lo"),
+                            pl.col("ts").dt.epoch("us").max().alias("hi"),
+                        )
+                        lo, hi = t.collect().row(0)
+                        _widen(spans, key, lo if kind == "book_snapshots" else None, hi)
+        with self._lock:
+            pending = [(k, list(v)) for k, v in self._pending.items()]
+        for key, events in pending:
+            for e in events:
+                _widen(spans, key, e.ts_us if e.snapshot else None, e.ts_us)
+        rows = [
+            (venue, symbol, lo, hi) for (venue, symbol), (lo, hi) in sorted(spans.items()) if lo
+        ]
+        frame = pl.DataFrame(
+            rows,
+            schema={"venue": pl.String, "symbol": pl.String, "first": pl.Int64, "last": pl.Int64},
+            orient="row",
+        )
+        return frame.with_columns(pl.col("first", "last").cast(pl.Datetime("us", "UTC")))
+
     def buffered(self, kind: str) -> pa.Table:
         """Rows of `kind` not yet written, with venue and symbol columns."""
         with self._lock:
@@ -314,6 +369,20 @@ class BookStore:
             empty = pl.DataFrame(SCHEMA.empty_table())
             return empty.with_columns(venue=pl.lit(""), symbol=pl.lit("")).clear().to_arrow()
         return pl.concat(frames).to_arrow()
+
+
+def _widen(
+    spans: dict[tuple[str, str], list[int]],
+    key: tuple[str, str],
+    first: int | None,
+    last: int | None,
+) -> None:
+    """Stretch the (first snapshot, last row) span of `key`; 0 means not seen yet."""
+    span = spans.setdefault(key, [0, 0])
+    if first is not None and (span[0] == 0 or first < span[0]):
+        span[0] = first
+    if last is not None and last > span[1]:
+        span[1] = last
 
 
 def _table(events: list[BookEvent]) -> pa.Table | None:
