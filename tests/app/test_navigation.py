@@ -179,7 +179,7 @@ def test_home_shows_running_streams(demo_venue: None, app_as: AppAs) -> None:
     def lines() -> list[str]:
         return [m.value.replace("\\", "") for m in at.markdown]
 
-    rerun_until(at, lambda: any("3 streams connected" in line for line in lines()), timeout=60)
+    rerun_until(at, lambda: any("4 streams connected" in line for line in lines()), timeout=60)
     running = [line for line in lines() if " on demo (SIMULATED): " in line]
     assert {line.split(" on ")[0] for line in running} == {"BTC/USDT", "ETH/USDT"}
 
