@@ -34,6 +34,7 @@ __all__ = [
     "RunResult",
     "SeriesInput",
     "StudyKind",
+    "check_keys",
     "code_version",
     "register",
     "rows_hash",
@@ -181,6 +182,14 @@ def study_kinds() -> dict[str, StudyKind]:
     for name in KIND_MODULES:
         importlib.import_module(name)
     return KINDS
+
+
+def check_keys(what: str, data: Mapping[str, Any], keys: Sequence[str]) -> None:
+    """Stored parameters must hold exactly `keys` (a rerun refuses anything else)."""
+    unknown = sorted(set(data) - set(keys))
+    missing = [k for k in keys if k not in data]
+    if unknown or missing:
+        raise InvalidInput(f"{what} parameters: unknown {unknown}, missing {missing}")
 
 
 def code_version() -> str:

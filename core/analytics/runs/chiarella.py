@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from core.analytics import chiarella as ch
 from core.analytics.inputs import check_seed
 from core.analytics.optimize import Progress
-from core.analytics.runs import RunResult, StudyKind, register
+from core.analytics.runs import RunResult, StudyKind, check_keys, register
 from core.errors import InvalidInput
 
 __all__ = [
@@ -65,13 +65,6 @@ def _whole(name: str, value: object, low: int, high: int) -> int:
     return int(value)
 
 
-def _check_keys(what: str, data: Mapping[str, Any], keys: tuple[str, ...]) -> None:
-    unknown = sorted(set(data) - set(keys))
-    missing = [k for k in keys if k not in data]
-    if unknown or missing:
-        raise InvalidInput(f"{what} parameters: unknown {unknown}, missing {missing}")
-
-
 # --- simulation ------------------------------------------------------------------------------
 
 
@@ -92,7 +85,7 @@ class ChiarellaSimulationParams:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ChiarellaSimulationParams:
-        _check_keys("simulation", data, ("model", "n_steps", "seed"))
+        check_keys("simulation", data, ("model", "n_steps", "seed"))
         return cls(model_params(data["model"]), data["n_steps"], data["seed"])
 
 
@@ -204,7 +197,7 @@ class ChiarellaFitParams:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ChiarellaFitParams:
         keys = ("model", "budget", "n_paths", "seed", "include_kurtosis", "workers")
-        _check_keys("calibration", data, keys)
+        check_keys("calibration", data, keys)
         return cls(
             model_params(data["model"]),
             data["budget"],

@@ -22,7 +22,7 @@ from core.analytics import mfg, optimize
 from core.analytics.inputs import check_seed
 from core.analytics.mfg.solver import Method as MfgMethod
 from core.analytics.optimize import Method, Progress
-from core.analytics.runs import RunResult, StudyKind, register
+from core.analytics.runs import RunResult, StudyKind, check_keys, register
 from core.errors import InvalidInput
 
 __all__ = [
@@ -78,13 +78,6 @@ def _choice(name: str, value: object, allowed: Sequence[str]) -> None:
         raise InvalidInput(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
-def _check_keys(what: str, data: Mapping[str, Any], keys: Sequence[str]) -> None:
-    unknown = sorted(set(data) - set(keys))
-    missing = [k for k in keys if k not in data]
-    if unknown or missing:
-        raise InvalidInput(f"{what} parameters: unknown {unknown}, missing {missing}")
-
-
 # --- optimizer -------------------------------------------------------------------------------
 
 
@@ -114,7 +107,7 @@ class OptimizerParams:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OptimizerParams:
-        _check_keys("optimizer", data, [f.name for f in fields(cls)])
+        check_keys("optimizer", data, [f.name for f in fields(cls)])
         return cls(**dict(data))
 
 
@@ -209,13 +202,13 @@ class MfgParams:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MfgParams:
-        _check_keys("MFG", data, ("problem", "model", "n", "nt", "method", "max_iter"))
+        check_keys("MFG", data, ("problem", "model", "n", "nt", "method", "max_iter"))
         _choice("problem", data["problem"], PROBLEMS)
         kind = mfg.CrowdingParams if data["problem"] == "crowding" else mfg.LQParams
         model = data["model"]
         if not isinstance(model, Mapping):
             raise InvalidInput("model must be a mapping of MFG parameters")
-        _check_keys("MFG model", model, [f.name for f in fields(kind)])
+        check_keys("MFG model", model, [f.name for f in fields(kind)])
         return cls(kind(**dict(model)), data["n"], data["nt"], data["method"], data["max_iter"])
 
     def solver_kwargs(self) -> dict[str, Any]:

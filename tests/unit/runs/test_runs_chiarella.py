@@ -5,7 +5,6 @@ registry, and refused with InvalidInput on bad input."""
 from __future__ import annotations
 
 import json
-import math
 import threading
 
 import numpy as np
@@ -26,6 +25,7 @@ from core.analytics.runs.chiarella import (
 )
 from core.data import bundled
 from core.errors import InvalidInput
+from tests.runs_support import assert_same_run
 
 SIM = ChiarellaSimulationParams(ch.ChiarellaParams(rule="ma_tanh", ma_window=30), 2000, seed=5)
 FIT = ChiarellaFitParams(budget=120, n_paths=2, seed=3)
@@ -39,21 +39,6 @@ def bars() -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def fit(bars: pl.DataFrame) -> ChiarellaFitRun:
     return run_chiarella_fit(bars, FIT)
-
-
-def assert_same_run(a: RunResult, b: RunResult) -> None:
-    """Equal kind, params, metrics (NaN equal to NaN) and frames, bit for bit."""
-    assert (a.kind, a.params()) == (b.kind, b.params())
-    ma, mb = a.metrics(), b.metrics()
-    assert list(ma) == list(mb)
-    for name, value in ma.items():
-        other = mb[name]
-        assert value == other or (math.isnan(value) and math.isnan(other)), name
-    fa, fb = a.frames(), b.frames()
-    assert list(fa) == list(fb)
-    for name, frame in fa.items():
-        assert frame.schema == fb[name].schema, name
-        assert frame.equals(fb[name], null_equal=True), name
 
 
 # --- simulation ------------------------------------------------------------------------------

@@ -24,25 +24,11 @@ from core.analytics.runs.optimize import (
     start_mfg,
 )
 from core.errors import InvalidInput
+from tests.runs_support import assert_same_run
 
 OPT = OptimizerParams("sphere", 5, budget=20_000, seed=3)
 CROWD = MfgParams(n=121, nt=120)
 LQ = MfgParams(mfg.LQParams(), n=121, nt=120, method="anderson")
-
-
-def assert_same_run(a: RunResult, b: RunResult) -> None:
-    """Equal kind, params, metrics (NaN equal to NaN) and frames, bit for bit."""
-    assert (a.kind, a.params()) == (b.kind, b.params())
-    ma, mb = a.metrics(), b.metrics()
-    assert list(ma) == list(mb)
-    for name, value in ma.items():
-        other = mb[name]
-        assert value == other or (math.isnan(value) and math.isnan(other)), name
-    fa, fb = a.frames(), b.frames()
-    assert list(fa) == list(fb)
-    for name, frame in fa.items():
-        assert frame.schema == fb[name].schema, name
-        assert frame.equals(fb[name], null_equal=True), name
 
 
 @pytest.fixture(scope="module")

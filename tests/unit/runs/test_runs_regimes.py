@@ -4,7 +4,6 @@ bit for bit through the study registry, and refused with InvalidInput on bad inp
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import polars as pl
@@ -15,6 +14,7 @@ from core.analytics.runs import KINDS, RunResult, study_kinds
 from core.analytics.runs.regimes import RegimesParams, RegimesRun, run_regimes
 from core.data import bundled
 from core.errors import InvalidInput
+from tests.runs_support import assert_same_run
 
 PARAMS = RegimesParams(k_max=3, restarts=3, seed=0)
 
@@ -27,21 +27,6 @@ def bars() -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def run(bars: pl.DataFrame) -> RegimesRun:
     return run_regimes(bars, PARAMS)
-
-
-def assert_same_run(a: RunResult, b: RunResult) -> None:
-    """Equal kind, params, metrics (NaN equal to NaN) and frames, bit for bit."""
-    assert (a.kind, a.params()) == (b.kind, b.params())
-    ma, mb = a.metrics(), b.metrics()
-    assert list(ma) == list(mb)
-    for name, value in ma.items():
-        other = mb[name]
-        assert value == other or (math.isnan(value) and math.isnan(other)), name
-    fa, fb = a.frames(), b.frames()
-    assert list(fa) == list(fb)
-    for name, frame in fa.items():
-        assert frame.schema == fb[name].schema, name
-        assert frame.equals(fb[name], null_equal=True), name
 
 
 def test_run_is_the_kernel_fit(bars: pl.DataFrame, run: RegimesRun) -> None:

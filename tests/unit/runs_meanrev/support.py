@@ -27,17 +27,6 @@ def same_metrics(a: dict[str, float], b: dict[str, float]) -> bool:
     return all((math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a)
 
 
-def assert_same_run(a: RunResult, b: RunResult) -> None:
-    """Same kind, params, metrics and frames (frame.equals: NaN equals NaN)."""
-    assert a.kind == b.kind
-    assert a.params() == b.params()
-    assert same_metrics(a.metrics(), b.metrics())
-    fa, fb = a.frames(), b.frames()
-    assert fa.keys() == fb.keys()
-    for name, frame in fa.items():
-        assert frame.equals(fb[name]), name
-
-
 def rerun(result: RunResult, bars: list[pl.DataFrame]) -> RunResult:
     """Run again through the registry from the params as stored (a JSON round trip)."""
     params: dict[str, Any] = json.loads(json.dumps(result.params()))

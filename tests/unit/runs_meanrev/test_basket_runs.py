@@ -23,13 +23,8 @@ from core.analytics.runs.meanrev import (
 from core.analytics.runs.meanrev_basket import BasketParams, prepare_basket, unit_size
 from core.data.catalog import SeriesRef
 from core.errors import InvalidInput
-from tests.unit.runs_meanrev.support import (
-    NAMES,
-    assert_same_run,
-    parquet_round_trip,
-    real_bars,
-    rerun,
-)
+from tests.runs_support import assert_same_run
+from tests.unit.runs_meanrev.support import NAMES, parquet_round_trip, real_bars, rerun
 
 WEIGHTS = (0.6, -0.4)
 BARS = 1000

@@ -20,13 +20,8 @@ from core.analytics.runs.meanrev import (
 )
 from core.analytics.runs.meanrev_basket import params_from_json
 from core.errors import InvalidInput
-from tests.unit.runs_meanrev.support import (
-    NAMES,
-    assert_same_run,
-    parquet_round_trip,
-    real_bars,
-    rerun,
-)
+from tests.runs_support import assert_same_run
+from tests.unit.runs_meanrev.support import NAMES, parquet_round_trip, real_bars, rerun
 
 
 def page_chain(bars: list[pl.DataFrame], p: MeanRevParams) -> dict[str, object]:
