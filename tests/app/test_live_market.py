@@ -25,13 +25,14 @@ def stop_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def candles(at: AppTest) -> dict[str, Any] | None:
-    charts = at.get("plotly_chart")
-    if not charts:
-        return None
     import json
 
-    spec = json.loads(charts[0].proto.spec)
-    return next(t for t in spec["data"] if t["type"] == "candlestick")
+    for chart in at.get("plotly_chart"):  # the candles, then the order book's charts
+        spec = json.loads(chart.proto.spec)
+        found = next((t for t in spec["data"] if t["type"] == "candlestick"), None)
+        if found is not None:
+            return found
+    return None
 
 
 def run_until_chart(at: AppTest, min_candles: int, timeout: float = 40) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def test_live_market_shows_simulated_candles_and_stream_health(app_as: AppAs) ->
     trace = run_until_chart(at, min_candles=100)
     assert at.title[0].value == "Live Market"
     assert any("SIMULATED" in w.value for w in at.warning)
-    venue, symbol, timeframe = at.selectbox
+    venue, symbol, timeframe = at.selectbox[:3]  # then the recorded books' pickers
     assert venue.value == "demo"
     assert symbol.value == "BTC/USDT"
     assert timeframe.value == "1m"
@@ -159,3 +160,30 @@ def test_a_data_page_alpaca_subscription_shows_on_live_market(
 
         title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
         assert title == "AAPL · Alpaca · 1m"
+
+
+def test_the_book_stream_health_counts_resyncs(app_as: AppAs) -> None:
+    """A gap in the demo venue's diff stream makes the client rebuild the book from a
+    snapshot; the book section's stream health shows the count the stream measured."""
+    from core.ingest.service import wait_for
+    from pages._shared.format import integer, md_escape
+    from pages._shared.live import get_ingest
+    from tests.app.helpers import rerun_until, texts
+
+    at = app_as("viewer", PAGE)
+    rerun_until(at, lambda: "0 resyncs" in texts(at), timeout=60, pause=0.5)
+    service = get_ingest()
+    assert service.demo is not None
+
+    def book_status() -> Any:
+        return next(s for s in service.stream_status("demo", "BTC/USDT") if s.key.kind == "book")
+
+    book = service.live_book("demo", "BTC/USDT")
+    assert book is not None
+    # a gap while the client still syncs from the REST snapshot would be covered by it
+    assert wait_for(lambda: book.updates >= 3, 60)
+    service.demo.book_fault("BTC/USDT", "gap")
+    assert wait_for(lambda: book_status().resyncs >= 1, 60), book_status()
+    rerun_until(at, lambda: f"{integer(book_status().resyncs)} resyncs" in texts(at), 30)
+    assert f"Book stream {md_escape('demo:BTC/USDT:book')}" in texts(at)
+    assert "0 resyncs" not in texts(at)
