@@ -33,6 +33,7 @@ SUITES = [
     "backtest",
     "api",
     "book",
+    "live",
 ]
 
 

@@ -60,6 +60,8 @@ def live_view(venue: str, symbol: str, timeframe: str) -> None:
             money(trade["price"]),
             help=md_escape(f"{num(trade['amount'])} ({trade['side'] or 'side unknown'})"),
         )
+        ts = trade["ts"]
+        last_col.caption(f"Last trade at {ts:%H:%M:%S}.{ts.microsecond // 1000:03d} UTC")
     else:
         last_col.metric("Last trade", MISSING)
     quote = service.spread(venue, symbol)

@@ -220,8 +220,9 @@ def live_book_section(service: IngestService, venue: str, symbol: str, label: st
     best_bid = view.bids[0][0] if view.bids else None
     best_ask = view.asks[0][0] if view.asks else None
     st.caption(
-        f"Book at {view.ts:%H:%M:%S.%f} UTC · best bid {price_text(best_bid)} · best ask "
-        f"{price_text(best_ask)} · spread {price_text(view.spread)}{label}"
+        f"Book at {view.ts:%H:%M:%S}.{view.ts.microsecond // 1000:03d} UTC · best bid "
+        f"{price_text(best_bid)} · best ask {price_text(best_ask)} · "
+        f"spread {price_text(view.spread)}{label}"
     )
     depth_col, ladder_col = st.columns([1, 1])
     depth_col.plotly_chart(
