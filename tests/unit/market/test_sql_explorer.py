@@ -106,7 +106,7 @@ def test_query_errors_are_reported(explorer: SqlExplorer) -> None:
 def test_views_and_history(explorer: SqlExplorer) -> None:
     daily = explorer.run("SELECT symbol, day, vwap FROM daily ORDER BY day")
     assert daily.height >= 2
-    assert set(explorer.schema()) == {"bars", "trades", "daily"}
+    assert set(explorer.schema()) == {"bars", "trades", "daily", "book_snapshots", "book_deltas"}
     explorer.clear_history("alice")
     explorer.run("SELECT 42 AS answer", user="alice")
     with pytest.raises(QueryRejected):
