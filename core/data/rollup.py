@@ -142,9 +142,8 @@ class Rollups:
         self.table = pl.concat([self.table.filter(keep), fresh], how="vertical")
         self.dirty = True
 
-    def add_new(self, series: tuple[str, str, str], new_bars: pl.DataFrame) -> None:
-        """Fold bars whose keys were not stored before."""
-        fresh = aggregate(new_bars)
+    def add_new(self, series: tuple[str, str, str], fresh: pl.DataFrame) -> None:
+        """Fold `fresh` (the `aggregate` of bars whose keys were not stored before)."""
         if fresh.height == 0:
             return
         venue, symbol, tf = series

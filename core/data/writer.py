@@ -229,8 +229,16 @@ class Writer:
             make_dirs(job[1].parent)
             return write_atomic(*job)
 
+        appended = [new for _, new in appends]
+        fresh: pl.DataFrame | None = None
         if len(jobs) > 1:
-            list(self._pool().map(commit, jobs))
+            done = [self._pool().submit(commit, job) for job in jobs]
+            # the daily rollup of the new rows is computed while the files are fsynced;
+            # it is applied only once every file is committed
+            if appended and key.kind == "bars":
+                fresh = rollup.aggregate(pl.concat(appended))
+            for future in done:
+                future.result()
         elif jobs:
             commit(jobs[0])
         # 3. Partitions with changed rows are rewritten; then bookkeeping.
@@ -247,9 +255,11 @@ class Writer:
             if len(part.files) >= self.compact_after:
                 self._compact(key, part)
             written += new.height + changed.height
-        appended = [new for _, new in appends]
         if appended and key.kind == "bars":
-            self.rollups.add_new((key.venue, key.symbol, key.timeframe), pl.concat(appended))
+            series = (key.venue, key.symbol, key.timeframe)
+            if fresh is None:
+                fresh = rollup.aggregate(pl.concat(appended))
+            self.rollups.add_new(series, fresh)
         self.versions.bump(key)
         return written
 
