@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from core.data.warm import Partition, check_name, decode, encode, make_dirs, write_atomic
 from core.errors import InvalidInput
@@ -52,6 +53,7 @@ NEAR_US = 15 * 60_000_000
 LOOKBACK_DAYS = 2
 """How far back a replay looks for the snapshot it starts from."""
 DAY_US = 86_400_000_000
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FEATURE_BANDS = (10.0, 50.0)
 EVERY = {"100ms": 100_000, "250ms": 250_000, "500ms": 500_000, "1s": 1_000_000, "5s": 5_000_000}
 EVERY.update({"10s": 10_000_000, "1m": 60_000_000})
@@ -92,14 +94,14 @@ class Book:
 def _us(value: object, what: str) -> int:
     if isinstance(value, dt.datetime):
         v = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return int(v.timestamp() * 1_000_000)
+        return (v - EPOCH) // dt.timedelta(microseconds=1)  # exact, no float
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise InvalidInput(f"{what} must be a datetime or epoch microseconds")
 
 
 def _ts(us: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
+    return EPOCH + dt.timedelta(microseconds=us)
 
 
 def _day(ts_us: int) -> str:
@@ -115,6 +117,7 @@ class BookStore:
         self._write = threading.Lock()  # one flush at a time
         self._pending: dict[tuple[str, str], list[BookEvent]] = {}
         self._parts: dict[Path, Partition] = {}
+        self._ranges: dict[Path, list[tuple[int, int]]] = {}
         self.rows_written = 0
 
     # --- write -------------------------------------------------------------------------------
@@ -197,23 +200,48 @@ class BookStore:
 
     def _read(
         self, kind: str, venue: str, symbol: str, days: list[str], lo_us: int | None, hi_us: int
-    ) -> pl.DataFrame:
-        """Rows of `kind` stamped in [lo, hi], files and buffer; the time filter is pushed
-        into the Parquet scan, so row groups outside it are skipped by their statistics."""
-        when = pl.col("ts") <= _ts(hi_us)
-        if lo_us is not None:
-            when = when & (pl.col("ts") >= _ts(lo_us))
-        files = self._files(kind, venue, symbol, days)
-        frames = [pl.scan_parquet(files).filter(when).collect()] if files else []
+    ) -> Cols:
+        """Rows of `kind` stamped in [lo, hi] as numpy columns, from the files and the
+        buffer. Only the row groups whose time range meets the window are read."""
+        lo = lo_us if lo_us is not None else -(2**63)
+        for attempt in range(3):
+            try:
+                tables = [
+                    pq.ParquetFile(path).read_row_groups(picked)
+                    for path in self._files(kind, venue, symbol, days)
+                    if (picked := self._groups_between(path, lo, hi_us))
+                ]
+                break
+            except FileNotFoundError:  # a compaction replaced a file we listed: list again
+                if attempt == 2:
+                    raise
         with self._lock:
             events = list(self._pending.get((venue, symbol), []))
-        snapshot = kind == "book_snapshots"
-        table = _table([e for e in events if e.snapshot == snapshot])
-        if table is not None:
-            frames.append(pl.DataFrame(table).filter(when))
-        if not frames:
-            return pl.DataFrame(SCHEMA.empty_table())
-        return pl.concat(frames, how="vertical_relaxed")
+        buffered = _table([e for e in events if e.snapshot == (kind == "book_snapshots")])
+        if buffered is not None:
+            tables.append(buffered)
+        cols = _columns(pa.concat_tables(tables) if tables else SCHEMA.empty_table())
+        keep = (cols["ts"] >= lo) & (cols["ts"] <= hi_us)
+        return {k: v[keep] for k, v in cols.items()}
+
+    def _groups_between(self, path: Path, lo_us: int, hi_us: int) -> list[int]:
+        """The row groups of `path` whose time range meets [lo, hi] (files never change
+        once written: their ranges are read from the footer once)."""
+        ranges = self._ranges.get(path)
+        if ranges is None:
+            meta = pq.read_metadata(path)
+            col = meta.schema.to_arrow_schema().get_field_index("ts")
+            ranges = []
+            for i in range(meta.num_row_groups):
+                st = meta.row_group(i).column(col).statistics
+                if st is None or not st.has_min_max:
+                    ranges.append((-(2**63), 2**63 - 1))  # unknown: always read
+                else:
+                    ranges.append((_us(st.min, "ts"), _us(st.max, "ts")))
+            if len(self._ranges) > 4096:
+                self._ranges.clear()
+            self._ranges[path] = ranges
+        return [i for i, (a, b) in enumerate(ranges) if b >= lo_us and a <= hi_us]
 
     def recording(self, venue: str, symbol: str, start_us: int, end_us: int) -> dict[str, Any]:
         """The kernel's columns for replaying [start, end]: from the last snapshot at or
@@ -222,43 +250,46 @@ class BookStore:
         back = [_day(day0 - i * DAY_US) for i in range(LOOKBACK_DAYS, -1, -1)]
         ahead = [_day(t) for t in range(day0, end_us + 1, DAY_US)]
         days = list(dict.fromkeys(back + ahead))
-        ts = pl.col("ts").dt.epoch("us")
         # snapshots come every few minutes: look just before start first, then further back
         for lo in (start_us - NEAR_US, None):
             snaps = self._read("book_snapshots", venue, symbol, days, lo, end_us)
-            before = snaps.filter(ts <= start_us)
-            if before.height:
+            before = snaps["ts"] <= start_us
+            if before.any():
                 break
-        if before.height == 0:
+        if not before.any():
             raise InvalidInput(
                 f"no recorded book of {symbol} on {venue} at or before "
                 f"{dt.datetime.fromtimestamp(start_us / 1e6, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
             )
-        first_seq = before["seq"].max()
-        first_ts = int(before.filter(pl.col("seq") == first_seq).select(ts.max()).item())
-        snaps = snaps.filter(pl.col("seq") >= first_seq).sort("seq", "ts")
+        first_seq = snaps["seq"][before].max()
+        first_ts = int(snaps["ts"][before & (snaps["seq"] == first_seq)].max())
+        keep = snaps["seq"] >= first_seq
+        snaps = {k: v[keep] for k, v in snaps.items()}
+        order = np.lexsort((snaps["ts"], snaps["seq"]))  # by seq, then ts
+        snaps = {k: v[order] for k, v in snaps.items()}
         # changes after a snapshot are stamped at or after it (a book never goes back in time)
-        deltas = (
-            self._read("book_deltas", venue, symbol, days, first_ts, end_us)
-            .filter(pl.col("seq") > first_seq)
-            .sort("seq")
-            .unique("seq", keep="first", maintain_order=True)  # a retried flush
-        )
-        ids = snaps.select(ts.alias("t"), "seq").with_row_index("row")
-        heads = ids.group_by("t", "seq", maintain_order=True).agg(pl.col("row").min())
-        offsets = np.append(heads["row"].to_numpy(), snaps.height).astype(np.uint64)
+        deltas = self._read("book_deltas", venue, symbol, days, first_ts, end_us)
+        after = deltas["seq"] > first_seq
+        deltas = {k: v[after] for k, v in deltas.items()}
+        # by seq; a change written twice (a retried flush) counts once
+        _, first = np.unique(deltas["seq"], return_index=True)
+        deltas = {k: v[first] for k, v in deltas.items()}
+        n = len(snaps["seq"])
+        new = np.ones(n, dtype=bool)
+        new[1:] = (snaps["seq"][1:] != snaps["seq"][:-1]) | (snaps["ts"][1:] != snaps["ts"][:-1])
+        heads = np.flatnonzero(new)
         return {
-            "snap_ts": heads["t"].to_numpy().astype(np.int64),
-            "snap_seq": heads["seq"].to_numpy().astype(np.uint64),
-            "snap_offsets": offsets,
-            "snap_side": snaps["side"].to_numpy().astype(np.uint8),
-            "snap_price": snaps["price"].to_numpy(),
-            "snap_size": snaps["size"].to_numpy(),
-            "delta_ts": deltas.select(ts)["ts"].to_numpy().astype(np.int64),
-            "delta_seq": deltas["seq"].to_numpy().astype(np.uint64),
-            "delta_side": deltas["side"].to_numpy().astype(np.uint8),
-            "delta_price": deltas["price"].to_numpy(),
-            "delta_size": deltas["size"].to_numpy(),
+            "snap_ts": snaps["ts"][heads],
+            "snap_seq": snaps["seq"][heads],
+            "snap_offsets": np.append(heads, n).astype(np.uint64),
+            "snap_side": snaps["side"],
+            "snap_price": snaps["price"],
+            "snap_size": snaps["size"],
+            "delta_ts": deltas["ts"],
+            "delta_seq": deltas["seq"],
+            "delta_side": deltas["side"],
+            "delta_price": deltas["price"],
+            "delta_size": deltas["size"],
         }
 
     def book_at(self, venue: str, symbol: str, ts: object, depth: int = 50) -> Book:
@@ -383,6 +414,21 @@ def _widen(
         span[0] = first
     if last is not None and last > span[1]:
         span[1] = last
+
+
+Cols = dict[str, np.ndarray]
+
+
+def _columns(table: pa.Table) -> Cols:
+    """A book table as contiguous numpy columns (ts as int64 µs)."""
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    return {
+        "ts": np.ascontiguousarray(ts, dtype=np.int64),
+        "seq": np.ascontiguousarray(table.column("seq").to_numpy(), dtype=np.uint64),
+        "side": np.ascontiguousarray(table.column("side").to_numpy(), dtype=np.uint8),
+        "price": np.ascontiguousarray(table.column("price").to_numpy(), dtype=np.float64),
+        "size": np.ascontiguousarray(table.column("size").to_numpy(), dtype=np.float64),
+    }
 
 
 def _table(events: list[BookEvent]) -> pa.Table | None:
