@@ -6,38 +6,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages._shared.format import md_escape
 from tests.app.conftest import AppAs
 from tests.app.helpers import texts
+from tests.integration.alerts.conftest import SYMBOL, VENUE, bar_frame
 
 pytestmark = pytest.mark.app
 
 PAGE = "pages/alerts.py"
-VENUE, SYMBOL = "synthetic", "ALRT/USD"
 START = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(hours=2)
 
 
 def write_bars(closes: list[float], offset: int) -> None:
     from pages._shared.services import get_services
 
-    n = len(closes)
-    frame = pl.DataFrame(
-        {
-            "ts": [START + dt.timedelta(minutes=offset + i) for i in range(n)],
-            "venue": [VENUE] * n,
-            "symbol": [SYMBOL] * n,
-            "timeframe": ["1m"] * n,
-            "open": closes,
-            "high": closes,
-            "low": closes,
-            "close": closes,
-            "volume": [1.0] * n,
-        }
-    ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    frame = bar_frame(closes, START + dt.timedelta(minutes=offset))
     get_services().engine.store.write_bars(frame)
 
 

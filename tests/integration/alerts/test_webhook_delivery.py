@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import ipaddress
 import json
 import socket
 import ssl
@@ -14,15 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from core.alerts import Alerts, CreatedRule
 from core.alerts import rules as r
 from core.alerts.webhook import TargetRefused
 from tests.integration.alerts.conftest import SYMBOL, VENUE, Receiver, Team
+from tests.integration.ingest.tls_loopback import make_cert
 
 
 def make_rule(team: Team, url: str) -> CreatedRule:
@@ -176,32 +171,7 @@ def test_the_secret_is_stored_sealed(team: Team, receiver: Receiver) -> None:
 
 def test_https_targets_must_present_a_trusted_certificate(team: Team, tmp_path: Path) -> None:
     """A self-signed receiver is refused by the certificate check (nothing is posted)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    pem = tmp_path / "cert.pem"
-    pem.write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert, key = make_cert(["localhost"], tmp_path)  # self-signed, trusted by nobody
     posted: list[bytes] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -215,7 +185,7 @@ def test_https_targets_must_present_a_trusted_certificate(team: Team, tmp_path: 
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pem)
+    context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
