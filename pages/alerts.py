@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.alerts import AlertRule, Alerts
 from core.alerts import rules as r
+from core.data.catalog import SeriesRef
 from core.errors import HftError
 from lakehouse import LakehouseError, User
 from pages._shared.account_view import flash, show_flash
@@ -201,9 +202,7 @@ def new_rule(me: User) -> None:
             if not queries:
                 st.caption("Save a query on the SQL Explorer page first.")
         else:
-            target = st.selectbox(
-                "Series", series, format_func=lambda x: f"{x[0]} · {x[1]} · {x[2]}"
-            )
+            target = st.selectbox("Series", series, format_func=lambda x: SeriesRef(*x).label)
         params = kind_fields(kind)
         cooldown = st.number_input(
             "Cool-down (s)", min_value=0, max_value=7 * 86400, value=300, step=60

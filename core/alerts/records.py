@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.alerts import rules as r
+from core.data.catalog import SeriesRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +33,11 @@ class AlertRule:
 
     @property
     def target(self) -> str:
-        """What the rule watches, in words: 'demo BTC/USDT 1m' or 'saved query <id>'."""
+        """What the rule watches, in words: 'BTC/USDT · demo (SIMULATED) · 1m' or
+        'saved query <id>'."""
         if self.kind == "query_rows":
             return f"saved query {self.query_id}"
-        return f"{self.venue} {self.symbol} {self.timeframe}"
+        return SeriesRef(self.venue or "", self.symbol or "", self.timeframe or "").label
 
 
 @dataclass(frozen=True, slots=True)

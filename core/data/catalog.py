@@ -29,6 +29,10 @@ class BarSource(Protocol):
     ) -> pl.DataFrame: ...
 
 
+SIMULATED_VENUE = "demo"
+"""The demo venue (core.ingest.demo_venue.VENUE): its series are SIMULATED."""
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesRef:
     venue: str
@@ -37,7 +41,9 @@ class SeriesRef:
 
     @property
     def label(self) -> str:
-        return f"{self.symbol} · {self.venue} · {self.timeframe}"
+        """"BTC/USDT · demo (SIMULATED) · 1m": the demo venue's data is always marked."""
+        venue = f"{self.venue} (SIMULATED)" if self.venue == SIMULATED_VENUE else self.venue
+        return f"{self.symbol} · {venue} · {self.timeframe}"
 
 
 def list_series(store: BarSource | None = None) -> list[SeriesRef]:

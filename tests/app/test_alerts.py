@@ -55,7 +55,7 @@ def test_create_rule_see_the_firing_and_mark_it_read(app_as: AppAs) -> None:
     assert any("Created ALRT stretch" in s.value for s in at.success)
     rules = at.dataframe[0].value
     assert list(rules["name"]) == ["ALRT stretch"]
-    assert list(rules["watches"]) == [f"{VENUE} {SYMBOL} 1m"]
+    assert list(rules["watches"]) == [f"{SYMBOL} · {VENUE} · 1m"]
     assert list(rules["rule"]) == ["zscore: window=10, bound=1.5"]
 
     evaluator = get_services().alerts.evaluator  # the thread's own pass, run here in step
@@ -130,7 +130,7 @@ def test_badge_and_toast_on_any_page(app_as: AppAs) -> None:
     at.run()
     assert not at.exception
     assert [t.value for t in at.toast] == [
-        md_escape("lvl (synthetic ALRT/USD 1m): close 1.5 is above 1")
+        md_escape("lvl (ALRT/USD · synthetic · 1m): close 1.5 is above 1")
     ]
     assert any("Alerts: 1 unread" in str(p.proto.label) for p in at.get("page_link"))
     at.run()

@@ -22,7 +22,7 @@ from tests.e2e.conftest import Server, open_app, screenshot, wait_app_idle
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 TIMEOUT = 60_000
-SERIES = "demo · BTC/USDT · 1m"
+SERIES = "BTC/USDT · demo (SIMULATED) · 1m"
 
 
 class Receiver:
@@ -90,7 +90,7 @@ def open_form_with_demo_series(page: Page, server: Server) -> None:
         wait_app_idle(page)
         page.get_by_role("tab", name="New rule").click()
         page.get_by_role("combobox", name="Series").click()
-        page.keyboard.type("demo · BTC")  # the list is long and virtualised: filter it
+        page.keyboard.type("BTC/USDT · demo")  # the list is long and virtualised: filter it
         if page.get_by_role("option", name=SERIES).count():
             page.get_by_role("option", name=SERIES).click()
             return

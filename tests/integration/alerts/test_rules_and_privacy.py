@@ -31,7 +31,7 @@ def test_owner_manages_rules_others_cannot_see_them(team: Team) -> None:
         "zscore", r.ZScore(20, 2.0), 60, True,
     )  # fmt: skip
     assert rule.webhook_url is None
-    assert rule.target == f"{VENUE} {SYMBOL} 1m"
+    assert rule.target == f"{SYMBOL} · {VENUE} · 1m"
     assert alerts.rules(team.bob) == []
     for act in (
         lambda: alerts.rule(team.bob, rule_id),
