@@ -8,7 +8,8 @@ from typing import Any
 
 from core.config import Settings
 from core.services import Services, build_auth, build_services
-from lakehouse import Argon2Params, LakehouseAuthBackend
+from lakehouse import Argon2Params, LakehouseAuthBackend, User
+from tests.lakehouse_support import PASSWORD
 
 
 def fast_auth(settings: Settings, **extra: Any) -> LakehouseAuthBackend:
@@ -28,3 +29,8 @@ def fast_services(data_dir: Path, **settings: Any) -> Services:
     base = dataclasses.replace(Settings(), data_dir=data_dir, **settings)
     base.validate()
     return build_services(base, auth_factory=fast_auth)
+
+
+def analyst(services: Services, admin: User, name: str) -> User:
+    user = services.auth.register(name, f"{name}@example.org", PASSWORD)
+    return services.auth.set_role(admin, user.user_id, "analyst")

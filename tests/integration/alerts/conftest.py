@@ -20,7 +20,7 @@ from core.alerts import webhook
 from core.services import Services
 from lakehouse import User
 from tests.lakehouse_support import PASSWORD, make_admin
-from tests.serve_support import fast_services
+from tests.serve_support import analyst, fast_services
 
 VENUE, SYMBOL = "synthetic", "ALRT/USD"
 
@@ -93,11 +93,6 @@ class Team:
     bob: User
     viewer: User
     admin: User
-
-
-def analyst(services: Services, admin: User, name: str) -> User:
-    user = services.auth.register(name, f"{name}@example.org", PASSWORD)
-    return services.auth.set_role(admin, user.user_id, "analyst")
 
 
 @pytest.fixture

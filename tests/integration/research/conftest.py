@@ -14,8 +14,8 @@ from core.research.studies import Study
 from core.services import Services
 from lakehouse import User
 from tests.integration.research.sma_kind import run_sma
-from tests.lakehouse_support import PASSWORD, make_admin
-from tests.serve_support import fast_services
+from tests.lakehouse_support import make_admin
+from tests.serve_support import analyst, fast_services
 from tests.unit.market.helpers import bars
 
 REF = SeriesRef("synthetic", "SYN/USD", "1m")
@@ -27,11 +27,6 @@ class Team:
     alice: User
     bob: User
     admin: User
-
-
-def analyst(services: Services, admin: User, name: str) -> User:
-    user = services.auth.register(name, f"{name}@example.org", PASSWORD)
-    return services.auth.set_role(admin, user.user_id, "analyst")
 
 
 @pytest.fixture
