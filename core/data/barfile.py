@@ -218,9 +218,25 @@ def _footer(
     return bytes(t.out)
 
 
-def encode(table: pa.Table) -> list[bytes | memoryview] | None:
-    """The file's bytes as a list of chunks, or None if this layout cannot hold `table`
-    (a null value, a column type other than the bar schema's, or too many rows)."""
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where the values of an aligned bar file start, column by column."""
+
+    rows: int
+    offsets: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A bar file's bytes, as chunks to write in order, and where its values start."""
+
+    chunks: list[bytes | memoryview]
+    layout: Layout
+
+
+def encode(table: pa.Table) -> Encoded | None:
+    """The file's bytes, or None if this layout cannot hold `table` (a null value, a
+    column type other than the bar schema's, or too many rows)."""
     names = table.column_names
     if names != ["ts", *VALUES] or not 0 < table.num_rows <= MAX_ROWS:
         return None
@@ -254,15 +270,7 @@ def encode(table: pa.Table) -> list[bytes | memoryview] | None:
     ts = cols[0]
     footer = _footer(names, n, pages, (int(ts.min()), int(ts.max())))
     chunks += [footer, struct.pack("<I", len(footer)), MAGIC]
-    return chunks
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """Where the values of an aligned bar file start, column by column."""
-
-    rows: int
-    offsets: tuple[int, ...]
+    return Encoded(chunks, Layout(n, tuple(pos + len(header) for pos, _ in pages)))
 
 
 def layout(meta: pq.FileMetaData) -> Layout | None:

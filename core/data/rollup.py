@@ -154,7 +154,8 @@ class Rollups:
             & pl.col("day").is_in(fresh["day"].implode())
         )
         old = self.table.filter(mask)
-        self.table = pl.concat([self.table.filter(~mask), merge(old, fresh)], how="vertical")
+        days = merge(old, fresh) if old.height else fresh
+        self.table = pl.concat([self.table.filter(~mask), days], how="vertical")
         self.dirty = True
 
     def daily(

@@ -191,10 +191,10 @@ def check_values(frame: pl.DataFrame, what: str) -> None:
     if frame.height == 0:
         return
     rules = _rules(what)
-    flags = frame.select([e.alias(f"r{i}") for i, (_, e) in enumerate(rules)])
-    counts = flags.sum().row(0)
+    counts = frame.select([e.sum().alias(f"r{i}") for i, (_, e) in enumerate(rules)]).row(0)
     if not any(counts):
         return
+    flags = frame.select([e.alias(f"r{i}") for i, (_, e) in enumerate(rules)])
     any_bad = flags.select(pl.any_horizontal(pl.all())).to_series()
     total = int(any_bad.sum())
     parts = []

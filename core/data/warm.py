@@ -99,17 +99,28 @@ def fsync_dir(path: Path) -> None:
 
 def make_dirs(path: Path) -> None:
     """mkdir -p, fsyncing each parent whose entry list changed."""
-    missing: list[Path] = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        try:
-            d.mkdir()
-        except FileExistsError:
-            continue  # another writer thread made it (and fsyncs its parent)
-        fsync_dir(d.parent)
+    for parent in new_dirs([path]):
+        fsync_dir(parent)
+
+
+def new_dirs(paths: list[Path]) -> set[Path]:
+    """mkdir -p of each path; returns the parents whose entry lists changed, each once.
+
+    The caller fsyncs them (in parallel with its file writes) before it acknowledges."""
+    changed: set[Path] = set()
+    for path in paths:
+        missing: list[Path] = []
+        p = path
+        while not p.exists():
+            missing.append(p)
+            p = p.parent
+        for d in reversed(missing):
+            try:
+                d.mkdir()
+            except FileExistsError:
+                continue  # another writer made it (and fsyncs its parent)
+            changed.add(d.parent)
+    return changed
 
 
 def crash_point(name: str) -> None:
@@ -122,11 +133,17 @@ def crash_point(name: str) -> None:
 
 def write_atomic(table: pa.Table, dest: Path, stats: tuple[str, ...] = ("ts",)) -> int:
     """Write `table` to `dest` via a temp file, fsync, rename and fsync of the directory."""
+    _write(table, dest, stats)
+    return int(table.num_rows)
+
+
+def _write(table: pa.Table, dest: Path, stats: tuple[str, ...]) -> barfile.Layout | None:
+    """`write_atomic`; returns the aligned layout when the file is a bar file."""
     tmp = dest.with_name(f".tmp-{uuid.uuid4().hex}.parquet")
-    chunks = barfile.encode(table)  # None unless `table` is a bar file without nulls
+    encoded = barfile.encode(table)  # None unless `table` is a bar file without nulls
     with tmp.open("wb") as fh:
-        if chunks is not None:
-            for chunk in chunks:
+        if encoded is not None:
+            for chunk in encoded.chunks:
                 fh.write(chunk)
         else:
             pq.write_table(
@@ -143,7 +160,7 @@ def write_atomic(table: pa.Table, dest: Path, stats: tuple[str, ...] = ("ts",)) 
     os.replace(tmp, dest)
     fsync_dir(dest.parent)
     crash_point("after_rename")
-    return int(table.num_rows)
+    return None if encoded is None else encoded.layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +262,20 @@ class Partition:
         self.files = tuple(visible)
         self._known = {f.path.name: f for f in visible}
         return self.files
+
+    def add(self, table: pa.Table, dest: Path) -> None:
+        """`write_atomic` of a new data file of this partition (`table` sorted by ts), noted
+        from what was written, so the next scan need not read its footer back."""
+        span = _parse(dest.name)
+        if span is None or dest.parent != self.path:
+            raise ValueError(f"{dest.name} is not a data file name of this partition")
+        lay = _write(table, dest, ("ts",))
+        ts = table.column("ts")
+        lo, hi = (int(v.value) for v in (ts[0], ts[-1]))
+        st = dest.stat()
+        self._known[dest.name] = DataFile(
+            dest, span[0], span[1], table.num_rows, lo, hi, st.st_size, st.st_ino, lay
+        )
 
     @property
     def next_seq(self) -> int:

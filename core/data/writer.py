@@ -31,7 +31,9 @@ from core.data.warm import (
     SeriesKey,
     check_name,
     crash_point,
+    fsync_dir,
     make_dirs,
+    new_dirs,
     read_files,
     split_periods,
     to_file_table,
@@ -66,9 +68,10 @@ def prepare(df: pl.DataFrame, schema: pl.Schema, what: str) -> list[tuple[Series
 
 def split(frame: pl.DataFrame, kind: str) -> Iterator[tuple[SeriesKey, pl.DataFrame]]:
     by = ["venue", "symbol", "timeframe"] if kind == "bars" else ["venue", "symbol"]
-    firsts = [frame[c][0] for c in by]
-    if all((frame[c] == v).all() for c, v in zip(by, firsts, strict=True)):
+    cols = [frame.get_column(c) for c in by]
+    if all(c.null_count() == 0 and c.min() == c.max() for c in cols):
         # The common case, one series per call: no group_by over strings.
+        firsts = [c[0] for c in cols]
         tf = str(firsts[2]) if kind == "bars" else ""
         yield SeriesKey(kind, str(firsts[0]), str(firsts[1]), tf), frame
         return
@@ -225,22 +228,30 @@ class Writer:
             for part, new in appends
         ]
 
-        def commit(job: tuple[pa.Table, Path]) -> int:
-            make_dirs(job[1].parent)
-            return write_atomic(*job)
+        def commit(part: Partition, job: tuple[pa.Table, Path]) -> None:
+            part.add(*job)
+
+        # New directories are made first; their parents are fsynced once each, alongside
+        # the file commits.
+        parents = new_dirs([job[1].parent for job in jobs])
 
         appended = [new for _, new in appends]
+        # Every row new (the common case): the rollup is taken from the group itself, one
+        # contiguous frame, rather than from a concatenation of its slices.
+        all_new = sum(new.height for new in appended) == group.height
         fresh: pl.DataFrame | None = None
-        if len(jobs) > 1:
-            done = [self._pool().submit(commit, job) for job in jobs]
+        if len(jobs) > 1 or parents:
+            pool = self._pool()
+            done = [pool.submit(commit, p, job) for (p, _), job in zip(appends, jobs, strict=True)]
+            done += [pool.submit(fsync_dir, d) for d in parents]
             # the daily rollup of the new rows is computed while the files are fsynced;
             # it is applied only once every file is committed
             if appended and key.kind == "bars":
-                fresh = rollup.aggregate(pl.concat(appended))
+                fresh = rollup.aggregate(group if all_new else pl.concat(appended))
             for future in done:
                 future.result()
         elif jobs:
-            commit(jobs[0])
+            commit(appends[0][0], jobs[0])
         # 3. Partitions with changed rows are rewritten; then bookkeeping.
         written = 0
         for period, part, new, changed in plans:
@@ -258,7 +269,7 @@ class Writer:
         if appended and key.kind == "bars":
             series = (key.venue, key.symbol, key.timeframe)
             if fresh is None:
-                fresh = rollup.aggregate(pl.concat(appended))
+                fresh = rollup.aggregate(group if all_new else pl.concat(appended))
             self.rollups.add_new(series, fresh)
         self.versions.bump(key)
         return written

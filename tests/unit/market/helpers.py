@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from core.data.schema import BARS
+from core.data.schema import BARS, TRADES
 from core.data.store import MarketStore
 from core.sql import SqlExplorer
 
@@ -45,6 +45,21 @@ def bars(
         }
     )
     return frame.cast(dict(BARS))
+
+
+def trades(n: int = 6) -> pl.DataFrame:
+    """`n` synthetic trades one second apart from T0 (even `n`)."""
+    return pl.DataFrame(
+        {
+            "ts": [T0 + dt.timedelta(seconds=i) for i in range(n)],
+            "venue": "synthetic",
+            "symbol": "SYN/USD",
+            "price": [100.0 + i for i in range(n)],
+            "amount": [0.5] * n,
+            "side": ["buy", "sell"] * (n // 2),
+            "trade_id": [f"t{i}" for i in range(n)],
+        }
+    ).cast(dict(TRADES))
 
 
 def explorer_over(root: Path, n: int) -> Iterator[SqlExplorer]:

@@ -18,15 +18,17 @@ from polars.testing import assert_frame_equal
 from core.data import barfile
 from core.data.store import MarketStore
 from core.data.warm import to_file_table
-from tests.unit.market.helpers import T0, bars
+from tests.unit.market.helpers import T0, bars, trades
 
 
-def write(table: pa.Table, path: Path) -> None:
-    chunks = barfile.encode(table)
-    assert chunks is not None
+def write(table: pa.Table, path: Path) -> barfile.Layout:
+    """Write `table` as a bar file; returns the layout the encoder says it has."""
+    encoded = barfile.encode(table)
+    assert encoded is not None
     with path.open("wb") as fh:
-        for chunk in chunks:
+        for chunk in encoded.chunks:
             fh.write(chunk)
+    return encoded.layout
 
 
 def values_table(n: int, seed: int = 0) -> pa.Table:
@@ -56,9 +58,10 @@ def test_every_reader_sees_the_same_rows(tmp_path: Path) -> None:
 def test_mapped_read_is_zero_copy_and_exact(tmp_path: Path) -> None:
     table = values_table(3000, seed=3)
     path = tmp_path / "b.parquet"
-    write(table, path)
+    said = write(table, path)
     lay = barfile.layout(pq.read_metadata(path))
     assert lay is not None
+    assert lay == said, "the encoder's layout is the one its footer describes"
     assert all(off % barfile.ALIGN == 0 for off in lay.offsets)
     buf = barfile.open_map(path)
     whole = barfile.map_bars(buf, lay, None, None)
@@ -92,9 +95,10 @@ def test_round_trip_is_bitwise(
         cols[name] = pa.array(np.roll(np.resize(np.array(values, dtype="<f8"), n), i))
     table = pa.table(cols)
     path = tmp_path_factory.mktemp("rt") / "x.parquet"
-    write(table, path)
+    said = write(table, path)
     back = pq.read_table(path)
     lay = barfile.layout(pq.read_metadata(path))
+    assert lay == said
     assert lay is not None
     mapped = barfile.map_bars(barfile.open_map(path), lay, None, None)
     for name in ("ts", *barfile.VALUES):
@@ -131,6 +135,25 @@ def test_store_uses_the_layout_and_keeps_nulls(tmp_path: Path) -> None:
     assert [f.layout for f in gap] == [None]
     assert_frame_equal(store.get_bars("GAP/USD", cache=False), holes)
     assert_frame_equal(store.get_bars("SYN/USD", cache=False), frame)
+
+
+def test_files_noted_at_write_equal_what_a_reopen_reads(tmp_path: Path) -> None:
+    # The writer notes each file it commits (rows, time range, size, layout) instead of
+    # reading its footer back; a fresh store reads every footer and must agree.
+    store = MarketStore(tmp_path, compact_after=100)
+    store.write_bars(bars(3000))
+    holes = bars(50, symbol="GAP/USD").with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(None).otherwise(pl.col("volume")).alias("volume")
+    )
+    store.write_bars(holes)
+    store.write_bars(bars(100, start=T0 + dt.timedelta(minutes=3000)))
+    store.write_trades(trades(40))
+    noted = sorted(store.warm_files("bars") + store.warm_files("trades"), key=str)
+    store.close()
+    reopened = MarketStore(tmp_path, compact_after=100)
+    read = sorted(reopened.warm_files("bars") + reopened.warm_files("trades"), key=str)
+    assert len(noted) == 5  # two months, Feb again, the gappy series, the trades
+    assert noted == read
 
 
 def test_backfilled_files_read_in_time_order(tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from core.data import bundled
-from core.data.schema import TRADES, check_values, drop_invalid
+from core.data.schema import check_values, drop_invalid
 from core.data.store import MarketStore
 from core.errors import InvalidInput
-from tests.unit.market.helpers import T0, bars
+from tests.unit.market.helpers import T0, bars, trades
 
 Mutate = Callable[[pl.DataFrame], pl.DataFrame]
 
@@ -137,20 +137,6 @@ def test_rollups_are_finite_after_refused_and_accepted_writes(tmp_path: Path) ->
     assert_finite_rollups(store)
     store.close()
     assert_finite_rollups(MarketStore(tmp_path))
-
-
-def trades(n: int = 6) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "ts": [T0 + dt.timedelta(seconds=i) for i in range(n)],
-            "venue": "synthetic",
-            "symbol": "SYN/USD",
-            "price": [100.0 + i for i in range(n)],
-            "amount": [0.5] * n,
-            "side": ["buy", "sell"] * (n // 2),
-            "trade_id": [f"t{i}" for i in range(n)],
-        }
-    ).cast(dict(TRADES))
 
 
 BAD_TRADES: list[tuple[str, Mutate, str]] = [
