@@ -7,6 +7,7 @@ Defaults (configurable per backend with `plans=`):
 - Coinbase 10/s: public REST endpoints per IP
   (docs.cdp.coinbase.com/exchange/rest-api/rate-limits).
 - Kraken 1/s: public REST per IP (support.kraken.com, "What are the API rate limits?").
+- OKX 20/2 s: public data endpoints per IP (www.okx.com/docs-v5, rate limits).
 - Polymarket 9000/10 s: CLOB API general limit (docs.polymarket.com/api-reference/rate-limits).
 Windows are fixed and aligned to the Unix epoch (a day is a UTC day).
 """
@@ -49,6 +50,7 @@ DEFAULT_PLANS: dict[str, Plan] = {
     "binance": Plan(6000, 60),
     "coinbase": Plan(10, 1),
     "kraken": Plan(1, 1),
+    "okx": Plan(20, 2),
     "polymarket": Plan(9000, 10),
 }
 
@@ -59,6 +61,7 @@ PROVIDER_NAMES = {
     "binance": "Binance",
     "coinbase": "Coinbase",
     "kraken": "Kraken",
+    "okx": "OKX",
     "polymarket": "Polymarket",
 }
 

@@ -193,7 +193,8 @@ st.subheader("Live subscriptions")
 st.caption(
     "Keyed providers stream with the key you saved on the API keys page: Alpaca sends trades, "
     "quotes and 1-minute bars (stocks such as AAPL, crypto such as BTC/USD), Finnhub sends "
-    "trades (AAPL, BINANCE:BTCUSDT). Live Market shows every stream."
+    "trades (AAPL, BINANCE:BTCUSDT). A book stream keeps the venue's L2 order book "
+    "current. Live Market shows every stream."
 )
 with st.form("subscribe"):
     v_col, s_col, k_col, t_col = st.columns(4)
@@ -203,7 +204,7 @@ with st.form("subscribe"):
     )
     sub_venue = v_col.selectbox("Venue", sub_venues, format_func=venue_label, key="sub_venue")
     sub_symbol = s_col.text_input("Symbol", "SOL/USDT", key="sub_symbol")
-    sub_kind = k_col.selectbox("Stream", ["ohlcv", "trades", "quotes"], key="sub_kind")
+    sub_kind = k_col.selectbox("Stream", ["ohlcv", "trades", "quotes", "book"], key="sub_kind")
     sub_tf = t_col.selectbox("Timeframe", ["1m", "5m", "15m", "1h"], key="sub_tf")
     add = st.form_submit_button("Subscribe")
 if add:

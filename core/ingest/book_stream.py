@@ -1,10 +1,12 @@
 """Book streams: one ccxt.pro `watch_order_book` update into the live book and the recorder.
 
-The venue client syncs the book itself (REST snapshot + diffs, Binance's update-id rule,
-Kraken's and OKX's checksums) and raises `ChecksumError` or `InvalidNonce` on a gap or a
-checksum mismatch, dropping its copy so the next watch starts from a new snapshot. A crossed
-book (best bid >= best ask) is a sync error the client does not catch: `check` drops the
-client's copy the same way. Each resync is counted in the stream status.
+The venue client syncs the book: Binance's snapshot + diffs with its update-id rule (ccxt
+raises `InvalidNonce` on a gap), OKX's sequence ids (ccxt, `InvalidNonce`), and Kraken's and
+OKX's checksums, which ccxt does not check: core.ingest.book_checksum hooks them into the
+client and raises `ChecksumError`. Either way the client drops its copy so the next watch
+starts from a new snapshot. A crossed book (best bid >= best ask) is a sync error no client
+catches: `take` drops the client's copy the same way. Each resync is counted in the stream
+status.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class CrossedBook(ccxt.InvalidNonce):  # type: ignore[misc]
 def drop_client_book(ex: Any, symbol: str) -> None:
     """Forget the client's copy of `symbol`'s book, so the next watch resubscribes and
     fetches a new snapshot (what ccxt itself does after a nonce or checksum error)."""
+    venue_drop = getattr(ex, "hft_drop_book", None)
+    if venue_drop is not None:  # Kraken, OKX: unsubscribe before the new snapshot
+        venue_drop(symbol)
+        return
     books = getattr(ex, "orderbooks", None)
     if isinstance(books, dict):
         books.pop(symbol, None)

@@ -33,6 +33,7 @@ import polars as pl
 from core.data.schema import TIMEFRAMES, drop_invalid
 from core.errors import HftError, InvalidInput
 from core.ingest.base import bars_frame, check_timeframe, trades_frame
+from core.ingest.book_checksum import BOOK_CHECKS
 from core.ingest.book_stream import RESYNC_ERRORS, OnBook, take
 from core.ingest.ccxt_rest import CcxtRestSource, make_exchange
 from core.ingest.live_book import LiveBook
@@ -168,10 +169,18 @@ class _Stream(Tally):
 
 
 def _guarded_class(base: type) -> type:
-    """A subclass of a ccxt.pro exchange whose clients count and skip unparsable frames."""
+    """A subclass of a ccxt.pro exchange whose clients count and skip unparsable frames, and
+    (Kraken, OKX) check each book message's checksum (core.ingest.book_checksum)."""
+    checks = BOOK_CHECKS.get(base.__name__)
+    bases = (base,) if checks is None else (checks, base)
 
-    class Guarded(base):  # type: ignore[misc]
+    class Guarded(*bases):  # type: ignore[misc]
         hft_malformed: int = 0
+
+        def __init__(self, config: dict[str, Any]) -> None:
+            super().__init__(config)
+            if checks is not None:
+                self.hft_setup()
 
         def client(self, url: str) -> Any:
             c = super().client(url)
@@ -377,7 +386,7 @@ class StreamManager:
                 # large caches so a burst between two reads loses nothing
                 "options": {"tradesLimit": 20_000, "OHLCVLimit": 2_000},
             }
-            if cfg.ccxt_id == "binance":
+            if cfg.ccxt_id in ("binance", "okx"):
                 options["options"]["fetchMarkets"] = {"types": ["spot"]}
             if cfg.urls:
                 options["urls"] = cfg.urls
@@ -455,7 +464,7 @@ class StreamManager:
                         await self._on_trades(s, list(items))
                     elif key.kind == "quotes":
                         self._on_quotes(s, items)
-                    else:
+                    elif key.kind == "ohlcv":  # a book went to its live book above
                         await self._on_candles(s, [list(c) for c in items])
             except asyncio.CancelledError:
                 s.status.state, s.status.connected = "stopped", False

@@ -33,7 +33,7 @@ from core.data.resample import resample
 from core.data.schema import BARS, drop_invalid
 from core.errors import InvalidInput
 from core.ingest.base import Source, check_timeframe
-from core.ingest.ccxt_rest import VENUES, source_for
+from core.ingest.ccxt_rest import source_for
 from core.ingest.ccxt_ws import StreamKey, StreamManager, StreamStatus, VenueConfig
 from core.ingest.demo_venue import VENUE as DEMO
 from core.ingest.demo_venue import DemoVenue
@@ -41,7 +41,7 @@ from core.ingest.jobs import Job, MarketWriter, failure_text, job_line, run_job
 from core.ingest.live_book import LiveBook
 from core.ingest.meter import KeyLedger, key_meter, public_meter
 from core.ingest.provider_ws import PROVIDERS, ProviderStreams
-from core.ingest.venues import Venue
+from core.ingest.venues import VENUES, Venue, ccxt_venues
 from core.ingest.venues import venue as venue_record
 
 if TYPE_CHECKING:
@@ -127,8 +127,9 @@ class IngestService:
         self.rows_dropped = 0
         self.last_write_error = ""
         self.started = False
-        for name in VENUES:
-            self.manager.add_venue(VenueConfig(name, name))
+        for name, record in ccxt_venues().items():
+            if record.live and record.ccxt_id:
+                self.manager.add_venue(VenueConfig(name, record.ccxt_id))
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> IngestService:
@@ -192,6 +193,14 @@ class IngestService:
         key, read when it connects."""
         if venue in PROVIDERS:
             return self.providers.subscribe(venue, symbol, kind, timeframe, user_id)
+        if venue in VENUES:  # what the registry says the venue streams
+            record = venue_record(venue)
+            if not record.live:
+                raise InvalidInput(f"{record.title} has no live stream here")
+            if kind not in record.live:
+                raise InvalidInput(
+                    f"{record.title} streams {', '.join(record.live)} only; not {kind!r}"
+                )
         return self.manager.subscribe(venue, symbol, kind, timeframe)
 
     def unsubscribe(self, key: StreamKey) -> bool:

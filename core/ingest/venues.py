@@ -111,7 +111,7 @@ _RECORDS = (
         "BTC/USDT",
         urls={},
         history=True,
-        live=("ohlcv", "trades", "quotes"),
+        live=("ohlcv", "trades", "quotes", "book"),
         ccxt_id="binance",
         paging=Paging(1000, 1000, True, 3_600_000),
     ),
@@ -126,7 +126,7 @@ _RECORDS = (
         key_fields=("key", "secret"),
         quota=Quota(6000, 60, "ip", "spot REST request weight per IP per minute"),
         history=True,
-        live=("ohlcv", "trades", "quotes"),
+        live=("ohlcv", "trades", "quotes", "book"),
         ccxt_id="binance",
         # klines: 1000 per call, endTime honoured; aggTrades: start/end at most 1 h apart
         paging=Paging(1000, 1000, True, 3_600_000),
@@ -159,10 +159,24 @@ _RECORDS = (
         key_fields=("key", "secret"),
         quota=Quota(1, 1, "ip", "public REST calls per IP per second"),
         history=True,
-        live=("ohlcv", "trades", "quotes"),
+        live=("ohlcv", "trades", "quotes", "book"),
         ccxt_id="kraken",
         # OHLC: 720 per call from `since`; Trades: 1000 from `since`
         paging=Paging(720, 1000, False, None),
+    ),
+    Venue(
+        "okx",
+        "OKX",
+        "exchange",
+        ALL_TIMEFRAMES,
+        "BASE/QUOTE",
+        "BTC/USDT",
+        urls={"rest": "https://www.okx.com", "ws": "wss://ws.okx.com:8443"},
+        key_fields=("key", "secret", "passphrase"),
+        quota=Quota(20, 2, "ip", "public data requests per IP per 2 seconds (most endpoints)"),
+        live=("book",),
+        ccxt_id="okx",
+        # no history source yet: its REST paging is not tested against OKX payloads
     ),
     Venue(
         "yahoo",

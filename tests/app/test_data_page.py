@@ -255,3 +255,35 @@ def test_live_subscriptions_offer_keyed_providers_and_need_the_users_key(
         at.run()
         frame = at.dataframe[-1].value
         assert "finnhub:AAPL:trades" in set(frame["stream"])
+
+
+def test_a_demo_book_stream_and_a_kind_the_venue_does_not_stream(app_as: AppAs) -> None:
+    """A book stream of the demo venue from the form keeps a live book; a kind the chosen
+    venue does not stream is refused with what it does stream."""
+    at = app_as("analyst", PAGE).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="sub_kind").options == ["ohlcv", "trades", "quotes", "book"]
+    at.selectbox(key="sub_venue").set_value("demo")
+    at.text_input(key="sub_symbol").set_value("SOL/USDT")
+    at.selectbox(key="sub_kind").set_value("book")
+    button(at, "Subscribe").click().run()
+    assert f"Subscribed to {md_escape('demo:SOL/USDT:book')}" in texts(at)
+    (service,) = running()
+
+    def updated() -> bool:
+        book = service.live_book("demo", "SOL/USDT")
+        return book is not None and book.updates > 0
+
+    assert wait_for(updated, 30)
+    view = service.live_book("demo", "SOL/USDT").view(5)  # type: ignore[union-attr]
+    assert view is not None
+    assert view.bids[0][0] < view.asks[0][0]
+    at.run()
+    assert "demo:SOL/USDT:book" in set(at.dataframe[-1].value["stream"])
+
+    assert "OKX (public, needs network)" in at.selectbox(key="sub_venue").options
+    at.selectbox(key="sub_venue").set_value("okx")
+    at.selectbox(key="sub_kind").set_value("trades")
+    button(at, "Subscribe").click().run()
+    assert md_escape("OKX streams book only; not 'trades'") in texts(at)
+    assert not any(k.venue == "okx" for k in service.subscriptions())

@@ -24,7 +24,8 @@ def test_every_record_is_consistent() -> None:
         assert set(v.url_settings) <= set(v.urls), name
         assert not v.key_required or v.key_fields, name
         assert set(v.key_fields) <= {"key", "secret", "passphrase"}, name
-        assert (v.ccxt_id is None) == (v.paging is None), name
+        assert (v.paging is not None) == bool(v.ccxt_id and v.history), name
+        assert set(v.live) <= {"ohlcv", "trades", "quotes", "book"}, name
         for purpose, url in v.urls.items():
             assert url.startswith(("https://", "wss://")), (name, purpose)
 
@@ -62,8 +63,10 @@ def test_unknown_venue_names_the_known_ones() -> None:
 
 
 def test_consumers_read_the_registry() -> None:
-    assert {n: v.paging for n, v in ccxt_venues().items()} == ccxt_rest.VENUES
+    history = {n: v.paging for n, v in ccxt_venues().items() if v.history}
+    assert history == ccxt_rest.VENUES
     assert set(ccxt_rest.VENUES) == {"binance", "coinbase", "kraken"}
+    assert set(ccxt_venues()) == {"binance", "coinbase", "kraken", "okx"}
     assert history_venues()[0].simulated  # offline default first
     assert {v.name for v in keyed()} >= {"alpaca", "finnhub", "alpha_vantage"}
 
@@ -93,3 +96,18 @@ def test_the_app_backend_takes_its_plans_from_the_registry(tmp_path: Path) -> No
     assert plans["alpha_vantage"].window_s == 86400
     backend = build_auth(dataclasses.replace(Settings(), data_dir=tmp_path))
     assert backend.keys.plans == plans
+
+
+def test_book_streams_and_the_okx_record() -> None:
+    # the demo venue speaks Binance's protocol, so the Binance client is the one tested
+    for name in ("demo", "binance", "kraken", "okx"):
+        assert "book" in venue(name).live, name
+    okx = venue("okx")
+    assert (okx.title, okx.kind, okx.ccxt_id) == ("OKX", "exchange", "okx")
+    assert okx.urls == {"rest": "https://www.okx.com", "ws": "wss://ws.okx.com:8443"}
+    assert okx.key_fields == ("key", "secret", "passphrase")
+    assert okx.quota is not None
+    assert okx.quota.describe() == "20 requests per 2 s (this server's IP)"
+    assert not okx.history
+    assert okx.paging is None
+    assert okx not in history_venues()
