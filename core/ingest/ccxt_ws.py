@@ -148,6 +148,8 @@ class _Stream(Tally):
         self.seen: OrderedDict[str, None] = OrderedDict()
         self.bars: OrderedDict[int, list[float]] = OrderedDict()
         self.book: LiveBook | None = LiveBook() if key.kind == "book" else None
+        self.connection: Any = None
+        """The ccxt client that delivered the last message."""
 
     def remember(self, trade_id: str) -> bool:
         """False when the id was already seen."""
@@ -434,6 +436,24 @@ class StreamManager:
         return hit
 
     # --- one stream --------------------------------------------------------------------------
+    def _check_connection(self, ex: Any, s: _Stream) -> None:
+        """Count a connection that dropped while no watch was waiting on it: ccxt then opens
+        a new one at the next watch without raising, so nothing else would notice the gap."""
+        hashes = s.message_hashes()
+        now = next(
+            (c for c in ex.clients.values() if any(h in c.subscriptions for h in hashes)),
+            None,
+        )
+        if now is None:
+            return
+        if s.connection is not None and now is not s.connection:
+            s.status.reconnects += 1
+            if s.last_ts_ms is not None and s.gap_from_ms is None:
+                s.gap_from_ms = s.last_ts_ms
+            if s.book is not None:
+                s.book.resync()  # the new connection started from a new snapshot
+        s.connection = now
+
     async def _run_stream(self, s: _Stream) -> None:
         delay = self.backoff_initial_s
         key = s.key
@@ -450,12 +470,14 @@ class StreamManager:
                         items = [q for q in quotes.values() if q.get("symbol") == key.symbol]
                     elif key.kind == "book" and s.book is not None:
                         ob = await ex.watch_order_book(key.symbol)
+                        self._check_connection(ex, s)
                         events = take(ex, key.symbol, ob, s.book)
                         items = [ob]
                         if events and self.on_book is not None:
                             self.on_book(key, events)
                     else:
                         items = await ex.watch_ohlcv(key.symbol, key.timeframe)
+                    self._check_connection(ex, s)
                     s.status.connected = True
                     s.status.state = "live"
                     delay = self.backoff_initial_s
@@ -488,6 +510,8 @@ class StreamManager:
                     s.gap_from_ms = s.last_ts_ms
                 await asyncio.sleep(delay)
                 delay = min(self.backoff_max_s, delay * 2)
+            finally:
+                s.connection = None  # an error is counted where it was caught
 
     async def _on_trades(self, s: _Stream, items: list[dict[str, Any]]) -> None:
         good = []
