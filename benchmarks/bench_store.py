@@ -38,6 +38,8 @@ DAYS = int(os.environ.get("HFT_BENCH_STORE_DAYS", "365"))
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 VENUE = "synthetic"
 SECTION = "## Market store"
+INGEST_TARGET = 10e6
+"""Bars ingest, rows/s (issue #16)."""
 TRACES = Path(__file__).with_name("traces")
 
 
@@ -521,6 +523,10 @@ def _run(work: Path) -> str:
         f"| ingest (write_bars, fsync'd, rows/s) | {ingest_rate / 1e6:.2f} M/s | ArcticDB write "
         f"| {'n/a' if arctic_rate is None else f'{arctic_rate / 1e6:.2f} M/s'} | "
         f"{'n/a' if arctic_rate is None else f'{ingest_rate / arctic_rate:.2f}× (ours / peer)'} |",
+        "",
+        f"Ingest target ≥ {INGEST_TARGET / 1e6:.0f} M rows/s (`write_bars` of one symbol's {DAYS} "
+        f"days of 1-minute bars per call, fsync'd): {ingest_rate / 1e6:.2f} M/s, "
+        f"{'met' if ingest_rate >= INGEST_TARGET else 'NOT met'}.",
         "",
         *recorded_trace_lines(),
         f"Secondary stress test, a GENERATED dashboard trace ({len(tr):,} requests, "
