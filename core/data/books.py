@@ -31,7 +31,15 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.data.warm import Partition, check_name, decode, encode, make_dirs, write_atomic
+from core.data.warm import (
+    Partition,
+    check_name,
+    crash_point,
+    decode,
+    encode,
+    make_dirs,
+    write_atomic,
+)
 from core.errors import InvalidInput
 from core.native import ext
 
@@ -184,6 +192,7 @@ class BookStore:
         frame = pl.concat([pl.read_parquet(f.path) for f in files]).sort("seq")
         dest = part.path / f"c-{files[0].lo:012d}-{files[-1].hi:012d}.parquet"
         write_atomic(frame.to_arrow().cast(SCHEMA), dest)
+        crash_point("after_compact_commit")
         part.scan(clean=True)  # deletes the files the compaction covers
 
     # --- read --------------------------------------------------------------------------------

@@ -22,7 +22,12 @@ FRAME = bars(30 * 400)
 
 
 def spawn(
-    root: Path, first: int, count: int, point: str = "", after: int = 0
+    root: Path,
+    first: int,
+    count: int,
+    point: str = "",
+    after: int = 0,
+    child: str = "tests.integration.market.crash_child",
 ) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("HFT_STORE_CRASH_AT", None)
@@ -30,7 +35,7 @@ def spawn(
         [
             sys.executable,
             "-m",
-            "tests.integration.market.crash_child",
+            child,
             str(root),
             str(first),
             str(count),
