@@ -12,11 +12,11 @@ import contextlib
 import http.server
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -124,31 +124,23 @@ def frames(name: str) -> list[str]:
     return [line for line in (DATA / name).read_text().splitlines() if line]
 
 
-class RecordedWebSocket:
-    """A loopback WebSocket server: connection i gets `sessions[i]` (the last one repeats)."""
+class LoopbackWebSocket:
+    """A WebSocket server on 127.0.0.1, in its own thread and event loop. Subclasses answer
+    connections (`_handle`), may run `_background` tasks and close clients in `_closing`."""
 
-    def __init__(self, sessions: list[list[str]], *, answer_pings: bool = True) -> None:
-        self.sessions = sessions
-        self.answer_pings = answer_pings
-        self.received: list[tuple[int, str]] = []
-        """(connection number, text) of every message received, in order."""
-        self.connections = 0
-        self._open: set[ServerConnection] = set()
-        self._lock = threading.Lock()
+    name = "loopback-ws"
+
+    def __init__(self) -> None:
+        self.port = 0
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="recorded-ws", daemon=True)
-        self.port = 0
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/market"
-
-    def start(self) -> RecordedWebSocket:
+    def start(self) -> Self:
         self._thread.start()
         if not self._ready.wait(10):
-            raise RuntimeError("the recorded WebSocket server did not start")
+            raise RuntimeError(f"the {self.name} server did not start")
         return self
 
     def stop(self) -> None:
@@ -156,6 +148,52 @@ class RecordedWebSocket:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        quiet = logging.getLogger(f"tests.{self.name}")
+        quiet.setLevel(logging.ERROR)
+        async with serve(self._handle, "127.0.0.1", 0, logger=quiet) as server:
+            self.port = next(iter(server.sockets)).getsockname()[1]
+            tasks = [asyncio.create_task(job) for job in self._background()]
+            self._ready.set()
+            await self._stopping.wait()
+            for task in tasks:
+                task.cancel()
+            await self._closing()
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        raise NotImplementedError
+
+    def _background(self) -> list[Coroutine[Any, Any, None]]:
+        return []
+
+    async def _closing(self) -> None:
+        return None
+
+
+class RecordedWebSocket(LoopbackWebSocket):
+    """A loopback WebSocket server: connection i gets `sessions[i]` (the last one repeats)."""
+
+    name = "recorded-ws"
+
+    def __init__(self, sessions: list[list[str]], *, answer_pings: bool = True) -> None:
+        super().__init__()
+        self.sessions = sessions
+        self.answer_pings = answer_pings
+        self.received: list[tuple[int, str]] = []
+        """(connection number, text) of every message received, in order."""
+        self.connections = 0
+        self._open: set[ServerConnection] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/market"
 
     def __enter__(self) -> RecordedWebSocket:
         return self.start()
@@ -188,19 +226,8 @@ class RecordedWebSocket:
             with contextlib.suppress(ConnectionClosed):
                 await conn.send(text)
 
-    def _run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        quiet = logging.getLogger("tests.recorded_ws")
-        quiet.setLevel(logging.ERROR)
-        async with serve(self._handle, "127.0.0.1", 0, logger=quiet) as server:
-            self.port = next(iter(server.sockets)).getsockname()[1]
-            self._ready.set()
-            await self._stopping.wait()
-            await self._drop()
+    async def _closing(self) -> None:
+        await self._drop()
 
     async def _handle(self, conn: ServerConnection) -> None:
         with self._lock:

@@ -14,18 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import random
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+
+from tests.integration.ingest.recorded import LoopbackWebSocket
 
 Side = dict[Decimal, Decimal]
 
@@ -68,12 +69,14 @@ class Book:
         return name, price
 
 
-class BookVenue:
+class BookVenue(LoopbackWebSocket):
     """The WebSocket server, its book and its ticker; subclasses write the wire format."""
 
+    name = "book-venue"
     depth = 10_000
 
     def __init__(self, book: Book, *, tick_s: float = 0.05) -> None:
+        super().__init__()
         self.book = book
         self.tick_s = tick_s
         self.lock = threading.Lock()
@@ -83,12 +86,7 @@ class BookVenue:
         self.subscribed: set[ServerConnection] = set()
         self.fault: str | None = None
         self.running = True
-        self.port = 0
         self._hidden: Decimal | None = None
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="book-venue", daemon=True)
 
     # --- what subclasses write -----------------------------------------------------------------
     async def on_message(self, conn: ServerConnection, message: Any) -> None:
@@ -98,18 +96,6 @@ class BookVenue:
         raise NotImplementedError
 
     # --- control (test thread) -----------------------------------------------------------------
-    def start(self) -> BookVenue:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the book venue did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stopping is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(10)
-
     def corrupt(self, fault: str) -> None:
         """Corrupt the stream once: "skip" or "checksum"."""
         assert fault in ("skip", "checksum"), fault
@@ -131,22 +117,12 @@ class BookVenue:
             return [m for n, m in self.received if connection is None or n == connection]
 
     # --- server --------------------------------------------------------------------------------
-    def _run(self) -> None:
-        asyncio.run(self._main())
+    def _background(self) -> list[Coroutine[Any, Any, None]]:
+        return [self._tick()]
 
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        quiet = logging.getLogger("tests.book_venue")
-        quiet.setLevel(logging.ERROR)
-        async with serve(self._handle, "127.0.0.1", 0, logger=quiet) as server:
-            self.port = next(iter(server.sockets)).getsockname()[1]
-            ticker = asyncio.create_task(self._tick())
-            self._ready.set()
-            await self._stopping.wait()
-            ticker.cancel()
-            for conn in list(self.subscribed):
-                conn.transport.abort()
+    async def _closing(self) -> None:
+        for conn in list(self.subscribed):
+            conn.transport.abort()
 
     async def _handle(self, conn: ServerConnection) -> None:
         with self.lock:

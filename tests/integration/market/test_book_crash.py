@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import signal
-import time
 from pathlib import Path
 
 import polars as pl
@@ -15,7 +14,7 @@ import pytest
 from core.data.books import COMPACT_AFTER
 from core.data.store import MarketStore
 from tests.integration.market.book_crash_child import SYMBOL, VENUE, batches
-from tests.integration.market.test_crash import acks, spawn
+from tests.integration.market.test_crash import acks, killed_after, spawn
 
 CHILD = "tests.integration.market.book_crash_child"
 COLS = ["ts", "seq", "side", "price", "size"]
@@ -105,11 +104,7 @@ def test_sigkill_at_random_moments_while_recording(tmp_path: Path) -> None:
     runs: list[Run] = []
     first = 0
     for _ in range(6):
-        proc = spawn(tmp_path, first, 200, child=CHILD)
-        time.sleep(rng.uniform(1.5, 3.5))
-        proc.send_signal(signal.SIGKILL)
-        out, _ = proc.communicate(timeout=60)
-        runs.append((first, 200, acks(out)))
+        runs.append((first, 200, killed_after(tmp_path, first, 200, rng.uniform(1.5, 3.5), CHILD)))
         if any(r[2] for r in runs):
             check(tmp_path, runs)
         first = (max(runs[-1][2]) + 2) if runs[-1][2] else first + 1

@@ -19,6 +19,7 @@ from tests.unit.market.helpers import bars
 
 ROOT = Path(__file__).resolve().parents[3]
 FRAME = bars(30 * 400)
+CHILD = "tests.integration.market.crash_child"
 
 
 def spawn(
@@ -27,7 +28,7 @@ def spawn(
     count: int,
     point: str = "",
     after: int = 0,
-    child: str = "tests.integration.market.crash_child",
+    child: str = CHILD,
 ) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("HFT_STORE_CRASH_AT", None)
@@ -48,6 +49,17 @@ def spawn(
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def killed_after(
+    root: Path, first: int, count: int, wait_s: float, child: str = CHILD
+) -> list[int]:
+    """Start a child, SIGKILL it after `wait_s`; returns the batches it acknowledged."""
+    proc = spawn(root, first, count, child=child)
+    time.sleep(wait_s)
+    proc.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate(timeout=60)
+    return acks(out)
 
 
 def acks(output: str) -> list[int]:
@@ -98,11 +110,7 @@ def test_sigkill_at_random_moments(tmp_path: Path) -> None:
     acked: list[int] = []
     first = 0
     for _ in range(8):
-        proc = spawn(tmp_path, first, 40)
-        time.sleep(rng.uniform(0.8, 2.5))
-        proc.send_signal(signal.SIGKILL)
-        out, _ = proc.communicate(timeout=60)
-        new = acks(out)
+        new = killed_after(tmp_path, first, 40, rng.uniform(0.8, 2.5))
         acked += new
         check_store(tmp_path, acked)
         first = (max(new) + 1) if new else first
