@@ -66,13 +66,15 @@ def live_view(venue: str, symbol: str, timeframe: str) -> None:
         last_col.metric("Last trade", MISSING)
     quote = service.spread(venue, symbol)
     if quote:
+        where = "quote stream" if quote["source"] == "quotes" else "order book"
         spread_col.metric(
             "Spread",
             money(quote["spread"]),
-            help=f"best bid {money(quote['bid'])} / best ask {money(quote['ask'])}",
+            help=f"best bid {money(quote['bid'])} / best ask {money(quote['ask'])}, "
+            f"from the {where}",
         )
     else:
-        spread_col.metric("Spread", "not known", help="No quote stream for this symbol.")
+        spread_col.metric("Spread", "not known", help="No quote or book stream for this symbol.")
     lags = [s.lag_s for s in streams if s.lag_s is not None]
     lag_col.metric("Stream lag", f"{min(lags):.2f} s" if lags else MISSING)
     rate_col.metric("Messages/s", money(sum(s.rate_per_s for s in streams), 1))
@@ -86,7 +88,15 @@ def live_view(venue: str, symbol: str, timeframe: str) -> None:
         )
         st.error(md_escape(line))
     label = simulated_label(venue)
-    if bars.is_empty():
+    if bars.is_empty() and not service.streams_candles(venue, symbol):
+        kinds = ", ".join(sorted({s.key.kind for s in streams}))
+        st.info(
+            md_escape(
+                f"No candle stream for {symbol} (streamed: {kinds}). Subscribe to its ohlcv "
+                "stream on the Data page to chart candles."
+            )
+        )
+    elif bars.is_empty():
         st.info("Waiting for the first candles…")
     else:
         title = f"{symbol} · {title_of(venue)}{label} · {timeframe}"

@@ -246,6 +246,11 @@ class IngestService:
             return pl.DataFrame(schema=BARS)
         return resample(self.manager.live_bars(finer[0]), timeframe)
 
+    def streams_candles(self, venue: str, symbol: str) -> bool:
+        """Whether a stream of the symbol gives candles: ohlcv, or a keyed provider's trades."""
+        kinds = {s.key.kind for s in self.stream_status(venue, symbol)}
+        return "ohlcv" in kinds or (venue in PROVIDERS and "trades" in kinds)
+
     def last_trade(self, venue: str, symbol: str) -> dict[str, Any] | None:
         for st in self.status():
             if st.key.venue == venue and st.key.symbol == symbol and st.last_trade:
@@ -253,13 +258,20 @@ class IngestService:
         return None
 
     def spread(self, venue: str, symbol: str) -> dict[str, Any] | None:
-        """The last best bid and ask of a symbol with a live quote stream, else None."""
+        """The last best bid and ask of a symbol: from its quote stream, else from its live
+        book (`source` says which); None when it has neither."""
         for st in self.status():
             if st.key.venue == venue and st.key.symbol == symbol and st.last_quote:
                 q = dict(st.last_quote)
                 q["spread"] = q["ask"] - q["bid"]
+                q["source"] = "quotes"
                 return q
-        return None
+        book = self.live_book(venue, symbol)
+        view = book.view(1) if book is not None else None
+        if view is None or view.spread is None:
+            return None
+        bid, ask = view.bids[0][0], view.asks[0][0]
+        return {"bid": bid, "ask": ask, "spread": ask - bid, "source": "book"}
 
     def live_book(self, venue: str, symbol: str) -> LiveBook | None:
         """The live L2 book of a symbol with a 'book' stream, else None."""

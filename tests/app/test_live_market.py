@@ -187,3 +187,33 @@ def test_the_book_stream_health_counts_resyncs(app_as: AppAs) -> None:
     rerun_until(at, lambda: f"{integer(book_status().resyncs)} resyncs" in texts(at), 30)
     assert f"Book stream {md_escape('demo:BTC/USDT:book')}" in texts(at)
     assert "0 resyncs" not in texts(at)
+
+
+def test_a_book_only_symbol_says_why_there_are_no_candles(app_as: AppAs) -> None:
+    """A symbol streamed only as a book: the page says there is no candle stream (instead of
+    waiting for candles forever) and takes the spread from the live book."""
+    from core.ingest.service import wait_for
+    from pages._shared.format import md_escape, money
+    from pages._shared.live import get_ingest
+    from tests.app.helpers import rerun_until, texts
+
+    at = app_as("viewer", PAGE).run()
+    service = get_ingest()
+    service.subscribe("demo", "SOL/USDT", "book")
+    book = service.live_book("demo", "SOL/USDT")
+    assert book is not None
+    assert wait_for(lambda: book.updates > 0, 60)
+    assert not service.streams_candles("demo", "SOL/USDT")
+    assert service.streams_candles("demo", "BTC/USDT")
+    at.run()
+    at.selectbox[1].set_value("SOL/USDT").run()
+    note = md_escape("No candle stream for SOL/USDT (streamed: book).")
+    rerun_until(at, lambda: note in texts(at), timeout=30, pause=0.5)
+    assert "Waiting for the first candles" not in texts(at)
+    spread = next(m for m in at.metric if m.label == "Spread")
+    quote = service.spread("demo", "SOL/USDT")
+    assert quote is not None
+    assert quote["source"] == "book"
+    assert quote["bid"] < quote["ask"]
+    assert spread.value != "not known"
+    assert "from the order book" in spread.help
