@@ -107,7 +107,7 @@ def book_requests(s: Streams) -> list[str]:
         channel = (message.get("params") or {}).get("channel")
         args = message.get("args") or [{}]
         if channel == "book" or args[0].get("channel") == "books":
-            out.append(message.get("method") or message.get("op"))
+            out.append(str(message.get("method") or message.get("op")))
     return out
 
 

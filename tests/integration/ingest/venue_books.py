@@ -62,7 +62,7 @@ class Book:
             price = self.rng.choice(sorted(p for p in side if p != avoid))
             del side[price]
             return name, price
-        price = avoid
+        price = self.mid + sign * self.tick * self.rng.randint(1, 5 if near else 40)
         while price == avoid:
             price = self.mid + sign * self.tick * self.rng.randint(1, 5 if near else 40)
         side[price] = self.size()
@@ -194,8 +194,12 @@ class KrakenVenue(BookVenue):
         return [{"price": float(p), "qty": float(q)} for p, q in levels]
 
     def book_frame(self, kind: str, bids: Any, asks: Any, checksum: int) -> str:
-        data = {"symbol": self.symbol, "bids": self.levels(bids), "asks": self.levels(asks)}
-        data["checksum"] = checksum
+        data: dict[str, Any] = {
+            "symbol": self.symbol,
+            "bids": self.levels(bids),
+            "asks": self.levels(asks),
+            "checksum": checksum,
+        }
         if kind == "update":
             data["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         return json.dumps({"channel": "book", "type": kind, "data": [data]})

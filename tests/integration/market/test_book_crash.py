@@ -39,8 +39,8 @@ def rows(run: Run, acked_only: bool, snapshots: bool) -> pl.DataFrame:
                     {"ts": e.ts_us, "seq": seq, "side": e.side, "price": e.price, "size": e.size}
                 )
             )
-    schema = {"ts": pl.Int64, "seq": pl.UInt64, "side": pl.UInt8}
-    schema |= {"price": pl.Float64, "size": pl.Float64}
+    types = [pl.Int64(), pl.UInt64(), pl.UInt8(), pl.Float64(), pl.Float64()]
+    schema = pl.Schema(dict(zip(COLS, types, strict=True)))
     return pl.concat(out).cast(schema) if out else pl.DataFrame(schema=schema)
 
 
