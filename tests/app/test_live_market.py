@@ -193,7 +193,7 @@ def test_a_book_only_symbol_says_why_there_are_no_candles(app_as: AppAs) -> None
     """A symbol streamed only as a book: the page says there is no candle stream (instead of
     waiting for candles forever) and takes the spread from the live book."""
     from core.ingest.service import wait_for
-    from pages._shared.format import md_escape, money
+    from pages._shared.format import md_escape
     from pages._shared.live import get_ingest
     from tests.app.helpers import rerun_until, texts
 
