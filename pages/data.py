@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import streamlit as st
 
+from core.ingest.ccxt_ws import KINDS as STREAM_KINDS
 from core.ingest.jobs import estimate_requests
 from core.ingest.meter import public_meter
 from core.ingest.service import Job
@@ -204,7 +205,7 @@ with st.form("subscribe"):
     )
     sub_venue = v_col.selectbox("Venue", sub_venues, format_func=venue_label, key="sub_venue")
     sub_symbol = s_col.text_input("Symbol", "SOL/USDT", key="sub_symbol")
-    sub_kind = k_col.selectbox("Stream", ["ohlcv", "trades", "quotes", "book"], key="sub_kind")
+    sub_kind = k_col.selectbox("Stream", STREAM_KINDS, key="sub_kind")
     sub_tf = t_col.selectbox("Timeframe", ["1m", "5m", "15m", "1h"], key="sub_tf")
     add = st.form_submit_button("Subscribe")
 if add:

@@ -170,8 +170,9 @@ class BookStore:
             )
             for (date,), group in days.group_by("date", maintain_order=True):
                 part = self._partition(kind, venue, symbol, str(date))
-                dest = part.path / f"d-{part.next_seq:012d}.parquet"
-                written += write_atomic(group.drop("date").to_arrow().cast(SCHEMA), dest)
+                rows = group.drop("date").to_arrow().cast(SCHEMA)
+                part.add(rows, part.path / f"d-{part.next_seq:012d}.parquet")
+                written += rows.num_rows
                 part.scan(clean=False)
                 if len(part.files) > COMPACT_AFTER:
                     self._compact(part)

@@ -51,6 +51,7 @@ from urllib.parse import quote, unquote
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.data import barfile
@@ -264,14 +265,14 @@ class Partition:
         return self.files
 
     def add(self, table: pa.Table, dest: Path) -> None:
-        """`write_atomic` of a new data file of this partition (`table` sorted by ts), noted
-        from what was written, so the next scan need not read its footer back."""
+        """`write_atomic` of a new data file of this partition, noted from what was written,
+        so the next scan need not read its footer back."""
         span = _parse(dest.name)
         if span is None or dest.parent != self.path:
             raise ValueError(f"{dest.name} is not a data file name of this partition")
         lay = _write(table, dest, ("ts",))
-        ts = table.column("ts")
-        lo, hi = (int(v.value) for v in (ts[0], ts[-1]))
+        bounds = pc.min_max(table.column("ts").cast(pa.int64()))
+        lo, hi = (int(bounds[k].as_py() or 0) for k in ("min", "max"))
         st = dest.stat()
         self._known[dest.name] = DataFile(
             dest, span[0], span[1], table.num_rows, lo, hi, st.st_size, st.st_ino, lay

@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from core.data import rollup
 from core.data.epochs import Epochs
@@ -223,35 +223,30 @@ class Writer:
         # 2. Append-only partitions get a d-file each, written in parallel (the
         #    fsyncs overlap); each file is atomic on its own.
         appends = [(part, new) for _, part, new, changed in plans if changed.height == 0]
-        jobs = [
-            (to_file_table(new, key.kind), part.path / f"d-{part.next_seq:012d}.parquet")
-            for part, new in appends
-        ]
-
-        def commit(part: Partition, job: tuple[pa.Table, Path]) -> None:
-            part.add(*job)
-
         # New directories are made first; their parents are fsynced once each, alongside
         # the file commits.
-        parents = new_dirs([job[1].parent for job in jobs])
-
+        parents = new_dirs([part.path for part, _ in appends])
+        tasks = [
+            partial(
+                part.add,
+                to_file_table(new, key.kind),
+                part.path / f"d-{part.next_seq:012d}.parquet",
+            )
+            for part, new in appends
+        ] + [partial(fsync_dir, d) for d in parents]
+        done = [self._pool().submit(t) for t in tasks] if len(tasks) > 1 else []
+        # The daily rollup of the new rows is computed while the files are fsynced and
+        # applied once every file is committed. When every row is new (the common case) it
+        # is taken from the group itself, one contiguous frame, not from its slices.
         appended = [new for _, new in appends]
-        # Every row new (the common case): the rollup is taken from the group itself, one
-        # contiguous frame, rather than from a concatenation of its slices.
-        all_new = sum(new.height for new in appended) == group.height
-        fresh: pl.DataFrame | None = None
-        if len(jobs) > 1 or parents:
-            pool = self._pool()
-            done = [pool.submit(commit, p, job) for (p, _), job in zip(appends, jobs, strict=True)]
-            done += [pool.submit(fsync_dir, d) for d in parents]
-            # the daily rollup of the new rows is computed while the files are fsynced;
-            # it is applied only once every file is committed
-            if appended and key.kind == "bars":
-                fresh = rollup.aggregate(group if all_new else pl.concat(appended))
-            for future in done:
-                future.result()
-        elif jobs:
-            commit(appends[0][0], jobs[0])
+        fresh = None
+        if appended and key.kind == "bars":
+            all_new = sum(new.height for new in appended) == group.height
+            fresh = rollup.aggregate(group if all_new else pl.concat(appended))
+        for task in tasks if not done else []:
+            task()
+        for future in done:
+            future.result()
         # 3. Partitions with changed rows are rewritten; then bookkeeping.
         written = 0
         for period, part, new, changed in plans:
@@ -266,11 +261,8 @@ class Writer:
             if len(part.files) >= self.compact_after:
                 self._compact(key, part)
             written += new.height + changed.height
-        if appended and key.kind == "bars":
-            series = (key.venue, key.symbol, key.timeframe)
-            if fresh is None:
-                fresh = rollup.aggregate(group if all_new else pl.concat(appended))
-            self.rollups.add_new(series, fresh)
+        if fresh is not None:
+            self.rollups.add_new((key.venue, key.symbol, key.timeframe), fresh)
         self.versions.bump(key)
         return written
 

@@ -101,7 +101,8 @@ class KrakenChecks:
     """Mixed into a ccxt.pro kraken class: checks each `book` message's checksum on the
     client's own book before the watcher is resolved."""
 
-    def hft_setup(self: Any) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)  # type: ignore[call-arg]
         self.hft_resync: set[str] = set()
 
     def handle_order_book(self: Any, client: Any, message: Any) -> None:
@@ -178,7 +179,8 @@ class OkxChecks:
     """Mixed into a ccxt.pro okx class: keeps each book as the venue's strings and checks
     each `books` message's checksum before ccxt resolves the watcher."""
 
-    def hft_setup(self: Any) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)  # type: ignore[call-arg]
         self.hft_raw: dict[str, RawBook] = {}
         self.hft_action: str | None = None
         self.hft_failed: set[str] = set()

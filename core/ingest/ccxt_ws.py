@@ -179,11 +179,6 @@ def _guarded_class(base: type) -> type:
     class Guarded(*bases):  # type: ignore[misc]
         hft_malformed: int = 0
 
-        def __init__(self, config: dict[str, Any]) -> None:
-            super().__init__(config)
-            if checks is not None:
-                self.hft_setup()
-
         def client(self, url: str) -> Any:
             c = super().client(url)
             if not getattr(c, "hft_guarded", False):
