@@ -12,6 +12,7 @@ import contextlib
 import http.server
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -124,7 +125,7 @@ def frames(name: str) -> list[str]:
     return [line for line in (DATA / name).read_text().splitlines() if line]
 
 
-class LoopbackWebSocket:
+class LoopbackWebSocket(ABC):
     """A WebSocket server on 127.0.0.1, in its own thread and event loop. Subclasses answer
     connections (`_handle`), may run `_background` tasks and close clients in `_closing`."""
 
@@ -166,8 +167,9 @@ class LoopbackWebSocket:
                 task.cancel()
             await self._closing()
 
+    @abstractmethod
     async def _handle(self, conn: ServerConnection) -> None:
-        raise NotImplementedError
+        """Serve one client connection until it closes."""
 
     def _background(self) -> list[Coroutine[Any, Any, None]]:
         return []

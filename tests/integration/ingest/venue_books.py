@@ -18,6 +18,7 @@ import random
 import threading
 import time
 import zlib
+from abc import abstractmethod
 from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -89,11 +90,14 @@ class BookVenue(LoopbackWebSocket):
         self._hidden: Decimal | None = None
 
     # --- what subclasses write -----------------------------------------------------------------
+    @abstractmethod
     async def on_message(self, conn: ServerConnection, message: Any) -> None:
-        raise NotImplementedError
+        """Answer one client message (subscribe, unsubscribe, ping) in the venue's format."""
 
+    @abstractmethod
     def update(self, before: Any, corrupt: bool) -> str | None:
-        raise NotImplementedError
+        """The update frame for what changed since `before` (the top levels before this
+        tick), or None when nothing visible changed; `corrupt` sends a wrong checksum."""
 
     # --- control (test thread) -----------------------------------------------------------------
     def corrupt(self, fault: str) -> None:

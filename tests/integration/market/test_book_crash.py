@@ -14,7 +14,7 @@ import pytest
 from core.data.books import COMPACT_AFTER
 from core.data.store import MarketStore
 from tests.integration.market.book_crash_child import SYMBOL, VENUE, batches
-from tests.integration.market.test_crash import acks, killed_after, spawn
+from tests.integration.market.crash_support import acks, killed_after, spawn
 
 CHILD = "tests.integration.market.book_crash_child"
 COLS = ["ts", "seq", "side", "price", "size"]
